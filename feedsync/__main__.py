@@ -1,0 +1,3 @@
+from feedsync.cli.app import main
+
+main()

@@ -1,0 +1,172 @@
+"""run_validate / run_build: the whole flow, usable from Python as well as from the CLI.
+
+source -> parse (canonical validation) -> per channel: render + channel checks -> write.
+The master is read once; every channel's writers are open at the same time; memory does
+not grow with the catalog, except for the set of ids seen (to catch duplicates).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from feedsync.channels.loader import load_spec
+from feedsync.channels.render import ChannelRenderer
+from feedsync.channels.spec import ChannelSpec
+from feedsync.checks.issue import Issue, Severity
+from feedsync.config import ChannelConfig, Config
+from feedsync.errors import ConfigError
+from feedsync.products.parse import RowParser
+from feedsync.report import ChannelReport, OutputReport, RunReport
+from feedsync.sources import open_source
+from feedsync.writers import FeedWriter, open_writer
+
+Progress = Callable[[int], None]
+
+_EXTENSION_FORMATS = {".xml": "xml", ".tsv": "tsv", ".txt": "tsv", ".csv": "csv",
+                      ".json": "json", ".jsonl": "jsonl"}
+
+
+@dataclass
+class PlannedOutput:
+    path: Path
+    format: str
+
+
+@dataclass
+class PlannedChannel:
+    name: str
+    config: ChannelConfig
+    spec: ChannelSpec
+    outputs: list[PlannedOutput]
+
+
+def plan_channels(config: Config, only: Iterable[str] | None = None) -> list[PlannedChannel]:
+    """Resolve each selected channel's spec and outputs; every problem reported at once."""
+    wanted = list(only or [])
+    unknown = [n for n in wanted if n not in config.channels]
+    if unknown:
+        raise ConfigError(f"unknown channel(s) {', '.join(unknown)}; the config has "
+                          + (", ".join(config.channels) or "none"))
+    problems: list[str] = []
+    planned = []
+    for name, channel in config.channels.items():
+        if (wanted and name not in wanted) or (not wanted and not channel.enabled):
+            continue
+        try:
+            spec = load_spec(channel.spec, config.base_dir)
+        except ConfigError as exc:
+            problems.append(f"channels.{name}.spec: {exc}")
+            continue
+        outputs = []
+        for output in channel.resolved_outputs():
+            path = config.resolve(output.path)
+            fmt = output.format or _guess_format(path, spec)
+            if fmt not in spec.formats:
+                problems.append(f"channels.{name}: {spec.name} has no format {fmt!r} for "
+                                f"{output.path} (it has {', '.join(spec.formats)})")
+                continue
+            outputs.append(PlannedOutput(path, fmt))
+        planned.append(PlannedChannel(name, channel, spec, outputs))
+    if problems:
+        raise ConfigError(f"{config.file.name}: {len(problems)} problem(s) with channels:",
+                          problems)
+    return planned
+
+
+def _guess_format(path: Path, spec: ChannelSpec) -> str:
+    suffix = path.suffix if path.suffix != ".gz" else Path(path.stem).suffix
+    for name, fmt in spec.formats.items():
+        if fmt.extension == suffix:
+            return name
+    return _EXTENSION_FORMATS.get(suffix, suffix.lstrip(".") or "?")
+
+
+def run_validate(config: Config, channels: Iterable[str] | None = None, *,
+                 progress: Progress | None = None,
+                 sink: Callable[[Issue], None] | None = None,
+                 max_issues: int | None = None) -> RunReport:
+    """Read and check everything; write nothing."""
+    return _run(config, channels, write=False, progress=progress, sink=sink,
+                max_issues=max_issues)
+
+
+def run_build(config: Config, channels: Iterable[str] | None = None, *,
+              progress: Progress | None = None,
+              sink: Callable[[Issue], None] | None = None,
+              max_issues: int | None = None) -> RunReport:
+    """Read, check and write every selected channel's feeds, atomically."""
+    return _run(config, channels, write=True, progress=progress, sink=sink,
+                max_issues=max_issues)
+
+
+def _run(config: Config, channel_names: Iterable[str] | None, *, write: bool,
+         progress: Progress | None, sink: Callable[[Issue], None] | None,
+         max_issues: int | None) -> RunReport:
+    planned = plan_channels(config, channel_names)
+    source = open_source(config)
+    parser = RowParser(config.source, source.columns, source.name)
+    report = RunReport(source=str(config.resolve(config.source.path)), sink=sink)
+    if max_issues is not None:
+        report.max_issues = max_issues
+    renderers = [ChannelRenderer(p.spec, p.name) for p in planned]
+    writers: list[list[FeedWriter]] = []
+    for p in planned:
+        report.channels[p.name] = ChannelReport(p.name, p.spec.name)
+    try:
+        if write:
+            for p in planned:
+                writers.append([open_writer(o.path, p.spec, p.spec.formats[o.format],
+                                            p.config.feed) for o in p.outputs])
+        else:
+            writers = [[] for _ in planned]
+        channel_reports = [report.channels[p.name] for p in planned]
+        seen_ids: dict[str, int] = {}
+        for source_row in source.rows():
+            report.rows += 1
+            product, issues = parser.parse(source_row)
+            if product is not None:
+                first_row = seen_ids.setdefault(product.id, source_row.row)
+                if first_row != source_row.row:
+                    issues.append(Issue(
+                        "duplicate-id", Severity.ERROR,
+                        f"id {product.id} is already used by row {first_row}; this row is "
+                        "left out", row=source_row.row, product_id=product.id, field="id",
+                        value=product.id))
+                    product = None
+            if issues:
+                report.add(issues)
+            if product is None:
+                report.invalid += 1
+            else:
+                report.products += 1
+                for renderer, channel_writers, channel_report in zip(
+                        renderers, writers, channel_reports):
+                    item, channel_issues = renderer.render(product)
+                    if channel_issues:
+                        report.add(channel_issues)
+                    if item is None:
+                        channel_report.excluded += 1
+                        continue
+                    channel_report.items += 1
+                    for writer in channel_writers:
+                        writer.write(item)
+            if progress is not None and report.rows % 1000 == 0:
+                progress(report.rows)
+        if report.rows == 0:
+            report.add([Issue("empty-source", Severity.WARNING,
+                              f"{source.name} has a header but no products")])
+        for p, channel_writers in zip(planned, writers):
+            for output, writer in zip(p.outputs, channel_writers):
+                writer.commit()
+                report.channels[p.name].outputs.append(
+                    OutputReport(str(output.path), output.format, writer.count))
+        writers = []
+    finally:
+        for channel_writers in writers:
+            for writer in channel_writers:
+                writer.abort()
+    if progress is not None:
+        progress(report.rows)
+    return report

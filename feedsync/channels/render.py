@@ -1,0 +1,235 @@
+"""Product -> one channel's item: rename, enum-map, format, truncate, check its limits.
+
+The spec is compiled once into a list of small field renderers; rendering a product is a
+loop over them. The result is an `Item`: an ordered mapping from the channel's field names
+to a string, a list of strings (repeated values) or a list of groups (nested values such
+as shipping), which every writer knows how to serialise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Union
+
+from jinja2 import StrictUndefined, TemplateError, meta
+from jinja2.sandbox import SandboxedEnvironment
+
+from feedsync.channels.spec import ChannelSpec, FieldSpec, RuleSpec
+from feedsync.checks.issue import Issue, Severity
+from feedsync.checks.text import truncate_words
+from feedsync.errors import ConfigError
+from feedsync.products.dates import format_iso_minutes
+from feedsync.products.numbers import format_amount
+from feedsync.products.product import (
+    CANONICAL_FIELDS,
+    DateWindow,
+    Measure,
+    Money,
+    Product,
+    Shipping,
+    to_plain,
+)
+
+Group = dict[str, str]
+Value = Union[str, list[str], list[Group]]
+Item = dict[str, Value]
+
+
+def _money(value: Money) -> str:
+    return f"{format_amount(value.amount, value.currency)} {value.currency}"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, Money):
+        return _money(value)
+    if isinstance(value, datetime):
+        return format_iso_minutes(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Measure):
+        return f"{value.value} {value.unit}"
+    if isinstance(value, DateWindow):
+        return f"{format_iso_minutes(value.start)}/{format_iso_minutes(value.end)}"
+    return str(value)
+
+
+def _shipping_group(rule: Shipping) -> Group:
+    group: Group = {"country": rule.country}
+    if rule.region:
+        group["region"] = rule.region
+    if rule.postal_code:
+        group["postal_code"] = rule.postal_code
+    if rule.service:
+        group["service"] = rule.service
+    group["price"] = _money(rule.price)
+    for name in ("min_handling_time", "max_handling_time", "min_transit_time",
+                 "max_transit_time"):
+        value = getattr(rule, name)
+        if value is not None:
+            group[name] = str(value)
+    return group
+
+
+FORMATTERS: dict[str, Callable[[Any], Value]] = {
+    "text": _text,
+    "money": lambda v: _money(v) if isinstance(v, Money) else _text(v),
+    "amount": lambda v: format_amount(v.amount, v.currency) if isinstance(v, Money) else _text(v),
+    "datetime": lambda v: format_iso_minutes(v) if isinstance(v, datetime) else _text(v),
+    "date": lambda v: v.date().isoformat() if isinstance(v, datetime) else _text(v),
+    "interval": _text,
+    "yes_no": lambda v: ("yes" if v else "no") if isinstance(v, bool) else _text(v),
+    "true_false": lambda v: ("true" if v else "false") if isinstance(v, bool) else _text(v),
+    "measure": _text,
+    "shipping": lambda v: [_shipping_group(r) for r in v],
+    "list": lambda v: [_text(x) for x in v] if isinstance(v, list) else [_text(v)],
+}
+
+_template_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+class _FieldRenderer:
+    __slots__ = ("get", "format", "spec", "name", "values")
+
+    def __init__(self, spec: FieldSpec, channel: str) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.format = FORMATTERS[spec.format]
+        self.values = spec.values
+        self.get = self._getter(spec, channel)
+
+    @staticmethod
+    def _getter(spec: FieldSpec, channel: str) -> Callable[[Product], Any]:
+        if spec.value is not None:
+            constant = spec.value
+            return lambda product: constant
+        if spec.template is not None:
+            try:
+                template = _template_env.from_string(spec.template)
+                names = meta.find_undeclared_variables(_template_env.parse(spec.template))
+            except TemplateError as exc:
+                raise ConfigError(f"channel {channel}: field {spec.name}: bad template: "
+                                  f"{exc}") from exc
+
+            def render(product: Product) -> str | None:
+                context = {n: to_plain(product.get(n)) for n in names}
+                text = template.render(context).strip()
+                return text or None
+
+            return render
+        source = spec.source_field
+        if source in CANONICAL_FIELDS:
+            return lambda product: getattr(product, source)
+        return lambda product: product.extra.get(source)
+
+
+class ChannelRenderer:
+    """Renders products for one configured channel and reports why one cannot go in."""
+
+    def __init__(self, spec: ChannelSpec, channel: str) -> None:
+        self.spec = spec
+        self.channel = channel
+        self.fields = [_FieldRenderer(f, channel) for f in spec.fields]
+        self.rules = spec.rules
+
+    def render(self, product: Product) -> tuple[Item | None, list[Issue]]:
+        item: Item = {}
+        issues: list[Issue] = []
+        excluded = False
+        for field in self.fields:
+            raw = field.get(product)
+            if raw is None or raw == "" or raw == []:
+                spec = field.spec
+                if spec.required:
+                    issues.append(self._issue(product, "missing-required", Severity.ERROR,
+                                              f"{spec.name} is required by {self.spec.title}",
+                                              spec))
+                    excluded = True
+                elif spec.recommended:
+                    issues.append(self._issue(product, "missing-recommended", Severity.INFO,
+                                              f"{spec.name} is recommended by {self.spec.title}",
+                                              spec))
+                continue
+            if field.values is not None:
+                key = raw if isinstance(raw, str) else _text(raw)
+                mapped = field.values.get(key)
+                if mapped is None:
+                    issues.append(self._issue(
+                        product, "unsupported-value", Severity.ERROR,
+                        f"{self.spec.title} does not accept {field.name} {key!r}", field.spec,
+                        key))
+                    excluded = True
+                    continue
+                raw = mapped
+            value = field.format(raw)
+            problem = self._check_limits(field.spec, value)
+            if problem is not None:
+                value, issue = problem
+                issues.append(self._issue(product, issue[0], issue[1], issue[2], field.spec,
+                                          _text(raw)[:200]))
+                if issue[1] is Severity.ERROR:
+                    excluded = True
+                    continue
+            item[field.name] = value
+        for rule in self.rules:
+            issue = self._apply_rule(rule, product, item)
+            if issue is not None:
+                issues.append(issue)
+                excluded = excluded or issue.is_error
+        return (None if excluded else item), issues
+
+    def _check_limits(self, spec: FieldSpec,
+                      value: Value) -> tuple[Value, tuple[str, Severity, str]] | None:
+        if isinstance(value, str):
+            if spec.max_length and len(value) > spec.max_length:
+                if spec.too_long == "truncate":
+                    return truncate_words(value, spec.max_length), (
+                        "truncated", Severity.WARNING,
+                        f"{spec.name} is {len(value)} characters; {self.spec.title} allows "
+                        f"{spec.max_length}, so it was cut at a word boundary")
+                return value, ("too-long", Severity.ERROR,
+                               f"{spec.name} is {len(value)} characters; {self.spec.title} "
+                               f"allows at most {spec.max_length}")
+            return None
+        if spec.max_items and len(value) > spec.max_items:
+            return value[: spec.max_items], (
+                "too-many-values", Severity.WARNING,
+                f"{len(value)} values for {spec.name}; {self.spec.title} takes "
+                f"{spec.max_items}, the rest are left out")
+        if spec.max_length:
+            kept = [v for v in value if not isinstance(v, str) or len(v) <= spec.max_length]
+            if len(kept) != len(value):
+                return kept, ("too-long", Severity.WARNING,
+                              f"a {spec.name} value is longer than {spec.max_length} "
+                              "characters and is left out")
+        return None
+
+    def _apply_rule(self, rule: RuleSpec, product: Product, item: Item) -> Issue | None:
+        for name, wanted in rule.when.items():
+            actual = product.get(name)
+            actual_text = None if actual is None else _text(actual)
+            options = [wanted] if isinstance(wanted, str) else wanted
+            if actual_text not in options:
+                return None
+        missing = [n for n in rule.require if not item.get(n)]
+        if rule.require_any and not any(item.get(n) for n in rule.require_any):
+            missing.append(" or ".join(rule.require_any))
+        if not missing:
+            return None
+        condition = ", ".join(f"{k} is {v if isinstance(v, str) else ' or '.join(v)}"
+                              for k, v in rule.when.items())
+        message = rule.message or (
+            f"{self.spec.title} requires {', '.join(missing)}"
+            + (f" when {condition}" if condition else ""))
+        return Issue(rule.code, Severity(rule.severity), message, row=product.row,
+                     product_id=product.id, field=(rule.require or rule.require_any)[0],
+                     channel=self.channel)
+
+    def _issue(self, product: Product, code: str, severity: Severity, message: str,
+               spec: FieldSpec, value: str | None = None) -> Issue:
+        return Issue(code, severity, message, row=product.row, product_id=product.id,
+                     field=spec.source_field if spec.template is None else spec.name,
+                     value=value, channel=self.channel)

@@ -1,0 +1,135 @@
+"""The channel spec language: what a channel's feed contains and which rules it enforces.
+
+A spec is data (YAML in `channel_specs/`), loaded into these models. Adding a channel is
+one spec file; `channel_specs/README.md` documents every key.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+FieldFormat = Literal[
+    "text",          # the value as text
+    "money",         # 15.00 EUR
+    "amount",        # 15.00 (the currency's decimals)
+    "datetime",      # 2026-02-24T11:07+0100 (Google's minute precision)
+    "date",          # 2026-02-24
+    "interval",      # start/end in the datetime format
+    "yes_no",        # yes / no
+    "true_false",    # true / false
+    "measure",       # 0.5 kg
+    "shipping",      # a group per rule: country, region, postal_code, service, price, times
+    "list",          # repeated value: repeated element (XML), joined (delimited)
+]
+_XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldSpec(_Model):
+    name: str = Field(description="Attribute / column / element name in the channel's feed")
+    source: str | None = Field(None, description="Canonical field or master column; default: name")
+    template: str | None = Field(None, description="Jinja2 expression instead of a source field")
+    value: str | None = Field(None, description="A constant value")
+    format: FieldFormat = "text"
+    required: bool = False
+    recommended: bool = False
+    max_length: int | None = Field(None, gt=0)
+    too_long: Literal["error", "truncate"] = "error"
+    max_items: int | None = Field(None, gt=0)
+    values: dict[str, str] | None = Field(
+        None, description="canonical value -> channel spelling; others are unsupported")
+    layout: list[str] | None = Field(
+        None, description="Group sub-fields in order for delimited formats; `a|b` = either")
+    header: str | None = Field(None, description="Column header in delimited formats")
+
+    @property
+    def source_field(self) -> str:
+        return self.source or self.name
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> FieldSpec:
+        origins = [x for x in (self.source, self.template, self.value) if x is not None]
+        if len(origins) > 1:
+            raise ValueError("give at most one of source, template, value")
+        return self
+
+
+class FormatSpec(_Model):
+    writer: Literal["xml", "delimited"]
+    extension: str = Field(description="File extension, e.g. .xml")
+    media_type: str | None = None
+    # xml
+    namespace_prefix: str | None = None
+    namespace_uri: str | None = None
+    item_element: str = "item"
+    # delimited
+    delimiter: str = ","
+    list_separator: str = ","
+    group_separator: str = ","
+    subfield_separator: str = ":"
+    fields: list[str] | None = Field(None, description="Only these fields, in this order")
+
+    @model_validator(mode="after")
+    def _namespace_pair(self) -> FormatSpec:
+        if (self.namespace_prefix is None) != (self.namespace_uri is None):
+            raise ValueError("namespace_prefix and namespace_uri go together")
+        return self
+
+
+class RuleSpec(_Model):
+    """A check across fields: `when` the product matches, `require` fields or one of them."""
+
+    code: str = "missing-required"
+    when: dict[str, str | list[str]] = Field(default_factory=dict)
+    require: list[str] = Field(default_factory=list)
+    require_any: list[str] = Field(default_factory=list)
+    severity: Literal["error", "warning", "info"] = "error"
+    message: str | None = None
+
+    @model_validator(mode="after")
+    def _something_required(self) -> RuleSpec:
+        if not self.require and not self.require_any:
+            raise ValueError("a rule needs `require` or `require_any`")
+        return self
+
+
+class ChannelSpec(_Model):
+    name: str
+    title: str
+    description: str = ""
+    reference: str | None = Field(None, description="Where the channel's rules come from")
+    formats: dict[str, FormatSpec]
+    fields: list[FieldSpec]
+    rules: list[RuleSpec] = Field(default_factory=list)
+
+    @field_validator("fields")
+    @classmethod
+    def _unique_names(cls, fields: list[FieldSpec]) -> list[FieldSpec]:
+        seen: set[str] = set()
+        for spec in fields:
+            if spec.name in seen:
+                raise ValueError(f"field {spec.name} is listed twice")
+            seen.add(spec.name)
+        return fields
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ChannelSpec:
+        names = {f.name for f in self.fields}
+        for fmt_name, fmt in self.formats.items():
+            for name in fmt.fields or []:
+                if name not in names:
+                    raise ValueError(f"format {fmt_name} lists unknown field {name}")
+            if fmt.writer == "xml":
+                bad = [f.name for f in self.fields if not _XML_NAME.match(f.name)]
+                if bad:
+                    raise ValueError(f"not valid XML element names: {', '.join(bad)}")
+        return self
+
+    def field(self, name: str) -> FieldSpec | None:
+        return next((f for f in self.fields if f.name == name), None)

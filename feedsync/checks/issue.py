@@ -1,0 +1,59 @@
+"""Issues: data problems as values, with a stable code, a row, a field and a channel."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import Enum
+from typing import Any
+
+
+class Severity(str, Enum):
+    """How bad a finding is. Errors leave the product out; warnings and infos do not."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return {"error": 0, "warning": 1, "info": 2}[self.value]
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One problem with one product (or the master), in words a merchandiser understands.
+
+    `channel` is None for findings of the canonical validation, which apply to every
+    channel; channel checks set it to the channel's name from the config.
+    """
+
+    code: str
+    severity: Severity
+    message: str
+    row: int | None = None
+    product_id: str | None = None
+    field: str | None = None
+    value: str | None = None
+    channel: str | None = None
+    column: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["severity"] = self.severity.value
+        return data
+
+
+def error(code: str, message: str, **where: Any) -> Issue:
+    return Issue(code, Severity.ERROR, message, **where)
+
+
+def warning(code: str, message: str, **where: Any) -> Issue:
+    return Issue(code, Severity.WARNING, message, **where)
+
+
+def info(code: str, message: str, **where: Any) -> Issue:
+    return Issue(code, Severity.INFO, message, **where)

@@ -1,0 +1,62 @@
+"""Small text checks shared by canonical validation and channel rendering."""
+
+from __future__ import annotations
+
+import html
+import re
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_HTML_TAG = re.compile(r"<\s*/?\s*[A-Za-z!][^<>]*>")
+_HTML_ENTITY = re.compile(r"&(?:[A-Za-z]{2,8}|#\d{1,6}|#x[0-9A-Fa-f]{1,6});")
+_BLOCK_TAG = re.compile(r"<\s*(?:br|/p|/div|/li|/h\d|/tr)\b[^>]*>", re.IGNORECASE)
+_LIST_ITEM = re.compile(r"<\s*li\b[^>]*>", re.IGNORECASE)
+_SCRIPT = re.compile(r"<\s*(script|style)\b.*?<\s*/\s*\1\s*>", re.IGNORECASE | re.DOTALL)
+_SPACES = re.compile(r"[ \t\u00a0]+")
+_BLANK_LINES = re.compile(r"\s*\n\s*")
+
+
+def has_control_characters(text: str) -> bool:
+    return _CONTROL.search(text) is not None
+
+
+def remove_control_characters(text: str) -> str:
+    """Drop C0/C1 control characters but keep tab and newlines."""
+    return _CONTROL.sub("", text)
+
+
+def remove_xml_illegal(text: str) -> str:
+    return _XML_ILLEGAL.sub("", text)
+
+
+def has_html(text: str) -> bool:
+    return _HTML_TAG.search(text) is not None or _HTML_ENTITY.search(text) is not None
+
+
+def strip_html(text: str) -> str:
+    """Plain text from an HTML fragment: block ends become line breaks, entities decoded."""
+    text = _SCRIPT.sub(" ", text)
+    text = _LIST_ITEM.sub("\n- ", text)
+    text = _BLOCK_TAG.sub("\n", text)
+    text = _HTML_TAG.sub(" ", text)
+    text = html.unescape(text)
+    return collapse_whitespace(text, keep_newlines=True)
+
+
+def collapse_whitespace(text: str, keep_newlines: bool = False) -> str:
+    if keep_newlines:
+        text = _SPACES.sub(" ", text)
+        return _BLANK_LINES.sub("\n", text).strip()
+    return " ".join(text.split())
+
+
+def truncate_words(text: str, limit: int, ellipsis: str = "") -> str:
+    """Cut at the last word boundary that keeps the text within `limit` characters."""
+    if len(text) <= limit:
+        return text
+    room = limit - len(ellipsis)
+    cut = text[:room]
+    space = cut.rfind(" ")
+    if space > room // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:-") + ellipsis

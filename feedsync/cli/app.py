@@ -1,0 +1,230 @@
+"""The feedsync command line: a thin layer over feedsync.api."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from feedsync import __version__, api
+from feedsync.channels.loader import available_specs, load_spec
+from feedsync.cli.options import (
+    BuildFormat,
+    ChannelOption,
+    ConfigOption,
+    IssuesFileOption,
+    MaxIssuesOption,
+    QuietOption,
+    ReportFormat,
+    VerboseOption,
+)
+from feedsync.cli.output import (
+    IssueFile,
+    Output,
+    junit_xml,
+    print_json,
+    print_report_table,
+)
+from feedsync.config import DEFAULT_CONFIG_NAME, Config, load_config
+from feedsync.errors import ExitCode, FeedsyncError
+from feedsync.report import DEFAULT_MAX_ISSUES
+
+app = typer.Typer(
+    name="feedsync",
+    help="Build product feeds for every shopping channel from one product master.\n\n"
+         "Example: feedsync build -c examples/tienda/feedsync.yaml",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+channels_app = typer.Typer(help="List the channel specs, or show one's fields and rules.",
+                           invoke_without_command=True)
+app.add_typer(channels_app, name="channels")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"feedsync {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """feedsync: one product master, validated once, rendered for every channel."""
+
+
+@contextmanager
+def _handled(output: Output) -> Iterator[None]:
+    """Turn run-stopping problems into one clear message and their exit code."""
+    try:
+        yield
+    except FeedsyncError as exc:
+        output.error(str(exc))
+        if output.verbose >= 2:
+            output.err.print(traceback.format_exc())
+        raise typer.Exit(int(exc.exit_code)) from None
+    except KeyboardInterrupt:
+        output.error("interrupted; no feed was replaced")
+        raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:  # a bug: say so plainly, trace only on -vv
+        output.error(f"unexpected {type(exc).__name__}: {exc} (run with -vv for details, "
+                     "and please report it)")
+        if output.verbose >= 2:
+            output.err.print(traceback.format_exc())
+        raise typer.Exit(70) from None
+
+
+def _run(runner: Callable[..., Any], config_path: Path, channels: list[str] | None,
+         output: Output, issues_file: Path | None, max_issues: int) -> Any:
+    config: Config = load_config(config_path)
+    sink = IssueFile(issues_file) if issues_file else None
+    try:
+        with output.progress(f"Reading {Path(config.source.path).name}") as progress:
+            return runner(config, channels, progress=progress, sink=sink,
+                          max_issues=max_issues)
+    finally:
+        if sink is not None:
+            sink.close()
+
+
+@app.command()
+def validate(
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+    channel: ChannelOption = None,
+    format: Annotated[ReportFormat, typer.Option("--format", "-f",
+                                                 help="table, json or junit")] = ReportFormat.table,
+    issues_file: IssuesFileOption = None,
+    max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
+    quiet: QuietOption = 0,
+    verbose: VerboseOption = 0,
+) -> None:
+    """Read the master and check every product for every channel; write nothing.
+
+    Exit code 1 when any product has an error. Example:
+    feedsync validate -c shop/feedsync.yaml --format junit > feed-report.xml
+    """
+    output = Output(quiet, verbose)
+    with _handled(output):
+        report = _run(api.run_validate, config, channel, output, issues_file, max_issues)
+    if format is ReportFormat.json:
+        print_json(report)
+    elif format is ReportFormat.junit:
+        sys.stdout.write(junit_xml(report))
+    else:
+        print_report_table(output, report, built=False)
+    raise typer.Exit(int(ExitCode.DATA_ERRORS if report.errors else ExitCode.OK))
+
+
+@app.command()
+def build(
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+    channel: ChannelOption = None,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Exit 1 when any product was left out of any feed.")] = False,
+    format: Annotated[BuildFormat, typer.Option("--format", "-f",
+                                                help="table or json")] = BuildFormat.table,
+    issues_file: IssuesFileOption = None,
+    max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
+    quiet: QuietOption = 0,
+    verbose: VerboseOption = 0,
+) -> None:
+    """Write every channel's feed. A feed replaces the old one only when it is complete.
+
+    Products with errors are left out of the feeds they break and reported.
+    Example: feedsync build -c examples/tienda/feedsync.yaml --channel google_es
+    """
+    output = Output(quiet, verbose)
+    with _handled(output):
+        report = _run(api.run_build, config, channel, output, issues_file, max_issues)
+    if format is BuildFormat.json:
+        print_json(report)
+    else:
+        print_report_table(output, report, built=True)
+    failed = strict and report.excluded_somewhere
+    raise typer.Exit(int(ExitCode.DATA_ERRORS if failed else ExitCode.OK))
+
+
+@channels_app.callback()
+def channels_list(
+    ctx: typer.Context,
+    config: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--config", "-c", envvar="FEEDSYNC_CONFIG",
+        help="Also list the project's own specs (channel_specs/ beside the config).")] = None,
+) -> None:
+    """List every channel spec with its feed formats."""
+    if ctx.invoked_subcommand is not None:
+        return
+    output = Output()
+    with _handled(output):
+        project = _project_dir(config)
+        from rich.table import Table
+
+        table = Table(title="Channel specs", title_justify="left")
+        for column in ("Name", "Channel", "Formats", "Fields"):
+            table.add_column(column)
+        for name in available_specs(project):
+            spec = load_spec(name, project)
+            table.add_row(name, spec.title, ", ".join(spec.formats), str(len(spec.fields)))
+        output.out.print(table)
+
+
+@channels_app.command("show")
+def channels_show(
+    name: Annotated[str, typer.Argument(help="A spec name from `feedsync channels`.")],
+    config: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--config", "-c", envvar="FEEDSYNC_CONFIG",
+        help="Look in the project's channel_specs/ too.")] = None,
+) -> None:
+    """Show a channel spec's formats, fields, limits and rules."""
+    output = Output()
+    with _handled(output):
+        from rich.table import Table
+
+        spec = load_spec(name, _project_dir(config))
+        out = output.out
+        out.print(f"[bold]{spec.title}[/] ({spec.name}): {spec.description}")
+        if spec.reference:
+            out.print(f"Reference: {spec.reference}", highlight=False)
+        out.print("Formats: " + ", ".join(f"{n} ({f.extension})" for n, f in spec.formats.items()))
+        table = Table(title="Fields", title_justify="left")
+        for column in ("Field", "From", "Status", "Format", "Limits", "Values"):
+            table.add_column(column, overflow="fold")
+        for f in spec.fields:
+            status = "required" if f.required else "recommended" if f.recommended else "optional"
+            origin = f.source or ("template" if f.template else "constant" if f.value else f.name)
+            limits = []
+            if f.max_length:
+                limits.append(f"≤{f.max_length} chars" + (" (cut)" if f.too_long == "truncate"
+                                                          else ""))
+            if f.max_items:
+                limits.append(f"≤{f.max_items} values")
+            values = ", ".join(f"{k}→{v}" if k != v else k for k, v in (f.values or {}).items())
+            table.add_row(f.name, origin, status, f.format, "; ".join(limits), values)
+        out.print(table)
+        for rule in spec.rules:
+            when = ", ".join(f"{k}={v}" for k, v in rule.when.items())
+            needs = ", ".join(rule.require) or " or ".join(rule.require_any)
+            out.print(f"Rule ({rule.severity}): {'when ' + when + ', ' if when else ''}"
+                      f"requires {needs}", highlight=False)
+
+
+def _project_dir(config: Path | None) -> Path | None:
+    if config is None:
+        default = Path(DEFAULT_CONFIG_NAME)
+        return Path.cwd() if default.exists() else None
+    return (config if config.is_dir() else config.parent).resolve()
+
+
+def main() -> None:
+    app()

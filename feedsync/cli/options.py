@@ -1,0 +1,44 @@
+"""Every option shared by several commands, defined once (with its FEEDSYNC_* variable)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option("--config", "-c", envvar="FEEDSYNC_CONFIG", show_default=True,
+                 help="The project's feedsync.yaml (or its folder)."),
+]
+ChannelOption = Annotated[
+    Optional[list[str]],  # noqa: UP045 - typer needs Optional at runtime on 3.10
+    typer.Option("--channel", help="Only this channel (repeat for several). Default: all."),
+]
+QuietOption = Annotated[
+    int, typer.Option("--quiet", "-q", count=True, help="Print only errors.")
+]
+VerboseOption = Annotated[
+    int, typer.Option("--verbose", "-v", count=True,
+                      help="-v lists infos too; -vv shows tracebacks for unexpected errors.")
+]
+IssuesFileOption = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option("--issues-file", help="Also write every issue to this CSV file."),
+]
+MaxIssuesOption = Annotated[
+    int, typer.Option("--max-issues", help="How many issues to list in full (counts are exact).")
+]
+
+
+class ReportFormat(str, Enum):
+    table = "table"
+    json = "json"
+    junit = "junit"
+
+
+class BuildFormat(str, Enum):
+    table = "table"
+    json = "json"

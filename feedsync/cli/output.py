@@ -1,0 +1,177 @@
+"""How results reach people and machines: stdout for results, stderr for logs and progress."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+from xml.sax.saxutils import quoteattr
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from feedsync.checks.issue import Issue, Severity
+from feedsync.report import RunReport
+
+TABLE_ROW_LIMIT = 200
+_SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class Output:
+    """stdout and stderr consoles plus the verbosity the user asked for."""
+
+    def __init__(self, quiet: int = 0, verbose: int = 0) -> None:
+        self.quiet = quiet
+        self.verbose = verbose
+        self.out = Console(soft_wrap=False)
+        self.err = Console(stderr=True, soft_wrap=True)
+
+    def log(self, message: str) -> None:
+        if not self.quiet:
+            self.err.print(message, highlight=False)
+
+    def error(self, message: str) -> None:
+        self.err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+
+    @contextmanager
+    def progress(self, label: str) -> Iterator[Any]:
+        """A live row counter on stderr, only when stderr is a terminal."""
+        if self.quiet or not self.err.is_terminal:
+            yield None
+            return
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                      TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
+                      console=self.err, transient=True) as bar:
+            task = bar.add_task(label, total=None)
+            yield lambda rows: bar.update(task, completed=rows)
+
+
+def visible_issues(report: RunReport, verbose: int) -> list[Issue]:
+    shown = [i for i in report.issues if verbose or i.severity is not Severity.INFO]
+    return sorted(shown, key=lambda i: (i.row or 0, i.severity.rank, i.channel or ""))
+
+
+def issues_table(report: RunReport, verbose: int) -> Table:
+    issues = visible_issues(report, verbose)
+    table = Table(title="Problems found", title_justify="left", show_lines=False)
+    for column in ("Row", "Product", "Channel", "Column", "Severity", "Problem"):
+        table.add_column(column, overflow="fold")
+    for issue in issues[:TABLE_ROW_LIMIT]:
+        column = issue.column if issue.column and issue.column != issue.field else None
+        where = f"{issue.field} ({column})" if column else (issue.field or "")
+        table.add_row(str(issue.row or ""), issue.product_id or "", issue.channel or "all",
+                      where, f"[{_SEVERITY_STYLE[issue.severity.value]}]{issue.severity.value}",
+                      issue.message)
+    return table
+
+
+def summary_table(report: RunReport, built: bool) -> Table:
+    table = Table(title="Channels", title_justify="left")
+    table.add_column("Channel")
+    table.add_column("Spec")
+    table.add_column("Items", justify="right")
+    table.add_column("Left out", justify="right")
+    if built:
+        table.add_column("Written to")
+    for channel in report.channels.values():
+        cells = [channel.name, channel.spec, f"{channel.items:,}", f"{channel.excluded:,}"]
+        if built:
+            cells.append("\n".join(o.path for o in channel.outputs) or "-")
+        table.add_row(*cells)
+    return table
+
+
+def print_report_table(output: Output, report: RunReport, built: bool) -> None:
+    if output.quiet:
+        return
+    out = output.out
+    shown = visible_issues(report, output.verbose)
+    if shown and not (built and output.verbose == 0):
+        out.print(issues_table(report, output.verbose))
+        hidden = len(shown) - TABLE_ROW_LIMIT + report.issues_truncated
+        if hidden > 0:
+            out.print(f"... and {hidden:,} more; use --format json or --issues-file for all")
+    if report.channels:
+        out.print(summary_table(report, built))
+    counts = ", ".join(f"{n:,} {code}" for code, n in report.code_counts.most_common(8))
+    out.print(
+        f"{report.rows:,} rows read, {report.products:,} valid products, "
+        f"{report.invalid:,} left out of every channel; {report.errors:,} errors, "
+        f"{report.warnings:,} warnings" + (f" ({counts})" if counts else ""), highlight=False)
+    if built and shown:
+        out.print("Run `feedsync validate` to list each problem.", style="dim")
+
+
+def print_json(report: RunReport) -> None:
+    sys.stdout.write(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n")
+
+
+def junit_xml(report: RunReport) -> str:
+    """One test suite per channel (`master` for the canonical checks), one case per issue."""
+    suites: dict[str, list[Issue]] = {"master": []}
+    for name in report.channels:
+        suites[name] = []
+    for issue in report.issues:
+        if issue.severity is Severity.INFO:
+            continue
+        suites.setdefault(issue.channel or "master", []).append(issue)
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
+             f'<testsuites name="feedsync" tests="{report.rows}" '
+             f'failures="{report.errors}">']
+    for suite, issues in suites.items():
+        failures = sum(1 for i in issues if i.is_error)
+        lines.append(f"  <testsuite name={quoteattr(suite)} tests={quoteattr(str(len(issues)))} "
+                     f"failures={quoteattr(str(failures))}>")
+        for issue in issues:
+            name = f"row {issue.row or '-'} {issue.product_id or ''} {issue.field or ''}".strip()
+            lines.append(f"    <testcase classname={quoteattr('feedsync.' + suite)} "
+                         f"name={quoteattr(name)}>")
+            text = _xml_text(issue.message)
+            if issue.is_error:
+                lines.append(f"      <failure type={quoteattr(issue.code)} "
+                             f"message={quoteattr(_xml_text(issue.message))}>{text}</failure>")
+            else:
+                lines.append(f"      <system-out>warning {issue.code}: {text}</system-out>")
+            lines.append("    </testcase>")
+        lines.append("  </testsuite>")
+    lines.append("</testsuites>")
+    return "\n".join(lines) + "\n"
+
+
+def _xml_text(text: str) -> str:
+    from feedsync.writers.xml import escape_text
+
+    return escape_text(text)
+
+
+ISSUE_COLUMNS = ("severity", "code", "channel", "row", "product_id", "field", "column", "value",
+                 "message")
+
+
+def neutralise_cell(value: Any) -> str:
+    """Spreadsheet-bound output: a cell that starts like a formula is prefixed with '."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+class IssueFile:
+    """Streams every issue to a CSV file (all of them, not only the ones kept in memory)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: IO[str] = path.open("w", encoding="utf-8", newline="")
+        self._writer = csv.writer(self._fh)
+        self._writer.writerow(ISSUE_COLUMNS)
+
+    def __call__(self, issue: Issue) -> None:
+        data = issue.to_dict()
+        self._writer.writerow([neutralise_cell(data.get(c)) for c in ISSUE_COLUMNS])
+
+    def close(self) -> None:
+        self._fh.close()

@@ -1,0 +1,117 @@
+"""Numbers, prices and currencies as merchants write them: `1.234,56`, `12,5 €`, `EUR 12.50`.
+
+Locale data (decimal and group symbols, currency decimals, the ISO 4217 list) comes from
+babel rather than hand-kept tables, so `es_ES`, `de_CH` or `pt_BR` behave as their users
+expect.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+
+from babel import Locale, UnknownLocaleError
+from babel.numbers import get_currency_precision, list_currencies
+
+_SYMBOLS = {"€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "₺": "TRY", "₽": "RUB", "zł": "PLN",
+            "R$": "BRL", "US$": "USD", "kr": None, "$": None}
+_CURRENCY_RE = re.compile(r"(?<![A-Za-z])([A-Z]{3})(?![A-Za-z])")
+_NUMBER_CHARS = re.compile(r"[^0-9.,'\u00a0\u202f +\-]")
+
+
+class NumberFormatError(ValueError):
+    """A value that is not a number in any format feedsync understands."""
+
+
+@lru_cache(maxsize=64)
+def locale_separators(locale: str | None) -> tuple[str, str]:
+    """(decimal symbol, group symbol) for a locale such as `es_ES`; `.`/`,` when unset."""
+    if not locale:
+        return ".", ","
+    try:
+        loc = Locale.parse(locale.replace("-", "_"))
+    except (UnknownLocaleError, ValueError) as exc:
+        raise ValueError(f"unknown locale {locale!r}") from exc
+    symbols = loc.number_symbols.get("latn", loc.number_symbols)
+    return symbols.get("decimal", "."), symbols.get("group", ",")
+
+
+@lru_cache(maxsize=1)
+def iso_currencies() -> frozenset[str]:
+    return frozenset(list_currencies())
+
+
+@lru_cache(maxsize=512)
+def currency_decimals(currency: str) -> int:
+    return int(get_currency_precision(currency))
+
+
+def parse_decimal(text: str, locale: str | None = None) -> Decimal:
+    """Parse a number written by a person or a spreadsheet export.
+
+    When both `.` and `,` occur, the last one is the decimal separator (`1.234,56` and
+    `1,234.56` both work whatever the locale). When only one kind occurs, the locale
+    decides: in `es_ES` `12,5` is twelve and a half and `1.234` is one thousand two hundred
+    and thirty-four; a separator followed by other than three digits is always decimal.
+    """
+    raw = text.strip().replace("\u00a0", "").replace("\u202f", "").replace(" ", "")
+    raw = raw.replace("'", "")  # Swiss grouping: 1'234.50
+    if not raw or _NUMBER_CHARS.search(raw):
+        raise NumberFormatError(f"{text!r} is not a number")
+    sign = ""
+    if raw[0] in "+-":
+        sign, raw = ("-" if raw[0] == "-" else ""), raw[1:]
+    has_dot, has_comma = "." in raw, "," in raw
+    if has_dot and has_comma:
+        decimal_sep = "." if raw.rfind(".") > raw.rfind(",") else ","
+    elif has_dot or has_comma:
+        sep = "." if has_dot else ","
+        decimal_symbol, group_symbol = locale_separators(locale)
+        tail = raw.rsplit(sep, 1)[1]
+        if raw.count(sep) > 1:
+            decimal_sep = "," if sep == "." else "."  # repeated: must be grouping
+        elif len(tail) != 3:
+            decimal_sep = sep
+        elif sep == group_symbol and sep != decimal_symbol:
+            decimal_sep = "," if sep == "." else "."
+        else:
+            decimal_sep = sep
+    else:
+        decimal_sep = "."
+    group_sep = "," if decimal_sep == "." else "."
+    groups = raw.split(decimal_sep)
+    if len(groups) > 2:
+        raise NumberFormatError(f"{text!r} has more than one decimal separator")
+    integer = groups[0].replace(group_sep, "")
+    fraction = groups[1] if len(groups) == 2 else ""
+    if group_sep in fraction or not (integer or fraction):
+        raise NumberFormatError(f"{text!r} is not a number")
+    try:
+        return Decimal(f"{sign}{integer or '0'}.{fraction}" if fraction else f"{sign}{integer}")
+    except InvalidOperation as exc:
+        raise NumberFormatError(f"{text!r} is not a number") from exc
+
+
+def split_money(text: str) -> tuple[str, str | None]:
+    """Separate the number from a currency code or symbol: `12,5 €` -> (`12,5`, `EUR`)."""
+    value = text.strip()
+    code: str | None = None
+    match = _CURRENCY_RE.search(value)
+    if match:
+        code = match.group(1)
+        value = (value[: match.start()] + value[match.end():]).strip()
+    else:
+        for symbol in sorted(_SYMBOLS, key=len, reverse=True):
+            if symbol in value:
+                code = _SYMBOLS[symbol]
+                value = value.replace(symbol, "").strip()
+                break
+    return value, code
+
+
+def format_amount(amount: Decimal, currency: str) -> str:
+    """`15.00` for EUR, `1500` for CLP: the currency's own number of decimals."""
+    places = currency_decimals(currency)
+    quantum = Decimal(1).scaleb(-places)
+    return str(amount.quantize(quantum))

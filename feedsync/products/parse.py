@@ -1,0 +1,482 @@
+"""SourceRow -> Product plus Issues. Never raises for data problems.
+
+A `RowParser` is compiled once from the source config and the master's header: which
+column feeds which canonical field, how each value is converted, what the defaults and
+value maps are. Parsing a row is then a loop over that plan.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import tzinfo
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from stdnum import ean, isbn
+
+from feedsync.checks.issue import Issue, Severity
+from feedsync.checks.text import (
+    collapse_whitespace,
+    has_control_characters,
+    has_html,
+    remove_control_characters,
+    strip_html,
+)
+from feedsync.config import SourceConfig
+from feedsync.errors import ConfigError
+from feedsync.products.dates import DateFormatError, parse_datetime
+from feedsync.products.numbers import (
+    NumberFormatError,
+    currency_decimals,
+    iso_currencies,
+    parse_decimal,
+    split_money,
+)
+from feedsync.products.product import (
+    CANONICAL_FIELDS,
+    ENUMS,
+    DateWindow,
+    Measure,
+    Money,
+    Product,
+    Shipping,
+)
+from feedsync.sources.base import SourceRow
+
+
+class FieldProblem(Exception):
+    """A value that cannot be used; becomes an error Issue for its field."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+Warn = Callable[[str, str], None]
+Converter = Callable[[str, Warn], Any]
+
+TEXT_FIELDS = ("title", "brand", "mpn", "color", "size", "material", "pattern", "product_type",
+               "item_group_id", "google_product_category", "custom_label_0", "custom_label_1",
+               "custom_label_2", "custom_label_3", "custom_label_4")
+
+# Spellings merchants and shop exports use, beyond the canonical ones.
+ENUM_SYNONYMS: dict[str, dict[str, str]] = {
+    "availability": {"instock": "in_stock", "available": "in_stock", "in_stock": "in_stock",
+                     "outofstock": "out_of_stock", "sold_out": "out_of_stock",
+                     "pre_order": "preorder", "available_for_order": "backorder",
+                     "on_backorder": "backorder", "limited": "limited_availability"},
+    "condition": {"nuevo": "new", "new_new": "new", "refurb": "refurbished"},
+    "gender": {"men": "male", "man": "male", "m": "male", "mens": "male",
+               "women": "female", "woman": "female", "f": "female", "womens": "female",
+               "unisex": "unisex"},
+    "age_group": {"kid": "kids", "children": "kids", "adults": "adult", "baby": "infant"},
+}
+_BOOL_TRUE = {"yes", "y", "true", "1", "si", "sí", "ja", "oui"}
+_BOOL_FALSE = {"no", "n", "false", "0", "nein", "non"}
+_SCIENTIFIC = re.compile(r"^\d(?:[.,]\d+)?[eE]\+?\d+$")
+_RESTRICTED_GTIN = re.compile(r"^(?:0[24]|2\d|9[89])")
+_WEIGHT_UNITS = {"kg": "kg", "g": "g", "lb": "lb", "lbs": "lb", "oz": "oz"}
+_POSTAL = re.compile(r"^[0-9*][0-9A-Za-z*\- ]*$")
+# Groups are comma-separated, but prices may use decimal commas: split only before `CC:`.
+_SHIPPING_GROUPS = re.compile(r",(?=\s*[A-Za-z]{2}:)")
+_MULTI_SPLIT = re.compile(r"\s*[,|\n]\s*")
+
+
+class RowParser:
+    """Turns SourceRows of one master into Products, collecting Issues as values."""
+
+    def __init__(self, source: SourceConfig, columns: list[str], source_name: str) -> None:
+        self.source = source
+        self.locale = source.locale
+        self.tz = _timezone(source.timezone)
+        self.default_currency = str(source.defaults.get("currency", "")).upper() or None
+        if self.default_currency and self.default_currency not in iso_currencies():
+            raise ConfigError(f"source.defaults.currency: {self.default_currency} is not an "
+                              "ISO 4217 currency code")
+        self.weight_unit = source.defaults.get("weight_unit")
+        self.list_split = (re.compile(re.escape(source.list_separator))
+                           if source.list_separator else _MULTI_SPLIT)
+        self.mapping = self._resolve_mapping(columns, source_name)
+        used = {c for cols in self.mapping.values() for c in cols}
+        self.extra_columns = [c for c in columns if c not in used]
+        self.value_maps = {name: _normalised_map(m) for name, m in source.values.items()}
+        self.defaults = {k: v for k, v in source.defaults.items() if k in CANONICAL_FIELDS}
+        self.converters: dict[str, Converter] = self._converters()
+
+    def _resolve_mapping(self, columns: list[str], source_name: str) -> dict[str, list[str]]:
+        by_lower = {c.lower(): c for c in columns}
+        mapping: dict[str, list[str]] = {}
+        missing = []
+        for target, spec in self.source.columns.items():
+            wanted = [spec] if isinstance(spec, str) else list(spec)
+            found = []
+            for column in wanted:
+                actual = column if column in columns else by_lower.get(column.lower())
+                if actual is None:
+                    missing.append(f"{column!r} (for {target})")
+                else:
+                    found.append(actual)
+            mapping[target] = found
+        if missing:
+            raise ConfigError(
+                f"{source_name} has no column {', '.join(missing)}; its header is: "
+                + ", ".join(repr(c) for c in columns[:40]))
+        # Columns already named after a canonical field need no mapping.
+        for name in (*CANONICAL_FIELDS, "images"):
+            if name not in mapping and name in by_lower:
+                column = by_lower[name]
+                if not any(column in cols for cols in mapping.values()):
+                    mapping[name] = [column]
+        if "id" not in mapping:
+            raise ConfigError(
+                f"no column of {source_name} is mapped to the product id; add "
+                "`columns: {id: <your SKU column>}` under source in the config")
+        return mapping
+
+    def _converters(self) -> dict[str, Converter]:
+        converters: dict[str, Converter] = dict.fromkeys(TEXT_FIELDS, self._text)
+        converters.update(
+            id=self._id, description=self._description, link=self._url,
+            image_link=self._url, additional_image_link=self._url_list,
+            price=self._money, sale_price=self._money, availability_date=self._datetime,
+            sale_price_effective_date=self._window, gtin=self._gtin,
+            identifier_exists=self._bool, shipping_weight=self._weight,
+            shipping=self._shipping, quantity=self._int,
+        )
+        for name in ENUMS:
+            converters[name] = self._enum_converter(name)
+        return converters
+
+    # -- the per-row loop -------------------------------------------------------------
+
+    def parse(self, source_row: SourceRow) -> tuple[Product | None, list[Issue]]:
+        """The product, or None when the row is unusable; plus every issue found."""
+        row = source_row.row
+        data = source_row.data
+        issues: list[Issue] = list(source_row.issues)
+        values: dict[str, Any] = {}
+        product_id: str | None = None
+        failed = any(i.is_error for i in issues)
+
+        id_column = self.mapping["id"][0] if self.mapping["id"] else None
+        raw_id = (data.get(id_column) or "").strip() if id_column else ""
+        product_id = raw_id or None
+
+        for target, columns in self.mapping.items():
+            column = columns[0] if columns else None
+            if len(columns) == 1:
+                raw = data.get(column) or ""
+            else:
+                raw = "\n".join(v for c in columns if (v := (data.get(c) or "").strip()))
+            raw = raw.strip()
+            if not raw:
+                continue
+            mapped = self.value_maps.get(target)
+            if mapped:
+                raw = mapped.get(raw.casefold(), raw)
+
+            def warn(code: str, message: str, *, _t: str = target, _c: str | None = column,
+                     _v: str = raw) -> None:
+                issues.append(Issue(code, Severity.WARNING, message, row=row,
+                                    product_id=product_id, field=_t, value=_v[:200], column=_c))
+
+            try:
+                if target == "images":
+                    urls = self._url_list(raw, warn)
+                    if urls:
+                        values.setdefault("image_link", urls[0])
+                        values.setdefault("additional_image_link", urls[1:])
+                elif target in ("sale_price_start", "sale_price_end"):
+                    values[target] = parse_datetime(raw, locale=self.locale, tz=self.tz,
+                                                    date_format=self.source.date_format,
+                                                    end_of_day=target.endswith("end"))
+                elif target == "currency":
+                    values["currency"] = self._currency_code(raw)
+                else:
+                    values[target] = self.converters[target](raw, warn)
+            except (FieldProblem, DateFormatError) as problem:
+                code = getattr(problem, "code", "invalid-date")
+                issues.append(Issue(code, Severity.ERROR, str(problem), row=row,
+                                    product_id=product_id, field=_public_name(target),
+                                    value=raw[:200], column=column))
+                failed = True
+
+        for name, default in self.defaults.items():
+            if values.get(name) in (None, "", []):
+                try:
+                    values[name] = self.converters[name](default, lambda c, m: None)
+                except (FieldProblem, DateFormatError) as problem:
+                    issues.append(Issue("invalid-default", Severity.ERROR,
+                                        f"default for {name}: {problem}", row=row,
+                                        product_id=product_id, field=name, value=default))
+                    failed = True
+
+        if not product_id:
+            issues.append(Issue("missing-id", Severity.ERROR,
+                                "the product has no id, so no channel can list it",
+                                row=row, field="id", column=id_column))
+            return None, issues
+
+        self._finish(values, issues, row, product_id)
+        if failed or any(i.is_error for i in issues):
+            return None, issues
+        extra = {c: v for c in self.extra_columns if (v := data.get(c))}
+        values.pop("currency", None)
+        values.pop("sale_price_start", None)
+        values.pop("sale_price_end", None)
+        values["id"] = product_id
+        return Product(row=row, extra=extra, **values), issues
+
+    def _finish(self, values: dict[str, Any], issues: list[Issue], row: int,
+                product_id: str) -> None:
+        """Checks across fields: currencies, sale price and window, identifiers."""
+        currency = values.get("currency") or self.default_currency
+        for name in ("price", "sale_price"):
+            amount = values.get(name)
+            if isinstance(amount, tuple):  # (Decimal, currency or None)
+                value, code = amount
+                code = code or currency
+                if not code:
+                    issues.append(Issue(
+                        "missing-currency", Severity.ERROR,
+                        f"{name} {value} has no currency; write it in the cell (15.00 EUR) "
+                        "or set source.defaults.currency", row=row, product_id=product_id,
+                        field=name, value=str(value)))
+                    continue
+                decimals = currency_decimals(code)
+                if value != value.quantize(Decimal(1).scaleb(-decimals)):
+                    issues.append(Issue(
+                        "too-many-decimals", Severity.ERROR,
+                        f"{name} {value} has more decimals than {code} allows ({decimals})",
+                        row=row, product_id=product_id, field=name, value=str(value)))
+                    continue
+                values[name] = Money(value, code)
+        price, sale = values.get("price"), values.get("sale_price")
+        if isinstance(sale, Money) and isinstance(price, Money):
+            if sale.currency != price.currency:
+                issues.append(Issue("currency-mismatch", Severity.ERROR,
+                                    f"sale_price is in {sale.currency} but price in "
+                                    f"{price.currency}", row=row, product_id=product_id,
+                                    field="sale_price", value=str(sale)))
+            elif sale.amount >= price.amount:
+                issues.append(Issue("sale-price-not-lower", Severity.WARNING,
+                                    f"sale_price {sale} is not lower than price {price}; "
+                                    "the sale price is left out", row=row,
+                                    product_id=product_id, field="sale_price", value=str(sale)))
+                values.pop("sale_price")
+                values.pop("sale_price_effective_date", None)
+        start, end = values.get("sale_price_start"), values.get("sale_price_end")
+        if start and end and "sale_price_effective_date" not in values:
+            values["sale_price_effective_date"] = DateWindow(start, end)
+        elif (start or end) and "sale_price_effective_date" not in values:
+            issues.append(Issue("incomplete-sale-window", Severity.WARNING,
+                                "a sale needs both a start and an end date; the dates are "
+                                "left out", row=row, product_id=product_id,
+                                field="sale_price_effective_date"))
+        window = values.get("sale_price_effective_date")
+        if window and window.end <= window.start:
+            issues.append(Issue("invalid-sale-window", Severity.ERROR,
+                                "the sale ends before it starts", row=row, product_id=product_id,
+                                field="sale_price_effective_date"))
+        if "identifier_exists" not in values and not values.get("gtin") and not (
+                values.get("brand") and values.get("mpn")):
+            values["identifier_exists"] = False
+
+    # -- converters: raw string -> typed value, or FieldProblem ------------------------
+
+    def _id(self, raw: str, warn: Warn) -> str:
+        if has_control_characters(raw):
+            raise FieldProblem("invalid-id", "the id contains control characters")
+        return raw
+
+    def _text(self, raw: str, warn: Warn) -> str:
+        if has_control_characters(raw):
+            warn("control-characters", "control characters were removed")
+            raw = remove_control_characters(raw)
+        if has_html(raw):
+            warn("html-in-text", "HTML markup was removed")
+            raw = strip_html(raw)
+        return collapse_whitespace(raw)
+
+    def _description(self, raw: str, warn: Warn) -> str:
+        if has_control_characters(raw):
+            warn("control-characters", "control characters were removed")
+            raw = remove_control_characters(raw)
+        if has_html(raw):
+            warn("html-in-text", "HTML markup was removed (channels want plain text)")
+            return strip_html(raw)
+        return collapse_whitespace(raw, keep_newlines=True)
+
+    def _url(self, raw: str, warn: Warn) -> str:
+        url = raw.strip()
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            raise FieldProblem("invalid-url", f"{url[:80]!r} is not an absolute http(s) URL")
+        if any(ch.isspace() or ord(ch) > 127 for ch in url):
+            url = quote(url, safe=":/?#[]@!$&'()*+,;=%~")
+        return url
+
+    def _url_list(self, raw: str, warn: Warn) -> list[str]:
+        urls = []
+        for part in self.list_split.split(raw):
+            if not part:
+                continue
+            try:
+                urls.append(self._url(part, warn))
+            except FieldProblem as problem:
+                warn("invalid-url", f"{problem.message}; that image is left out")
+        return urls
+
+    def _money(self, raw: str, warn: Warn) -> tuple[Decimal, str | None]:
+        number, code = split_money(raw)
+        if code and code not in iso_currencies():
+            raise FieldProblem("invalid-currency", f"{code} is not an ISO 4217 currency code")
+        try:
+            amount = parse_decimal(number, self.locale)
+        except NumberFormatError as exc:
+            raise FieldProblem("invalid-price", f"{raw!r} is not a price") from exc
+        if amount <= 0:
+            raise FieldProblem("invalid-price", f"price must be more than 0 (got {raw})")
+        return amount, code
+
+    def _currency_code(self, raw: str) -> str:
+        code = raw.strip().upper()
+        if code not in iso_currencies():
+            raise FieldProblem("invalid-currency", f"{raw} is not an ISO 4217 currency code")
+        return code
+
+    def _datetime(self, raw: str, warn: Warn) -> Any:
+        return parse_datetime(raw, locale=self.locale, tz=self.tz,
+                              date_format=self.source.date_format)
+
+    def _window(self, raw: str, warn: Warn) -> DateWindow:
+        start, sep, end = raw.partition("/")
+        if not sep:
+            raise FieldProblem("invalid-date", f"{raw!r} is not a start/end interval "
+                                               "(e.g. 2026-11-01/2026-11-30)")
+        kwargs = {"locale": self.locale, "tz": self.tz, "date_format": self.source.date_format}
+        return DateWindow(parse_datetime(start, **kwargs),
+                          parse_datetime(end, end_of_day=True, **kwargs))
+
+    def _gtin(self, raw: str, warn: Warn) -> str:
+        if _SCIENTIFIC.match(raw):
+            raise FieldProblem("invalid-gtin", f"{raw} looks like a GTIN that a spreadsheet "
+                                               "turned into a number; format the column as text")
+        digits = re.sub(r"[\s\-]", "", raw)
+        if len(digits) == 10 and isbn.is_valid(digits):
+            warn("isbn10-converted", "ISBN-10 converted to ISBN-13")
+            digits = isbn.to_isbn13(digits).replace("-", "")
+        if not digits.isdigit():
+            raise FieldProblem("invalid-gtin", f"GTIN {raw} must contain only digits")
+        if len(digits) not in (8, 12, 13, 14):
+            raise FieldProblem("invalid-gtin", f"GTIN {raw} has {len(digits)} digits; "
+                                               "a GTIN has 8, 12, 13 or 14")
+        if not ean.is_valid(digits):
+            raise FieldProblem("invalid-gtin", f"GTIN {raw} fails the GS1 check digit")
+        gtin13 = digits.zfill(14)[1:] if len(digits) <= 13 else digits[1:]
+        if _RESTRICTED_GTIN.match(gtin13) or len(set(digits)) == 1:
+            raise FieldProblem("invalid-gtin", f"GTIN {raw} is a store-internal or coupon "
+                                               "number, which channels reject")
+        return digits
+
+    def _bool(self, raw: str, warn: Warn) -> bool:
+        word = raw.strip().casefold()
+        if word in _BOOL_TRUE:
+            return True
+        if word in _BOOL_FALSE:
+            return False
+        raise FieldProblem("invalid-value", f"{raw!r} is not yes or no")
+
+    def _int(self, raw: str, warn: Warn) -> int:
+        try:
+            number = parse_decimal(raw, self.locale)
+        except NumberFormatError as exc:
+            raise FieldProblem("invalid-number", f"{raw!r} is not a whole number") from exc
+        if number != number.to_integral_value():
+            raise FieldProblem("invalid-number", f"{raw!r} is not a whole number")
+        return int(number)
+
+    def _weight(self, raw: str, warn: Warn) -> Measure:
+        match = re.match(r"^\s*([0-9.,]+)\s*([A-Za-z]*)\s*$", raw)
+        if not match:
+            raise FieldProblem("invalid-weight", f"{raw!r} is not a weight such as 0.5 kg")
+        unit = _WEIGHT_UNITS.get(match[2].lower()) if match[2] else self.weight_unit
+        if not unit:
+            raise FieldProblem("invalid-weight", f"weight {raw!r} has no unit (kg, g, lb, oz); "
+                                                 "write one or set source.defaults.weight_unit")
+        try:
+            return Measure(parse_decimal(match[1], self.locale), unit)
+        except NumberFormatError as exc:
+            raise FieldProblem("invalid-weight", f"{raw!r} is not a weight") from exc
+
+    def _shipping(self, raw: str, warn: Warn) -> list[Shipping]:
+        """Google's syntax: `ES::Standard:4.95 EUR`, several groups separated by commas."""
+        rules = []
+        for group in (g.strip() for g in _SHIPPING_GROUPS.split(raw)):
+            if not group:
+                continue
+            parts = group.split(":")
+            if len(parts) < 4:
+                raise FieldProblem("invalid-shipping",
+                                   f"shipping {group!r} should be country:region:service:price")
+            country, where, service, price_text = (p.strip() for p in parts[:4])
+            times = [p.strip() for p in parts[4:8]]
+            if len(country) != 2 or not country.isalpha():
+                raise FieldProblem("invalid-shipping", f"{country!r} is not a two-letter "
+                                                       "country code")
+            amount_text, code = split_money(price_text)
+            try:
+                amount = parse_decimal(amount_text, self.locale)
+            except NumberFormatError as exc:
+                raise FieldProblem("invalid-shipping",
+                                   f"shipping price {price_text!r} is not a price") from exc
+            code = code or self.default_currency
+            if not code:
+                raise FieldProblem("invalid-shipping", f"shipping price {price_text!r} has no "
+                                                       "currency")
+            handling = [int(t) if t.isdigit() else None for t in times] + [None] * 4
+            rules.append(Shipping(
+                country=country.upper(), price=Money(amount, code),
+                region=where if where and not _POSTAL.match(where) else None,
+                postal_code=where if where and _POSTAL.match(where) else None,
+                service=service or None,
+                min_handling_time=handling[0], max_handling_time=handling[1],
+                min_transit_time=handling[2], max_transit_time=handling[3]))
+        return rules
+
+    def _enum_converter(self, name: str) -> Converter:
+        allowed = ENUMS[name]
+        synonyms = ENUM_SYNONYMS.get(name, {})
+
+        def convert(raw: str, warn: Warn) -> str:
+            key = re.sub(r"[\s\-]+", "_", raw.strip().casefold())
+            if key in allowed:
+                return key
+            if key in synonyms:
+                return synonyms[key]
+            raise FieldProblem(
+                "invalid-value",
+                f"{raw!r} is not a known {name} (use one of {', '.join(allowed)}, or map it "
+                f"under source.values.{name})")
+
+        return convert
+
+
+def _normalised_map(mapping: dict[str, str]) -> dict[str, str]:
+    return {str(k).strip().casefold(): str(v) for k, v in mapping.items()}
+
+
+def _public_name(target: str) -> str:
+    return {"images": "image_link", "sale_price_start": "sale_price_effective_date",
+            "sale_price_end": "sale_price_effective_date"}.get(target, target)
+
+
+def _timezone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"source.timezone: unknown time zone {name!r}") from exc

@@ -1,0 +1,87 @@
+"""RunReport: what a run read, wrote and found; every output mode renders this one object."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from feedsync.checks.issue import Issue, Severity
+
+DEFAULT_MAX_ISSUES = 10_000
+
+
+@dataclass
+class OutputReport:
+    path: str
+    format: str
+    items: int = 0
+
+
+@dataclass
+class ChannelReport:
+    name: str
+    spec: str
+    items: int = 0
+    excluded: int = 0
+    outputs: list[OutputReport] = field(default_factory=list)
+
+
+@dataclass
+class RunReport:
+    """Counts are always complete; `issues` keeps the first `max_issues` in full."""
+
+    source: str = ""
+    rows: int = 0
+    products: int = 0
+    invalid: int = 0
+    channels: dict[str, ChannelReport] = field(default_factory=dict)
+    issues: list[Issue] = field(default_factory=list)
+    max_issues: int = DEFAULT_MAX_ISSUES
+    severity_counts: Counter[str] = field(default_factory=Counter)
+    code_counts: Counter[str] = field(default_factory=Counter)
+    sink: Callable[[Issue], None] | None = None
+
+    def add(self, issues: list[Issue]) -> None:
+        for issue in issues:
+            self.severity_counts[issue.severity.value] += 1
+            self.code_counts[issue.code] += 1
+            if len(self.issues) < self.max_issues:
+                self.issues.append(issue)
+            if self.sink is not None:
+                self.sink(issue)
+
+    @property
+    def errors(self) -> int:
+        return self.severity_counts[Severity.ERROR.value]
+
+    @property
+    def warnings(self) -> int:
+        return self.severity_counts[Severity.WARNING.value]
+
+    @property
+    def issues_truncated(self) -> int:
+        return sum(self.severity_counts.values()) - len(self.issues)
+
+    @property
+    def excluded_somewhere(self) -> bool:
+        return self.invalid > 0 or any(c.excluded for c in self.channels.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "rows": self.rows,
+            "products": self.products,
+            "invalid_products": self.invalid,
+            "summary": {"errors": self.errors, "warnings": self.warnings,
+                        "infos": self.severity_counts[Severity.INFO.value],
+                        "by_code": dict(sorted(self.code_counts.items()))},
+            "channels": {
+                name: {"spec": c.spec, "items": c.items, "excluded": c.excluded,
+                       "outputs": [vars(o) for o in c.outputs]}
+                for name, c in self.channels.items()
+            },
+            "issues": [i.to_dict() for i in self.issues],
+            "issues_not_listed": self.issues_truncated,
+        }

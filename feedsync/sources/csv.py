@@ -1,0 +1,166 @@
+"""CSV/TSV product masters, streamed: encoding and delimiter detected, ragged rows reported."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from feedsync.checks.issue import error, warning
+from feedsync.errors import SourceError
+from feedsync.sources.base import SourceRow
+
+SAMPLE_BYTES = 1 << 20
+DELIMITERS = (",", ";", "\t", "|")
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))
+
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+def check_readable_file(path: Path) -> None:
+    if not path.exists():
+        raise SourceError(f"product master {path} does not exist")
+    if path.is_dir():
+        raise SourceError(f"product master {path} is a directory, not a file")
+    if not path.is_file():
+        raise SourceError(f"product master {path} is not a regular file")
+
+
+def detect_encoding(sample: bytes) -> str:
+    """BOM, else UTF-8 if the sample decodes as UTF-8, else cp1252 (else latin-1)."""
+    for bom, name in _BOMS:
+        if sample.startswith(bom):
+            return name
+    try:
+        sample.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        # A sample cut in the middle of a multi-byte character is still UTF-8.
+        if exc.start >= len(sample) - 3 and exc.reason == "unexpected end of data":
+            return "utf-8"
+    try:
+        sample.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+def sniff_delimiter(text: str) -> str:
+    """The candidate that splits the header line into the most fields (outside quotes)."""
+    header = _first_logical_line(text)
+    counts = {d: _count_outside_quotes(header, d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])  # ties keep the order above: `,` first
+    return best if counts[best] else ","
+
+
+def _first_logical_line(text: str) -> str:
+    in_quotes = False
+    for i, ch in enumerate(text):
+        if ch == '"':
+            in_quotes = not in_quotes
+        elif ch in "\r\n" and not in_quotes:
+            if i == 0:
+                continue
+            return text[:i]
+    return text
+
+
+def _count_outside_quotes(line: str, delimiter: str) -> int:
+    count, in_quotes = 0, False
+    for ch in line:
+        if ch == '"':
+            in_quotes = not in_quotes
+        elif ch == delimiter and not in_quotes:
+            count += 1
+    return count
+
+
+class CsvSource:
+    """A delimited text master. Row numbers count records as a spreadsheet shows them."""
+
+    def __init__(self, path: Path, *, encoding: str | None = None,
+                 delimiter: str | None = None) -> None:
+        self.path = path
+        self.name = path.name
+        check_readable_file(path)
+        try:
+            with path.open("rb") as fh:
+                sample = fh.read(SAMPLE_BYTES)
+        except OSError as exc:
+            raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        if not sample.strip():
+            raise SourceError(f"{self.name} is empty: there is no header row")
+        self.encoding = encoding or detect_encoding(sample)
+        if b"\x00" in sample and not self.encoding.startswith("utf-16"):
+            raise SourceError(f"{self.name} looks like a binary file, not CSV text")
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError as exc:
+            raise SourceError(f"unknown encoding {self.encoding!r} for {self.name}") from exc
+        text_sample = sample.decode(self.encoding, errors="replace")
+        self.delimiter = delimiter or sniff_delimiter(text_sample)
+        self._header: list[str] | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        if self._header is None:
+            with self._open() as fh:
+                self._header = self._read_header(csv.reader(fh, delimiter=self.delimiter))[0]
+        return self._header
+
+    def _open(self) -> io.TextIOWrapper:
+        return self.path.open("r", encoding=self.encoding, newline="")
+
+    def _read_header(self, reader: Iterator[list[str]]) -> tuple[list[str], int]:
+        """The first non-empty record, stripped, and its row number."""
+        row = 0
+        for record in reader:
+            row += 1
+            if any(cell.strip() for cell in record):
+                header = [cell.strip() for cell in record]
+                if header and header[0].startswith("\ufeff"):
+                    header[0] = header[0][1:]
+                return header, row
+        raise SourceError(f"{self.name} is empty: there is no header row")
+
+    def rows(self) -> Iterator[SourceRow]:
+        try:
+            with self._open() as fh:
+                reader = csv.reader(fh, delimiter=self.delimiter)
+                header, row = self._read_header(reader)
+                self._header = header
+                width = len(header)
+                for record in reader:
+                    row += 1
+                    if not record or not any(record):
+                        continue
+                    issues = []
+                    if len(record) > width:
+                        extra = record[width:]
+                        if any(cell.strip() for cell in extra):
+                            issues.append(error(
+                                "ragged-row",
+                                f"row {row} has {len(record)} cells but the header has {width}; "
+                                "a value probably contains an unquoted "
+                                f"{_delimiter_name(self.delimiter)}",
+                                row=row))
+                        record = record[:width]
+                    elif len(record) < width:
+                        record = record + [""] * (width - len(record))
+                    yield SourceRow(row, dict(zip(header, record)), issues)
+        except UnicodeDecodeError as exc:
+            raise SourceError(
+                f"{self.name} is not valid {self.encoding} text near byte {exc.start}; "
+                "set source.encoding (for example cp1252)") from exc
+        except csv.Error as exc:
+            raise SourceError(f"{self.name}: row {row + 1}: {exc}") from exc
+        except OSError as exc:
+            raise SourceError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
+
+
+def _delimiter_name(delimiter: str) -> str:
+    return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(delimiter, delimiter)

@@ -1,0 +1,57 @@
+"""Write a file so that readers only ever see the old version or the complete new one."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, cast
+
+from feedsync.errors import OutputError
+
+
+class AtomicFile:
+    """A temporary file beside `target`, fsynced and renamed over it on `commit()`.
+
+    A target ending in `.gz` is gzip-compressed (with a fixed mtime, so the same input
+    gives the same bytes). `abort()` removes the temporary file; the old target stays.
+    """
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                       dir=target.parent)
+        except OSError as exc:
+            raise OutputError(f"cannot write to {target.parent}: {exc.strerror or exc}") from exc
+        self.tmp_path = Path(tmp)
+        self._raw = os.fdopen(fd, "wb", buffering=1 << 20)
+        self.stream: BinaryIO = self._raw
+        self._gzip: gzip.GzipFile | None = None
+        if target.suffix == ".gz":
+            self._gzip = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0)
+            self.stream = cast(BinaryIO, self._gzip)
+
+    def commit(self) -> None:
+        try:
+            if self._gzip is not None:
+                self._gzip.close()
+            self._raw.flush()
+            os.fsync(self._raw.fileno())
+            self._raw.close()
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(self.tmp_path, 0o666 & ~umask)
+            os.replace(self.tmp_path, self.target)
+        except OSError as exc:
+            self.abort()
+            raise OutputError(f"cannot write {self.target}: {exc.strerror or exc}") from exc
+
+    def abort(self) -> None:
+        try:
+            if not self._raw.closed:
+                self._raw.close()
+        finally:
+            self.tmp_path.unlink(missing_ok=True)

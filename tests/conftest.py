@@ -1,0 +1,30 @@
+"""Shared fixtures: paths to the project, the example shop and the shared reference files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+GOLDEN = ROOT / "tests" / "golden"
+EXAMPLES = ROOT / "examples"
+SHARED_REFERENCE = ROOT.parent / "shared" / "reference"
+
+
+@pytest.fixture
+def reference() -> Path:
+    """../shared/reference, or skip: a fresh clone without it still passes its own suite."""
+    if not SHARED_REFERENCE.is_dir():
+        pytest.skip("../shared/reference is not present")
+    return SHARED_REFERENCE
+
+
+@pytest.fixture
+def tienda(tmp_path: Path) -> Path:
+    """A private copy of examples/tienda, so builds never touch the repository."""
+    target = tmp_path / "tienda"
+    shutil.copytree(EXAMPLES / "tienda", target, ignore=shutil.ignore_patterns("feeds"))
+    return target / "feedsync.yaml"
