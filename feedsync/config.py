@@ -45,7 +45,7 @@ class SourceConfig(_Model):
     timezone: str = Field("UTC", description="Time zone of dates written without one")
     date_format: str | None = Field(None, description="strptime format, e.g. %d/%m/%Y")
     list_separator: str | None = Field(
-        None, description="Separator of multi-valued cells (images); `,`, `|` or newline when unset")
+        None, description="Separator of multi-valued cells (images); default `,` `|` or newline")
     columns: dict[str, str | list[str]] = Field(
         default_factory=dict, description="canonical field -> master column (or list of columns)")
     defaults: dict[str, str | int | float] = Field(
@@ -66,7 +66,8 @@ class SourceConfig(_Model):
     @field_validator("defaults")
     @classmethod
     def _known_defaults(cls, defaults: dict[str, Any]) -> dict[str, Any]:
-        unknown = [k for k in defaults if k not in CANONICAL_FIELDS and k not in SOURCE_DEFAULT_KEYS]
+        known = set(CANONICAL_FIELDS) | SOURCE_DEFAULT_KEYS
+        unknown = [k for k in defaults if k not in known]
         if unknown:
             raise ValueError(f"unknown field(s) {', '.join(unknown)}")
         return {k: str(v) for k, v in defaults.items()}

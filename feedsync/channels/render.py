@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Union
+from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, meta
 from jinja2.sandbox import SandboxedEnvironment
@@ -33,7 +33,7 @@ from feedsync.products.product import (
 )
 
 Group = dict[str, str]
-Value = Union[str, list[str], list[Group]]
+Value = str | list[str] | list[Group]
 Item = dict[str, Value]
 
 
@@ -92,7 +92,7 @@ _template_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False
 
 
 class _FieldRenderer:
-    __slots__ = ("get", "format", "spec", "name", "values")
+    __slots__ = ("format", "get", "name", "spec", "values")
 
     def __init__(self, spec: FieldSpec, channel: str) -> None:
         self.spec = spec

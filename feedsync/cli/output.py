@@ -30,6 +30,9 @@ class Output:
         self.quiet = quiet
         self.verbose = verbose
         self.out = Console(soft_wrap=False)
+        if not self.out.is_terminal:
+            # Piped or redirected: wide rows, so each problem stays on one greppable line.
+            self.out = Console(soft_wrap=False, width=200)
         self.err = Console(stderr=True, soft_wrap=True)
 
     def log(self, message: str) -> None:

@@ -83,7 +83,11 @@ def parse_decimal(text: str, locale: str | None = None) -> Decimal:
     groups = raw.split(decimal_sep)
     if len(groups) > 2:
         raise NumberFormatError(f"{text!r} has more than one decimal separator")
-    integer = groups[0].replace(group_sep, "")
+    grouped = groups[0].split(group_sep)
+    if len(grouped) > 1 and (not 1 <= len(grouped[0]) <= 3
+                             or any(len(g) != 3 for g in grouped[1:])):
+        raise NumberFormatError(f"{text!r} is not a number (odd digit grouping)")
+    integer = "".join(grouped)
     fraction = groups[1] if len(groups) == 2 else ""
     if group_sep in fraction or not (integer or fraction):
         raise NumberFormatError(f"{text!r} is not a number")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from feedsync.config import Config
 from feedsync.errors import ConfigError
 from feedsync.sources.base import Source, SourceRow
-from feedsync.sources.csv import CsvSource
+from feedsync.sources.csv import CsvSource, check_readable_file
 
 __all__ = ["Source", "SourceRow", "open_source"]
 
@@ -16,6 +16,7 @@ def open_source(config: Config) -> Source:
     """The Source for `config.source`, chosen by `format:` or by the file extension."""
     src = config.source
     path = config.resolve(src.path)
+    check_readable_file(path)
     kind = src.format or _BY_EXTENSION.get(path.suffix.lower())
     if kind in ("csv", "tsv"):
         delimiter = src.delimiter or ("\t" if kind == "tsv" else None)

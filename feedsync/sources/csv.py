@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from feedsync.checks.issue import error, warning
+from feedsync.checks.issue import error
 from feedsync.errors import SourceError
 from feedsync.sources.base import SourceRow
 
@@ -30,8 +30,12 @@ def check_readable_file(path: Path) -> None:
         raise SourceError(f"product master {path} is not a regular file")
 
 
-def detect_encoding(sample: bytes) -> str:
-    """BOM, else UTF-8 if the sample decodes as UTF-8, else cp1252 (else latin-1)."""
+def detect_encoding(sample: bytes, truncated: bool = False) -> str:
+    """BOM, else UTF-8 if the sample decodes as UTF-8, else cp1252 (else latin-1).
+
+    `truncated` says the sample is only the start of the file, so it may end inside a
+    multi-byte character.
+    """
     for bom, name in _BOMS:
         if sample.startswith(bom):
             return name
@@ -40,7 +44,7 @@ def detect_encoding(sample: bytes) -> str:
         return "utf-8"
     except UnicodeDecodeError as exc:
         # A sample cut in the middle of a multi-byte character is still UTF-8.
-        if exc.start >= len(sample) - 3 and exc.reason == "unexpected end of data":
+        if truncated and exc.start >= len(sample) - 3 and exc.reason == "unexpected end of data":
             return "utf-8"
     try:
         sample.decode("cp1252")
@@ -94,7 +98,7 @@ class CsvSource:
             raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from exc
         if not sample.strip():
             raise SourceError(f"{self.name} is empty: there is no header row")
-        self.encoding = encoding or detect_encoding(sample)
+        self.encoding = encoding or detect_encoding(sample, len(sample) == SAMPLE_BYTES)
         if b"\x00" in sample and not self.encoding.startswith("utf-16"):
             raise SourceError(f"{self.name} looks like a binary file, not CSV text")
         try:
@@ -117,9 +121,7 @@ class CsvSource:
 
     def _read_header(self, reader: Iterator[list[str]]) -> tuple[list[str], int]:
         """The first non-empty record, stripped, and its row number."""
-        row = 0
-        for record in reader:
-            row += 1
+        for row, record in enumerate(reader, start=1):
             if any(cell.strip() for cell in record):
                 header = [cell.strip() for cell in record]
                 if header and header[0].startswith("\ufeff"):

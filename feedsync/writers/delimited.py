@@ -25,10 +25,9 @@ class DelimitedWriter(FeedWriter):
         self._write_row(headers)
 
     def _clean(self, text: str) -> str:
-        if self.tab:
-            # Tabs and line breaks would split the record: a tab/newline becomes a space.
-            if "\t" in text or "\n" in text or "\r" in text:
-                return " ".join(text.replace("\t", " ").split())
+        # Tabs and line breaks would split a TSV record: each becomes a space.
+        if self.tab and ("\t" in text or "\n" in text or "\r" in text):
+            return " ".join(text.replace("\t", " ").split())
         return text
 
     def _cell(self, name: str, value: object) -> str:
