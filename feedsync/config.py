@@ -1,7 +1,8 @@
 """`feedsync.yaml` -> pydantic models, with every problem reported at once as `file:line key`.
 
 Relative paths are relative to the config file's own folder, so cron can run feedsync from
-anywhere. `${VAR}` in any string expands from the environment (`$${` writes a literal `${`).
+anywhere. `${VAR}` in any string expands from the environment, `${VAR:-default}` falls back
+to a default, and `$${` writes a literal `${`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from feedsync.products.product import CANONICAL_FIELDS, ENUMS
 from feedsync.yamlpos import Location, PositionedYaml, dotted, load_positioned
 
 DEFAULT_CONFIG_NAME = "feedsync.yaml"
-_VAR = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_VAR = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 # Mapping targets that are not canonical fields but feed one.
 VIRTUAL_TARGETS = {
@@ -140,8 +141,10 @@ def expand_env(data: Any, path: Location, problems: list[tuple[Location, str]]) 
 
         def substitute(match: re.Match[str]) -> str:
             if match.group(1):
-                return "${" + match.group(2) + "}"
+                return match.group(0)[1:]
             value = os.environ.get(match.group(2))
+            if value is None and match.group(3) is not None:
+                return match.group(3)
             if value is None:
                 problems.append((path, f"environment variable {match.group(2)} is not set"))
                 return ""

@@ -75,3 +75,11 @@ def test_outputs_accept_strings_and_objects(tmp_path: Path):
     outputs = config.channels["g"].resolved_outputs()
     assert [(o.path, o.format) for o in outputs] == [("a.xml", None), ("b.tsv", None),
                                                      ("c.txt", "tsv")]
+
+
+def test_env_var_defaults(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("FEEDSYNC_TEST_UNSET", raising=False)
+    config = load_config(write(tmp_path, "source: {path: '${FEEDSYNC_TEST_UNSET:-x/p.csv}'}\n"))
+    assert config.source.path == "x/p.csv"
+    monkeypatch.setenv("FEEDSYNC_TEST_UNSET", "y.csv")
+    assert load_config(tmp_path / "feedsync.yaml").source.path == "y.csv"

@@ -15,6 +15,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from jinja2 import StrictUndefined, Template, TemplateError, meta
+from jinja2.sandbox import SandboxedEnvironment
 from stdnum import ean, isbn
 
 from feedsync.checks.issue import Issue, Severity
@@ -86,6 +88,40 @@ _SHIPPING_GROUPS = re.compile(r",(?=\s*[A-Za-z]{2}:)")
 _MULTI_SPLIT = re.compile(r"\s*[,|\n]\s*")
 
 
+class ColumnTemplate:
+    """A value computed from several master columns, e.g. a link built from the shop's id.
+
+    Columns are available by name (`{{ ID }}`) when the name is a valid identifier, and
+    always as `row['In stock?']`. Runs in Jinja2's sandbox; compiled once.
+    """
+
+    def __init__(self, template: Template, names: set[str]) -> None:
+        self.template = template
+        self.names = names
+
+    def __call__(self, data: dict[str, str | None]) -> str:
+        context: dict[str, Any] = {n: data.get(n) or "" for n in self.names if n != "row"}
+        context["row"] = data
+        return self.template.render(context)
+
+
+_column_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+def compile_column_template(target: str, text: str, columns: list[str],
+                            source_name: str) -> ColumnTemplate:
+    try:
+        template = _column_env.from_string(text)
+        names = meta.find_undeclared_variables(_column_env.parse(text))
+    except TemplateError as exc:
+        raise ConfigError(f"source.columns.{target}: bad template {text!r}: {exc}") from exc
+    unknown = sorted(n for n in names if n != "row" and n not in columns)
+    if unknown:
+        raise ConfigError(f"source.columns.{target}: {source_name} has no column "
+                          f"{', '.join(repr(n) for n in unknown)}")
+    return ColumnTemplate(template, names)
+
+
 class RowParser:
     """Turns SourceRows of one master into Products, collecting Issues as values."""
 
@@ -98,6 +134,7 @@ class RowParser:
             raise ConfigError(f"source.defaults.currency: {self.default_currency} is not an "
                               "ISO 4217 currency code")
         self.weight_unit = source.defaults.get("weight_unit")
+        self.templates: dict[str, ColumnTemplate] = {}
         self.list_split = (re.compile(re.escape(source.list_separator))
                            if source.list_separator else _MULTI_SPLIT)
         self.mapping = self._resolve_mapping(columns, source_name)
@@ -112,6 +149,11 @@ class RowParser:
         mapping: dict[str, list[str]] = {}
         missing = []
         for target, spec in self.source.columns.items():
+            if isinstance(spec, str) and "{{" in spec:
+                self.templates[target] = compile_column_template(target, spec, columns,
+                                                                 source_name)
+                mapping[target] = []
+                continue
             wanted = [spec] if isinstance(spec, str) else list(spec)
             found = []
             for column in wanted:
@@ -168,7 +210,9 @@ class RowParser:
 
         for target, columns in self.mapping.items():
             column = columns[0] if columns else None
-            if len(columns) == 1:
+            if target in self.templates:
+                raw = self.templates[target](data)
+            elif len(columns) == 1:
                 raw = data.get(column) or ""
             else:
                 raw = "\n".join(v for c in columns if (v := (data.get(c) or "").strip()))
