@@ -95,5 +95,5 @@ def test_invalid_utf8_after_the_sample_is_a_source_error(tmp_path: Path):
     path.write_bytes(body)
     source = CsvSource(path)
     assert source.encoding == "utf-8"
-    with pytest.raises(SourceError, match="set source.encoding"):
+    with pytest.raises(SourceError, match=r"set source\.encoding"):
         list(source.rows())

@@ -40,7 +40,7 @@ def test_invalid_specs_are_config_errors_with_lines(tmp_path: Path):
 
 
 def test_unknown_spec_lists_the_available_ones():
-    with pytest.raises(ConfigError, match="available: .*google_merchant"):
+    with pytest.raises(ConfigError, match=r"available: .*google_merchant"):
         load_spec("nope")
 
 

@@ -40,11 +40,10 @@ def test_atomic_file_replaces_only_on_commit(tmp_path: Path):
 def test_abort_keeps_the_old_file_and_leaves_no_temp(tmp_path: Path):
     target = tmp_path / "feed.xml"
     target.write_text("old")
-    with pytest.raises(RuntimeError):
-        with open_writer(target, load_spec("google_merchant"),
-                         load_spec("google_merchant").formats["xml"], FeedInfo()) as writer:
-            writer.write({"id": "1"})
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), open_writer(target, load_spec("google_merchant"),
+                     load_spec("google_merchant").formats["xml"], FeedInfo()) as writer:
+        writer.write({"id": "1"})
+        raise RuntimeError("boom")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["feed.xml"]
 
@@ -67,7 +66,8 @@ def test_xml_declares_g_once_and_prefixes_every_attribute(tmp_path: Path):
 
 
 def test_characters_illegal_in_xml_are_removed(tmp_path: Path):
-    path = write_feed(tmp_path / "f.xml", "xml", [{"id": "1", "title": "bad\x00\x0b\x1fchars\ufffe"}])
+    path = write_feed(tmp_path / "f.xml", "xml",
+                      [{"id": "1", "title": "bad\x00\x0b\x1fchars\ufffe"}])
     item = etree.parse(str(path), SAFE_PARSER).getroot().find("channel/item")
     assert item.findtext(f"{{{G}}}title") == "badchars"
     assert escape_text("a\tb\nc") == "a\tb\nc"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, meta
@@ -88,17 +89,25 @@ FORMATTERS: dict[str, Callable[[Any], Value]] = {
     "list": lambda v: [_text(x) for x in v] if isinstance(v, list) else [_text(v)],
 }
 
+_EMPTYABLE = (str, list, tuple)
 _template_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
 class _FieldRenderer:
-    __slots__ = ("format", "get", "name", "spec", "values")
+    __slots__ = ("fast", "format", "get", "max_length", "name", "plain_text", "recommended",
+                 "required", "spec", "values")
 
     def __init__(self, spec: FieldSpec, channel: str) -> None:
         self.spec = spec
         self.name = spec.name
         self.format = FORMATTERS[spec.format]
+        self.plain_text = spec.format == "text"
+        self.max_length = spec.max_length
         self.values = spec.values
+        self.required = spec.required
+        self.recommended = spec.recommended
+        # Plain text with no value map: a string within the limit goes straight through.
+        self.fast = self.plain_text and spec.values is None
         self.get = self._getter(spec, channel)
 
     @staticmethod
@@ -122,7 +131,7 @@ class _FieldRenderer:
             return render
         source = spec.source_field
         if source in CANONICAL_FIELDS:
-            return lambda product: getattr(product, source)
+            return attrgetter(source)
         return lambda product: product.extra.get(source)
 
 
@@ -141,14 +150,18 @@ class ChannelRenderer:
         excluded = False
         for field in self.fields:
             raw = field.get(product)
-            if raw is None or raw == "" or raw == []:
+            if raw.__class__ is str and field.fast and raw and (
+                    field.max_length is None or len(raw) <= field.max_length):
+                item[field.name] = raw  # the common case, kept cheap
+                continue
+            if raw is None or (raw.__class__ in _EMPTYABLE and not raw):
                 spec = field.spec
-                if spec.required:
+                if field.required:
                     issues.append(self._issue(product, "missing-required", Severity.ERROR,
                                               f"{spec.name} is required by {self.spec.title}",
                                               spec))
                     excluded = True
-                elif spec.recommended:
+                elif field.recommended:
                     issues.append(self._issue(product, "missing-recommended", Severity.INFO,
                                               f"{spec.name} is recommended by {self.spec.title}",
                                               spec))
@@ -164,7 +177,7 @@ class ChannelRenderer:
                     excluded = True
                     continue
                 raw = mapped
-            value = field.format(raw)
+            value: Value = raw if field.plain_text and raw.__class__ is str else field.format(raw)
             problem = self._check_limits(field.spec, value)
             if problem is not None:
                 value, issue = problem

@@ -16,6 +16,16 @@ _SPACES = re.compile(r"[ \t\u00a0]+")
 _BLANK_LINES = re.compile(r"\s*\n\s*")
 
 
+# Anything that may need cleaning: control characters, runs of white space, HTML tags or
+# entities. Most values match none of it, and one search is cheaper than three.
+_NEEDS_CLEANING = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u00a0]|\s\s|<\s*/?\s*[A-Za-z!]|&(?:[A-Za-z]{2,8}|#\d{1,6}|#x[0-9A-Fa-f]{1,6});")
+
+
+def needs_cleaning(text: str) -> bool:
+    return _NEEDS_CLEANING.search(text) is not None
+
+
 def has_control_characters(text: str) -> bool:
     return _CONTROL.search(text) is not None
 

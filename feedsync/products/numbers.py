@@ -16,7 +16,9 @@ from babel.numbers import get_currency_precision, list_currencies
 
 _SYMBOLS = {"€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "₺": "TRY", "₽": "RUB", "zł": "PLN",
             "R$": "BRL", "US$": "USD", "kr": None, "$": None}
+_SYMBOLS_LONGEST_FIRST = sorted(_SYMBOLS, key=len, reverse=True)
 _CURRENCY_RE = re.compile(r"(?<![A-Za-z])([A-Z]{3})(?![A-Za-z])")
+_PLAIN_NUMBER = re.compile(r"^\d+(?:\.\d{1,2})?$")
 _NUMBER_CHARS = re.compile(r"[^0-9.,'\u00a0\u202f +\-]")
 
 
@@ -55,6 +57,8 @@ def parse_decimal(text: str, locale: str | None = None) -> Decimal:
     decides: in `es_ES` `12,5` is twelve and a half and `1.234` is one thousand two hundred
     and thirty-four; a separator followed by other than three digits is always decimal.
     """
+    if _PLAIN_NUMBER.match(text):  # 15, 15.5, 15.50: the same in every locale
+        return Decimal(text)
     raw = text.strip().replace("\u00a0", "").replace("\u202f", "").replace(" ", "")
     raw = raw.replace("'", "")  # Swiss grouping: 1'234.50
     if not raw or _NUMBER_CHARS.search(raw):
@@ -100,13 +104,15 @@ def parse_decimal(text: str, locale: str | None = None) -> Decimal:
 def split_money(text: str) -> tuple[str, str | None]:
     """Separate the number from a currency code or symbol: `12,5 €` -> (`12,5`, `EUR`)."""
     value = text.strip()
+    if _PLAIN_NUMBER.match(value):
+        return value, None
     code: str | None = None
     match = _CURRENCY_RE.search(value)
     if match:
         code = match.group(1)
         value = (value[: match.start()] + value[match.end():]).strip()
     else:
-        for symbol in sorted(_SYMBOLS, key=len, reverse=True):
+        for symbol in _SYMBOLS_LONGEST_FIRST:
             if symbol in value:
                 code = _SYMBOLS[symbol]
                 value = value.replace(symbol, "").strip()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import tzinfo
 from decimal import Decimal
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import StrictUndefined, Template, TemplateError, meta
@@ -24,6 +24,7 @@ from feedsync.checks.text import (
     collapse_whitespace,
     has_control_characters,
     has_html,
+    needs_cleaning,
     remove_control_characters,
     strip_html,
 )
@@ -85,6 +86,19 @@ _WEIGHT_UNITS = {"kg": "kg", "g": "g", "lb": "lb", "lbs": "lb", "oz": "oz"}
 _POSTAL = re.compile(r"^[0-9*][0-9A-Za-z*\- ]*$")
 # Groups are comma-separated, but prices may use decimal commas: split only before `CC:`.
 _SHIPPING_GROUPS = re.compile(r",(?=\s*[A-Za-z]{2}:)")
+_MEMOISED = frozenset({
+    "shipping", "shipping_weight", "availability", "condition", "gender", "age_group",
+    "google_product_category", "product_type", "brand", "color",
+    "size", "material", "pattern", "identifier_exists", "currency", "item_group_id",
+    "custom_label_0", "custom_label_1", "custom_label_2", "custom_label_3", "custom_label_4"})
+_MEMO_SIZE = 4096
+_GTIN_SEPARATORS = re.compile(r"[\s\-]")
+
+
+class _FrozenList(tuple):  # type: ignore[type-arg]
+    """A memoised list value, copied back into a fresh list for each product."""
+_ABSOLUTE_HTTP = re.compile(r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s]+(?:[/?#]|$)")
+_WHITESPACE = re.compile(r"\s")
 _MULTI_SPLIT = re.compile(r"\s*[,|\n]\s*")
 
 
@@ -143,6 +157,22 @@ class RowParser:
         self.value_maps = {name: _normalised_map(m) for name, m in source.values.items()}
         self.defaults = {k: v for k, v in source.defaults.items() if k in CANONICAL_FIELDS}
         self.converters: dict[str, Converter] = self._converters()
+        self.default_values = self._convert_defaults()
+        self.id_column = self.mapping["id"][0] if self.mapping["id"] else None
+        self._warnings: list[tuple[str, str]] = []
+        self.plan = self._plan()
+
+    def _convert_defaults(self) -> dict[str, Any]:
+        converted: dict[str, Any] = {}
+        problems = []
+        for name, default in self.defaults.items():
+            try:
+                converted[name] = self.converters[name](default, lambda code, message: None)
+            except (FieldProblem, DateFormatError) as problem:
+                problems.append(f"source.defaults.{name}: {problem}")
+        if problems:
+            raise ConfigError("invalid default value(s):", problems)
+        return converted
 
     def _resolve_mapping(self, columns: list[str], source_name: str) -> dict[str, list[str]]:
         by_lower = {c.lower(): c for c in columns}
@@ -195,74 +225,85 @@ class RowParser:
 
     # -- the per-row loop -------------------------------------------------------------
 
+    def _plan(self) -> list[tuple[str, str | None, list[str], Any, dict[str, str] | None,
+                                  Converter, dict[str, Any] | None]]:
+        """(target, column, columns, template, value map, converter, memo) per mapping.
+
+        Fields whose values repeat across a catalog (shipping rules, enums, brands) keep a
+        bounded memo of converted values; a list result is stored as a tuple and copied
+        out, so products never share a mutable value.
+        """
+        special: dict[str, Converter] = {
+            "images": self._url_list,
+            "currency": lambda raw, warn: self._currency_code(raw),
+            "sale_price_start": lambda raw, warn: self._date(raw, end_of_day=False),
+            "sale_price_end": lambda raw, warn: self._date(raw, end_of_day=True),
+        }
+        return [(target, columns[0] if columns else None, columns, self.templates.get(target),
+                 self.value_maps.get(target), special.get(target) or self.converters[target],
+                 {} if target in _MEMOISED else None)
+                for target, columns in self.mapping.items()]
+
+    def _warn(self, code: str, message: str) -> None:
+        self._warnings.append((code, message))
+
     def parse(self, source_row: SourceRow) -> tuple[Product | None, list[Issue]]:
         """The product, or None when the row is unusable; plus every issue found."""
         row = source_row.row
         data = source_row.data
         issues: list[Issue] = list(source_row.issues)
         values: dict[str, Any] = {}
-        product_id: str | None = None
         failed = any(i.is_error for i in issues)
+        product_id = (data.get(self.id_column) or "").strip() or None
+        warnings = self._warnings
+        warn = self._warn
 
-        id_column = self.mapping["id"][0] if self.mapping["id"] else None
-        raw_id = (data.get(id_column) or "").strip() if id_column else ""
-        product_id = raw_id or None
-
-        for target, columns in self.mapping.items():
-            column = columns[0] if columns else None
-            if target in self.templates:
-                raw = self.templates[target](data)
+        for target, column, columns, template, value_map, convert, memo in self.plan:
+            if template is not None:
+                raw = template(data)
             elif len(columns) == 1:
-                raw = data.get(column) or ""
+                raw = data.get(column) or ""  # type: ignore[arg-type]
             else:
                 raw = "\n".join(v for c in columns if (v := (data.get(c) or "").strip()))
             raw = raw.strip()
             if not raw:
                 continue
-            mapped = self.value_maps.get(target)
-            if mapped:
-                raw = mapped.get(raw.casefold(), raw)
-
-            def warn(code: str, message: str, *, _t: str = target, _c: str | None = column,
-                     _v: str = raw) -> None:
-                issues.append(Issue(code, Severity.WARNING, message, row=row,
-                                    product_id=product_id, field=_t, value=_v[:200], column=_c))
-
+            if value_map:
+                raw = value_map.get(raw.casefold(), raw)
+            if memo is not None:
+                cached = memo.get(raw)
+                if cached is not None:
+                    values[target] = list(cached) if type(cached) is _FrozenList else cached
+                    continue
             try:
-                if target == "images":
-                    urls = self._url_list(raw, warn)
-                    if urls:
-                        values.setdefault("image_link", urls[0])
-                        values.setdefault("additional_image_link", urls[1:])
-                elif target in ("sale_price_start", "sale_price_end"):
-                    values[target] = parse_datetime(raw, locale=self.locale, tz=self.tz,
-                                                    date_format=self.source.date_format,
-                                                    end_of_day=target.endswith("end"))
-                elif target == "currency":
-                    values["currency"] = self._currency_code(raw)
-                else:
-                    values[target] = self.converters[target](raw, warn)
+                values[target] = value = convert(raw, warn)
+                if memo is not None and not warnings and len(memo) < _MEMO_SIZE:
+                    memo[raw] = _FrozenList(value) if type(value) is list else value
             except (FieldProblem, DateFormatError) as problem:
                 code = getattr(problem, "code", "invalid-date")
                 issues.append(Issue(code, Severity.ERROR, str(problem), row=row,
                                     product_id=product_id, field=_public_name(target),
                                     value=raw[:200], column=column))
                 failed = True
+            if warnings:
+                for code, message in warnings:
+                    issues.append(Issue(code, Severity.WARNING, message, row=row,
+                                        product_id=product_id, field=_public_name(target),
+                                        value=raw[:200], column=column))
+                warnings.clear()
 
-        for name, default in self.defaults.items():
+        images = values.pop("images", None)
+        if images:
+            values.setdefault("image_link", images[0])
+            values.setdefault("additional_image_link", images[1:])
+        for name, default in self.default_values.items():
             if values.get(name) in (None, "", []):
-                try:
-                    values[name] = self.converters[name](default, lambda c, m: None)
-                except (FieldProblem, DateFormatError) as problem:
-                    issues.append(Issue("invalid-default", Severity.ERROR,
-                                        f"default for {name}: {problem}", row=row,
-                                        product_id=product_id, field=name, value=default))
-                    failed = True
+                values[name] = default
 
         if not product_id:
             issues.append(Issue("missing-id", Severity.ERROR,
                                 "the product has no id, so no channel can list it",
-                                row=row, field="id", column=id_column))
+                                row=row, field="id", column=self.id_column))
             return None, issues
 
         self._finish(values, issues, row, product_id)
@@ -274,6 +315,10 @@ class RowParser:
         values.pop("sale_price_end", None)
         values["id"] = product_id
         return Product(row=row, extra=extra, **values), issues
+
+    def _date(self, raw: str, end_of_day: bool) -> Any:
+        return parse_datetime(raw, locale=self.locale, tz=self.tz,
+                              date_format=self.source.date_format, end_of_day=end_of_day)
 
     def _finish(self, values: dict[str, Any], issues: list[Issue], row: int,
                 product_id: str) -> None:
@@ -338,6 +383,8 @@ class RowParser:
         return raw
 
     def _text(self, raw: str, warn: Warn) -> str:
+        if not needs_cleaning(raw):
+            return raw
         if has_control_characters(raw):
             warn("control-characters", "control characters were removed")
             raw = remove_control_characters(raw)
@@ -347,6 +394,8 @@ class RowParser:
         return collapse_whitespace(raw)
 
     def _description(self, raw: str, warn: Warn) -> str:
+        if not needs_cleaning(raw):
+            return raw
         if has_control_characters(raw):
             warn("control-characters", "control characters were removed")
             raw = remove_control_characters(raw)
@@ -357,10 +406,9 @@ class RowParser:
 
     def _url(self, raw: str, warn: Warn) -> str:
         url = raw.strip()
-        parts = urlsplit(url)
-        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        if _ABSOLUTE_HTTP.match(url) is None:
             raise FieldProblem("invalid-url", f"{url[:80]!r} is not an absolute http(s) URL")
-        if any(ch.isspace() or ord(ch) > 127 for ch in url):
+        if not url.isascii() or _WHITESPACE.search(url):
             url = quote(url, safe=":/?#[]@!$&'()*+,;=%~")
         return url
 
@@ -410,7 +458,7 @@ class RowParser:
         if _SCIENTIFIC.match(raw):
             raise FieldProblem("invalid-gtin", f"{raw} looks like a GTIN that a spreadsheet "
                                                "turned into a number; format the column as text")
-        digits = re.sub(r"[\s\-]", "", raw)
+        digits = _GTIN_SEPARATORS.sub("", raw)
         if len(digits) == 10 and isbn.is_valid(digits):
             warn("isbn10-converted", "ISBN-10 converted to ISBN-13")
             digits = isbn.to_isbn13(digits).replace("-", "")
@@ -419,7 +467,7 @@ class RowParser:
         if len(digits) not in (8, 12, 13, 14):
             raise FieldProblem("invalid-gtin", f"GTIN {raw} has {len(digits)} digits; "
                                                "a GTIN has 8, 12, 13 or 14")
-        if not ean.is_valid(digits):
+        if ean.calc_check_digit(digits[:-1]) != digits[-1]:
             raise FieldProblem("invalid-gtin", f"GTIN {raw} fails the GS1 check digit")
         gtin13 = digits.zfill(14)[1:] if len(digits) <= 13 else digits[1:]
         if _RESTRICTED_GTIN.match(gtin13) or len(set(digits)) == 1:

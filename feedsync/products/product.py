@@ -113,7 +113,7 @@ class Product:
 
     def get(self, name: str) -> Any:
         """A canonical field, or an extra (unmapped) column of the master by its header."""
-        if name in CANONICAL_FIELDS:
+        if name in _CANONICAL_SET:
             return getattr(self, name)
         return self.extra.get(name)
 
@@ -147,3 +147,4 @@ def to_plain(value: Any) -> Any:
 CANONICAL_FIELDS: tuple[str, ...] = tuple(
     f.name for f in fields(Product) if f.name not in ("row", "extra")
 )
+_CANONICAL_SET = frozenset(CANONICAL_FIELDS)

@@ -31,10 +31,6 @@ class DelimitedWriter(FeedWriter):
         return text
 
     def _cell(self, name: str, value: object) -> str:
-        if value is None:
-            return ""
-        if isinstance(value, str):
-            return self._clean(value)
         fmt = self.fmt
         if value and isinstance(value[0], dict):  # type: ignore[index]
             layout = self.layouts.get(name)
@@ -62,5 +58,18 @@ class DelimitedWriter(FeedWriter):
         self._buffer.truncate()
 
     def write(self, item: Item) -> None:
-        self._write_row([self._cell(n, item.get(n)) for n in self.columns])
+        cells = []
+        append = cells.append
+        tab = self.tab
+        for name in self.columns:
+            value = item.get(name)
+            if value is None:
+                append("")
+            elif type(value) is str:
+                if tab and ("\t" in value or "\n" in value or "\r" in value):
+                    value = self._clean(value)
+                append(value)
+            else:
+                append(self._cell(name, value))
+        self._write_row(cells)
         self.count += 1

@@ -49,8 +49,9 @@ class RssWriter(FeedWriter):
     def write(self, item: Item) -> None:
         parts = [self.item_open]
         append = parts.append
+        tags = self._tags
         for name, value in item.items():
-            open_tag, close_tag = self._tag(name)
+            open_tag, close_tag = tags.get(name) or self._tag(name)
             if isinstance(value, str):
                 append(f"{open_tag}{escape_text(value)}{close_tag}\n")
                 continue
