@@ -85,9 +85,17 @@ def summary_table(report: RunReport, built: bool) -> Table:
     for channel in report.channels.values():
         cells = [channel.name, channel.spec, f"{channel.items:,}", f"{channel.excluded:,}"]
         if built:
-            cells.append("\n".join(o.path for o in channel.outputs) or "-")
+            cells.append("\n".join(_display_path(o.path) for o in channel.outputs) or "-")
         table.add_row(*cells)
     return table
+
+
+def _display_path(path: str) -> str:
+    """Relative to the working directory when the file is below it; else as it is."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path
 
 
 def print_report_table(output: Output, report: RunReport, built: bool) -> None:
