@@ -58,7 +58,21 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+_shipping_groups: dict[int, tuple[Shipping, Group]] = {}
+
+
 def _shipping_group(rule: Shipping) -> Group:
+    # Parsing memoises repeated shipping rules, so the same objects recur: format each once.
+    cached = _shipping_groups.get(id(rule))
+    if cached is not None and cached[0] is rule:
+        return dict(cached[1])
+    group = _format_shipping(rule)
+    if len(_shipping_groups) < 4096:
+        _shipping_groups[id(rule)] = (rule, group)
+    return dict(group)
+
+
+def _format_shipping(rule: Shipping) -> Group:
     group: Group = {"country": rule.country}
     if rule.region:
         group["region"] = rule.region

@@ -122,6 +122,9 @@ def split_money(text: str) -> tuple[str, str | None]:
 
 def format_amount(amount: Decimal, currency: str) -> str:
     """`15.00` for EUR, `1500` for CLP: the currency's own number of decimals."""
-    places = currency_decimals(currency)
-    quantum = Decimal(1).scaleb(-places)
-    return str(amount.quantize(quantum))
+    return str(amount.quantize(_quantum(currency)))
+
+
+@lru_cache(maxsize=512)
+def _quantum(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-currency_decimals(currency))
