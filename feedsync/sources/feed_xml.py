@@ -99,7 +99,9 @@ def _item_values(item: etree._Element) -> dict[str, str | None]:
             continue
         if text:
             values.setdefault(name, []).append(text)
-    return {name: "|".join(texts) for name, texts in values.items()}
+    # Shipping groups are comma-separated in Google's text form; other lists use `|`.
+    return {name: ("," if name in ("shipping", "tax") else "|").join(texts)
+            for name, texts in values.items()}
 
 
 def _text(element: etree._Element) -> str:

@@ -25,6 +25,7 @@ hundred thousand rows fits comfortably. HTML descriptions are turned into plain 
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -272,6 +273,7 @@ def _magento2(inner: Source, ctx: PresetContext) -> Iterator[SourceRow]:
         if parent is None and (data.get("visibility") or "") == "Not Visible Individually":
             continue
         row: Row = {field: data.get(column) for field, column in MAGENTO2_COLUMNS.items()}
+        row["title"] = html.unescape(data.get("name") or "") or None  # names hold &trade;
         row["description"] = _plain(data.get("description") or (parent or {}).get(
             "description") or data.get("short_description"))
         url_key = (parent or {}).get("url_key") or data.get("url_key") or sku.lower()
