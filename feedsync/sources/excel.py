@@ -16,6 +16,7 @@ Row numbers are Excel's own, so an issue points at the row a merchandiser sees.
 from __future__ import annotations
 
 import re
+import warnings
 import zipfile
 from collections.abc import Iterator
 from itertools import zip_longest
@@ -113,8 +114,11 @@ class ExcelSource:
         from openpyxl import load_workbook
 
         try:
-            return load_workbook(self.path, read_only=True, data_only=data_only,
-                                 keep_links=False)
+            with warnings.catch_warnings():
+                # e.g. "Workbook contains no default style": harmless for reading values.
+                warnings.simplefilter("ignore", UserWarning)
+                return load_workbook(self.path, read_only=True, data_only=data_only,
+                                     keep_links=False)
         except Exception as exc:
             raise SourceError(f"{self.name} cannot be read as a workbook: "
                               f"{_first_line(exc)}") from exc
@@ -172,9 +176,8 @@ class ExcelSource:
         values_book = self._openpyxl(data_only=True)
         formula_book = self._openpyxl(data_only=False) if self._has_formulas() else None
         try:
-            values = values_book[self.sheet].iter_rows(values_only=True)
-            formulas = (formula_book[self.sheet].iter_rows(values_only=True)
-                        if formula_book is not None else None)
+            values = _all_rows(values_book[self.sheet])
+            formulas = _all_rows(formula_book[self.sheet]) if formula_book is not None else None
             for index, cells in enumerate(values, start=1):
                 missing: list[int] = []
                 if formulas is not None:
@@ -215,15 +218,21 @@ class ExcelSource:
         try:
             with CalamineWorkbook.from_path(str(self.path)) as workbook:
                 sheet = workbook.get_sheet_by_name(self.sheet)
-                first_row, first_col = sheet.start or (0, 0)
-                pad = [None] * first_col
-                for offset, cells in enumerate(sheet.iter_rows()):
-                    yield first_row + offset + 1, pad + list(cells), []
+                # iter_rows starts at A1 whatever `sheet.start` says, so rows count from 1.
+                for index, cells in enumerate(sheet.iter_rows(), start=1):
+                    yield index, list(cells), []
         except SourceError:
             raise
         except Exception as exc:
             raise SourceError(f"{self.name} cannot be read as a workbook: "
                               f"{_first_line(exc)}") from exc
+
+
+def _all_rows(worksheet: Any) -> Iterator[tuple[Any, ...]]:
+    """Every row, ignoring the <dimension> the file declares: LibreOffice and other writers
+    may declare `A1` for a whole sheet, which would cut read-only openpyxl to one cell."""
+    worksheet.reset_dimensions()
+    return worksheet.iter_rows(values_only=True)
 
 
 def _header(texts: list[str | None]) -> list[str]:
