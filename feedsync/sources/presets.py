@@ -55,6 +55,7 @@ MAGENTO2_COLUMNS = {
     "id": "sku", "title": "name", "description": "description", "quantity": "qty",
 }
 META_COLUMNS = {"quantity": "quantity_to_sell_on_facebook"}
+_NOT_INHERITED = {"id", "price", "sale_price", "sale_price_effective_date", "color", "size"}
 _COLOR_NAMES = {"color", "colour", "farbe", "couleur", "colore", "kleur"}
 _SIZE_NAMES = {"size", "talla", "größe", "grösse", "taille", "taglia", "maat"}
 
@@ -197,7 +198,9 @@ def _woocommerce(inner: Source, ctx: PresetContext) -> Iterator[SourceRow]:
             parent = parents.get(parent_key, {})
             row = _woo_row(data, ctx)
             for name, value in parent.items():
-                if not row.get(name) and name not in ("id", "price", "sale_price"):
+                # A variation's empty attribute means "any value", not the parent's list.
+                if not row.get(name) and name not in _NOT_INHERITED and not name.startswith(
+                        "attribute:"):
                     row[name] = value
             row["item_group_id"] = parent.get("id") or parent_key.removeprefix("id:")
             if parent.get("link"):
@@ -254,8 +257,11 @@ def _magento2(inner: Source, ctx: PresetContext) -> Iterator[SourceRow]:
         data = source_row.data
         if (data.get("product_type") or "") != "configurable" or data.get("store_view_code"):
             continue
-        parent = {"sku": data.get("sku"), "url_key": data.get("url_key"),
-                  "description": data.get("description")}
+        # Magento derives a missing url_key from the name, as the import does.
+        parent = {"sku": data.get("sku"),
+                  "url_key": data.get("url_key") or _slug(data.get("name") or ""),
+                  "description": data.get("description"),
+                  "additional_attributes": data.get("additional_attributes")}
         for variation in (data.get("configurable_variations") or "").split("|"):
             child = _key_values(variation, ",").get("sku")
             if child:
@@ -298,7 +304,9 @@ def _magento2(inner: Source, ctx: PresetContext) -> Iterator[SourceRow]:
             row["product_type"] = " > ".join(path) or None
         if parent is not None:
             row["item_group_id"] = parent["sku"]
-        for key, value in _key_values(data.get("additional_attributes") or "", ",").items():
+        attributes = _key_values((parent or {}).get("additional_attributes") or "", ",")
+        attributes.update(_key_values(data.get("additional_attributes") or "", ","))
+        for key, value in attributes.items():
             if key in ("has_options", "required_options", "quantity_and_stock_status"):
                 continue
             target = ("color" if key == "color" else "size" if key == "size" else
@@ -334,6 +342,10 @@ def _meta(inner: Source, ctx: PresetContext) -> Iterator[SourceRow]:
 
 
 # -- helpers -----------------------------------------------------------------------------
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", html.unescape(text).lower()).strip("-")
+
 
 def _plain(text: str | None) -> str | None:
     return strip_html(text) if text else text
