@@ -56,8 +56,10 @@ class SqlSource:
             raise ConfigError(f"feedsync has no driver for {self.url.drivername} databases "
                               "(supported: sqlite, postgresql)") from exc
         except ImportError as exc:
+            hint = ("pip install 'feedsync[postgres]'" if self.url.get_backend_name() ==
+                    "postgresql" else "install it with pip")
             raise SourceError(f"the database driver for {self.where} is not installed "
-                              f"({exc.name}); install it with pip") from exc
+                              f"({exc.name}); {hint}") from exc
 
     def _build_statement(self) -> Any:
         from sqlalchemy import MetaData, Table, select, text

@@ -30,7 +30,7 @@ class PostgresServer:
 
     def url(self, database: str = "postgres", *, password: str | None = None,
             port: int | None = None) -> str:
-        return (f"postgresql+psycopg2://{self.user}:{password or self.password}@127.0.0.1:"
+        return (f"postgresql://{self.user}:{password or self.password}@127.0.0.1:"
                 f"{port or self.port}/{database}")
 
 
