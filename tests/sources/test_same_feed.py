@@ -53,3 +53,20 @@ def test_typed_copies_really_are_typed(copies: dict) -> None:
     sheet = load_workbook(folder / "productos.xlsx", read_only=True).active
     row = next(sheet.iter_rows(min_row=2, values_only=True))
     assert isinstance(row[6], float)
+
+
+def test_example_sqlite_catalog_builds_the_same_feed(tienda: Path) -> None:
+    """examples/tienda/build_catalog.py + feedsync-sqlite.yaml give the CSV's feed, byte
+    for byte."""
+    import subprocess
+    import sys
+
+    from feedsync.api import run_build
+
+    folder = tienda.parent
+    subprocess.run([sys.executable, str(folder / "build_catalog.py")], check=True,
+                   capture_output=True)
+    run_build(load_config(tienda), ["google_es"])
+    run_build(load_config(folder / "feedsync-sqlite.yaml"))
+    assert (folder / "feeds/google_es_sqlite.xml").read_bytes() == (
+        folder / "feeds/google_es.xml").read_bytes()
