@@ -16,9 +16,11 @@ Row numbers are Excel's own, so an issue points at the row a merchandiser sees.
 from __future__ import annotations
 
 import re
+import threading
 import warnings
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import zip_longest
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ from feedsync.sources.csv import check_readable_file
 # memory (roughly 40x the file size); below this size the memory is negligible.
 CALAMINE_MAX_BYTES = 8 * 1024 * 1024
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_PATCH_LOCK = threading.Lock()
 _FORMULA_TAG = re.compile(rb"<(?:\w+:)?f[ >/]")
 
 
@@ -49,7 +52,7 @@ class ExcelSource:
         check_readable_file(path)
         self._check_container()
         self.format = CellFormatter(locale)
-        self._sheet_member: str | None = None
+        self._sheet_member: str | None = None  # the sheet's XML part inside the zip
         reader_choice = reader
         if reader == "auto":
             reader = "calamine" if path.stat().st_size <= CALAMINE_MAX_BYTES else "openpyxl"
@@ -114,7 +117,7 @@ class ExcelSource:
         from openpyxl import load_workbook
 
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), _no_dimension_scan():
                 # e.g. "Workbook contains no default style": harmless for reading values.
                 warnings.simplefilter("ignore", UserWarning)
                 return load_workbook(self.path, read_only=True, data_only=data_only,
@@ -198,12 +201,10 @@ class ExcelSource:
     def _has_formulas(self) -> bool:
         """Whether the sheet's XML has any <f> element (only then is a second pass needed)."""
         if self._sheet_member is None:
-            workbook = self._openpyxl(data_only=True)
-            try:
-                self._sheet_member = workbook[self.sheet]._worksheet_path
-            finally:
-                workbook.close()
+            self._sheet_member = _sheet_member(self.path, self.sheet)
         member = self._sheet_member
+        if member is None:
+            return True  # cannot tell: take the reader that can
         with zipfile.ZipFile(self.path) as archive, archive.open(member) as fh:
             tail = b""
             while chunk := fh.read(1 << 20):
@@ -226,6 +227,47 @@ class ExcelSource:
         except Exception as exc:
             raise SourceError(f"{self.name} cannot be read as a workbook: "
                               f"{_first_line(exc)}") from exc
+
+
+@contextmanager
+def _no_dimension_scan() -> Iterator[None]:
+    """Load a read-only workbook without sizing its sheets.
+
+    openpyxl sizes every sheet on load from its <dimension>; a sheet without one (openpyxl's
+    own write-only mode, some exporters) is parsed to the end just for that, which doubled
+    read time in benchmarks/bench_read.py. feedsync never uses the size (`_all_rows` resets
+    it), so the sizing is skipped for the duration of the load.
+    """
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+
+    with _PATCH_LOCK:
+        original = ReadOnlyWorksheet._get_size
+        ReadOnlyWorksheet._get_size = lambda self: None  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            ReadOnlyWorksheet._get_size = original  # type: ignore[method-assign]
+
+
+def _sheet_member(path: Path, sheet: str) -> str | None:
+    """The zip member holding a sheet's XML (e.g. xl/worksheets/sheet2.xml), read from the
+    workbook's own index rather than by loading the workbook (which parses every string)."""
+    from defusedxml.ElementTree import fromstring
+
+    main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+    rel_ns = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            workbook = fromstring(archive.read("xl/workbook.xml"))
+            rels = fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    except (KeyError, zipfile.BadZipFile, ValueError):
+        return None
+    targets = {r.get("Id"): r.get("Target", "") for r in rels}
+    for element in workbook.iter(f"{main}sheet"):
+        if element.get("name") == sheet:
+            target = targets.get(element.get(f"{rel_ns}id"), "")
+            return target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+    return None
 
 
 def _all_rows(worksheet: Any) -> Iterator[tuple[Any, ...]]:
