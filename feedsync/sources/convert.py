@@ -68,7 +68,8 @@ def write_sqlite(path: Path, table: str, columns: list[str], records: Iterator[R
         db.execute(f'CREATE TABLE "{table}" ({quoted})')
         marks = ", ".join("?" for _ in columns)
         count = 0
-        for count, record in enumerate(records, start=1):
+        for record in records:
+            count += 1
             db.execute(f'INSERT INTO "{table}" VALUES ({marks})',
                        [_sqlite_value(record.get(c)) for c in columns])
     return count
@@ -82,7 +83,8 @@ def write_xlsx(path: Path, columns: list[str], records: Iterator[Record],
     worksheet = workbook.create_sheet(sheet)
     worksheet.append(columns)
     count = 0
-    for count, record in enumerate(records, start=1):
+    for record in records:
+        count += 1
         worksheet.append([_xlsx_value(record.get(c)) for c in columns])
     workbook.save(path)
     return count
@@ -91,7 +93,8 @@ def write_xlsx(path: Path, columns: list[str], records: Iterator[Record],
 def write_jsonl(path: Path, columns: list[str], records: Iterator[Record]) -> int:
     count = 0
     with path.open("w", encoding="utf-8") as fh:
-        for count, record in enumerate(records, start=1):
+        for record in records:
+            count += 1
             fh.write(json.dumps({c: _json_value(record.get(c)) for c in columns},
                                 ensure_ascii=False) + "\n")
     return count

@@ -63,53 +63,90 @@ def test_sheet_by_position_and_case_insensitive_name(tmp_path: Path) -> None:
 
 # -- a workbook written the way LibreOffice writes it --------------------------------------
 
+_NAMES = {
+    "CT": "http://schemas.openxmlformats.org/package/2006/content-types",
+    "RELS_XML": "application/vnd.openxmlformats-package.relationships+xml",
+    "SML": "application/vnd.openxmlformats-officedocument.spreadsheetml.",
+    "PKG_RELS": "http://schemas.openxmlformats.org/package/2006/relationships",
+    "REL": "http://schemas.openxmlformats.org/officeDocument/2006/relationships/",
+    "R_NS": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+    "MAIN": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+}
 _CONTENT_TYPES = """<?xml version="1.0" encoding="UTF-8"?>
-<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">
-<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>
+<Types xmlns="{CT}">
+<Default Extension="rels" ContentType="{RELS_XML}"/>
 <Default Extension="xml" ContentType="application/xml"/>
-<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>
-<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>
-<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>
-<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>
+<Override PartName="/xl/workbook.xml" ContentType="{SML}sheet.main+xml"/>
+<Override PartName="/xl/styles.xml" ContentType="{SML}styles+xml"/>
+<Override PartName="/xl/sharedStrings.xml" ContentType="{SML}sharedStrings+xml"/>
+<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{SML}worksheet+xml"/>
 </Types>"""
 _RELS = """<?xml version="1.0" encoding="UTF-8"?>
-<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">
-<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>
+<Relationships xmlns="{PKG_RELS}">
+<Relationship Id="rId1" Type="{REL}officeDocument" Target="xl/workbook.xml"/>
 </Relationships>"""
 _WORKBOOK = """<?xml version="1.0" encoding="UTF-8"?>
-<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">
+<workbook xmlns="{MAIN}" xmlns:r="{R_NS}">
 <sheets><sheet name="Hoja1" sheetId="1" state="visible" r:id="rId2"/></sheets>
 </workbook>"""
 _WORKBOOK_RELS = """<?xml version="1.0" encoding="UTF-8"?>
-<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">
-<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>
-<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>
-<Relationship Id="rId3" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>
+<Relationships xmlns="{PKG_RELS}">
+<Relationship Id="rId1" Type="{REL}styles" Target="styles.xml"/>
+<Relationship Id="rId2" Type="{REL}worksheet" Target="worksheets/sheet1.xml"/>
+<Relationship Id="rId3" Type="{REL}sharedStrings" Target="sharedStrings.xml"/>
 </Relationships>"""
 _STYLES = """<?xml version="1.0" encoding="UTF-8"?>
-<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">
+<styleSheet xmlns="{MAIN}">
 <numFmts count="1"><numFmt numFmtId="164" formatCode="DD/MM/YYYY"/></numFmts>
 <fonts count="1"><font><sz val="10"/><name val="Arial"/></font></fonts>
 <fills count="1"><fill><patternFill patternType="none"/></fill></fills>
 <borders count="1"><border/></borders>
 <cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>
 <cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>
-<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="true"/></cellXfs>
+<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="true"/>
+</cellXfs>
 </styleSheet>"""
 _SHARED = """<?xml version="1.0" encoding="UTF-8"?>
-<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="5" uniqueCount="5">
-<si><t>SKU</t></si><si><t>Precio</t></si><si><t>Alta</t></si><si><t>Total</t></si><si><t>A-1</t></si>
+<sst xmlns="{MAIN}" count="5" uniqueCount="5">
+<si>
+<t>SKU</t>
+</si>
+<si>
+<t>Precio</t>
+</si>
+<si>
+<t>Alta</t>
+</si>
+<si>
+<t>Total</t>
+</si>
+<si>
+<t>A-1</t>
+</si>
 </sst>"""
 # LibreOffice's habits: a dimension of A1 only, shared strings, booleans as t="b", dates as
 # serial numbers with a date style, formula results cached (t="str" for text results), and
 # styled but empty rows down the sheet. Cell D3 is a formula saved without a cached value.
 _SHEET = """<?xml version="1.0" encoding="UTF-8"?>
-<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">
+<worksheet xmlns="{MAIN}">
 <dimension ref="A1"/>
 <sheetData>
-<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c><c r="C1" t="s"><v>2</v></c><c r="D1" t="s"><v>3</v></c><c r="E1" t="s"><v>3</v></c></row>
-<row r="2"><c r="A2" t="s"><v>4</v></c><c r="B2"><v>19.95</v></c><c r="C2" s="1"><v>46346</v></c><c r="D2"><f>B2*2</f><v>39.9</v></c><c r="E2" t="str"><f>A2&amp;"-X"</f><v>A-1-X</v></c></row>
-<row r="3"><c r="A3" t="inlineStr"><is><t>B-2</t></is></c><c r="B3" t="b"><v>1</v></c><c r="D3"><f>B3*2</f></c></row>
+<row r="1">
+<c r="A1" t="s"><v>0</v></c>
+<c r="B1" t="s"><v>1</v></c>
+<c r="C1" t="s"><v>2</v></c>
+<c r="D1" t="s"><v>3</v></c>
+<c r="E1" t="s"><v>3</v></c></row>
+<row r="2">
+<c r="A2" t="s"><v>4</v></c>
+<c r="B2"><v>19.95</v></c>
+<c r="C2" s="1"><v>46346</v></c>
+<c r="D2"><f>B2*2</f><v>39.9</v></c>
+<c r="E2" t="str"><f>A2&amp;"-X"</f><v>A-1-X</v></c></row>
+<row r="3">
+<c r="A3" t="inlineStr"><is><t>B-2</t></is></c>
+<c r="B3" t="b"><v>1</v></c>
+<c r="D3"><f>B3*2</f></c></row>
 <row r="4" customFormat="1" s="1"/><row r="5" customFormat="1" s="1"/>
 </sheetData>
 </worksheet>"""
@@ -122,7 +159,7 @@ def _libreoffice_style(path: Path) -> Path:
                            ("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS),
                            ("xl/styles.xml", _STYLES), ("xl/sharedStrings.xml", _SHARED),
                            ("xl/worksheets/sheet1.xml", _SHEET)]:
-            archive.writestr(name, text)
+            archive.writestr(name, text.format(**_NAMES))
     return path
 
 
@@ -166,19 +203,19 @@ def test_password_protected_workbook(tmp_path: Path) -> None:
     a zip; its first 8 bytes are the OLE2 signature, which is what is checked here."""
     path = tmp_path / "secreto.xlsx"
     path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504)
-    with pytest.raises(SourceError, match="secreto.xlsx is password-protected"):
+    with pytest.raises(SourceError, match=r"secreto\.xlsx is password-protected"):
         ExcelSource(path)
 
 
 def test_unreadable_workbook(tmp_path: Path) -> None:
     path = tmp_path / "roto.xlsx"
     path.write_text("SKU;Precio\n")
-    with pytest.raises(SourceError, match="roto.xlsx is not an Excel .xlsx workbook"):
+    with pytest.raises(SourceError, match=r"roto\.xlsx is not an Excel \.xlsx workbook"):
         ExcelSource(path)
     damaged = tmp_path / "damaged.xlsx"
     with zipfile.ZipFile(damaged, "w") as archive:
         archive.writestr("hello.txt", "not a workbook")
-    with pytest.raises(SourceError, match="damaged.xlsx cannot be read as a workbook"):
+    with pytest.raises(SourceError, match=r"damaged\.xlsx cannot be read as a workbook"):
         ExcelSource(damaged)
 
 

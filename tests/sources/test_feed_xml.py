@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,7 @@ def test_google_example_feed_round_trips(reference: Path, tmp_path: Path) -> Non
 def test_items_are_numbered_by_their_line(reference: Path) -> None:
     rows = list(GoogleFeedSource(reference / "google" / "example_feed_rss_2011.xml").rows())
     assert rows[0].row == 9 and rows[0].data["shipping"] == "US::Standard:14.95 USD"
-    assert all(a.row < b.row for a, b in zip(rows, rows[1:]))
+    assert all(a.row < b.row for a, b in pairwise(rows))
 
 
 ATOM = """<?xml version="1.0" encoding="utf-8"?>

@@ -86,7 +86,7 @@ def test_a_date_that_does_not_match_is_a_row_error(tmp_path: Path) -> None:
 
 def test_translate_of_an_unknown_column(tmp_path: Path) -> None:
     _catalog(tmp_path)
-    with pytest.raises(ConfigError, match="'Precio' that catalogo.xlsx does not have"):
+    with pytest.raises(ConfigError, match=r"'Precio' that catalogo\.xlsx does not have"):
         open_source(_config(tmp_path, translate={"Precio": {"upper": True}}))
 
 

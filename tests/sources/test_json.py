@@ -42,7 +42,7 @@ def test_json_records_path(tmp_path: Path) -> None:
     path.write_text(json.dumps({"data": {"products": [PRODUCT]}}))
     source = JsonSource(path, lines=False, records="data.products")
     assert [r.data["sku"] for r in source.rows()] == ["A-1"]
-    with pytest.raises(SourceError, match="set source.records"):
+    with pytest.raises(SourceError, match=r"set source\.records"):
         list(JsonSource(path, lines=False).rows())
 
 

@@ -121,5 +121,5 @@ def test_preset_needs_the_shop_url(reference: Path, tmp_path: Path) -> None:
         "channels": {}})
     from feedsync.sources import open_source
 
-    with pytest.raises(ConfigError, match="set source.shop_url"):
+    with pytest.raises(ConfigError, match=r"set source\.shop_url"):
         open_source(config)
