@@ -144,3 +144,16 @@ def test_postgres_missing_table(postgres: PostgresServer, tienda: Path) -> None:
     code, output = _cli_error(config.file)
     assert code == ExitCode.SOURCE_UNREADABLE
     assert "has no table 'nada'" in output and postgres.password not in output
+
+
+def test_a_successful_run_never_shows_the_password(postgres: PostgresServer,
+                                                   tienda: Path) -> None:
+    _load_tienda(postgres, tienda)
+    config = with_source(tienda, tienda.parent / "pg.yaml", path=None, table="productos",
+                         url=postgres.url())
+    for options in ([], ["--format", "json"]):
+        result = CliRunner().invoke(app, ["validate", "-c", str(config.file), *options])
+        assert result.exit_code == ExitCode.DATA_ERRORS, result.output  # the CSV's 2 errors
+        assert postgres.password not in result.output
+        if options:  # the JSON report names its source, with the password hidden
+            assert "feedsync:***@127.0.0.1" in result.output
