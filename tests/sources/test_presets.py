@@ -76,6 +76,8 @@ def test_woocommerce_variations_and_attributes(reference: Path, tmp_path: Path) 
     assert by_id["woo-hoodie-with-logo"]["shipping_weight"] == "2 lb"
     assert not [i for i in issues if i.is_error]
     assert len(items) == 22
+    assert run_build(config).products == 22
+    assert (tmp_path / "google.xml").read_text().count("<item>") == 22
 
 
 def test_magento2_configurable_parents_and_children(reference: Path, tmp_path: Path) -> None:
@@ -96,6 +98,8 @@ def test_magento2_configurable_parents_and_children(reference: Path, tmp_path: P
     assert any("™" in i["title"] for i in items)  # &trade; in names decoded
     assert not [i for i in issues if i.is_error]
     assert len(items) > 1500
+    assert run_build(config).products == len(items)
+    assert (tmp_path / "google.xml").read_text().count("<item>") == len(items)
 
 
 def test_meta_catalog_csv_builds_a_google_feed(reference: Path, tmp_path: Path) -> None:
