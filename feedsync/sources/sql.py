@@ -34,6 +34,9 @@ class SqlSource:
             raise ConfigError("source.url is not a database URL (expected e.g. "
                               "sqlite:///catalog.db or postgresql://user@host/db)") from exc
         self.password = parsed.password
+        if parsed.drivername == "postgresql":
+            # psycopg (3) is the driver feedsync installs; SQLAlchemy 2.0 would pick psycopg2.
+            parsed = parsed.set(drivername="postgresql+psycopg")
         if parsed.get_backend_name() == "sqlite":
             parsed = _resolve_sqlite(parsed, base_dir)
         self.url = parsed
