@@ -19,7 +19,7 @@ from feedsync.config import ChannelConfig, Config
 from feedsync.errors import ConfigError
 from feedsync.products.parse import RowParser
 from feedsync.report import ChannelReport, OutputReport, RunReport
-from feedsync.sources import open_source
+from feedsync.sources import describe_source, open_source
 from feedsync.writers import FeedWriter, open_writer
 
 Progress = Callable[[int], None]
@@ -107,7 +107,7 @@ def _run(config: Config, channel_names: Iterable[str] | None, *, write: bool,
     planned = plan_channels(config, channel_names)
     source = open_source(config)
     parser = RowParser(config.source, source.columns, source.name)
-    report = RunReport(source=str(config.resolve(config.source.path)), sink=sink)
+    report = RunReport(source=describe_source(config), sink=sink)
     if max_issues is not None:
         report.max_issues = max_issues
     renderers = [ChannelRenderer(p.spec, p.name) for p in planned]

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from feedsync.errors import ConfigError
 from feedsync.products.product import CANONICAL_FIELDS, ENUMS
@@ -36,10 +43,43 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class TranslateConfig(_Model):
+    """How one master column's values are rewritten while reading (see sources/translate.py)."""
+
+    map: dict[str, str] = Field(
+        default_factory=dict, description="{master value: value} (case-insensitive keys)")
+    date_format: str | None = Field(
+        None, description="strptime format of the cells, rewritten as ISO 8601 (%d/%m/%Y)")
+    zero_pad: int | None = Field(None, ge=1, description="Left-pad numeric codes with zeros")
+    upper: bool = Field(False, description="Upper-case the value")
+    lower: bool = Field(False, description="Lower-case the value")
+    strip: bool = Field(True, description="Remove surrounding whitespace")
+
+
+class JoinConfig(_Model):
+    """An extra source joined to the master on the product id, held in memory keyed by id."""
+
+    path: str | None = Field(None, description="File of the joined source")
+    url: str | None = Field(None, description="Database URL (SQLAlchemy), e.g. sqlite:///stock.db")
+    format: str | None = None
+    table: str | None = None
+    query: str | None = None
+    sheet: str | int | None = None
+    header_row: int | None = Field(None, ge=1)
+    encoding: str | None = None
+    delimiter: str | None = None
+    key: str = Field(description="The joined source's column holding the product id")
+    columns: list[str] | dict[str, str] | None = Field(
+        None, description="Columns taken from it (a list, or {its column: name in the master}); "
+        "all but the key when unset")
+    override: bool = Field(True, description="Its non-empty values replace the master's")
+
+
 class SourceConfig(_Model):
-    path: str = Field(description="The product master, relative to this file")
-    format: Literal["csv", "tsv"] | None = Field(
-        None, description="Source kind; by default guessed from the file extension")
+    path: str | None = Field(None, description="The product master, relative to this file")
+    format: Literal["csv", "tsv", "xlsx", "json", "jsonl", "sql", "sqlite", "google_xml",
+                    "rss", "atom"] | None = Field(
+        None, description="Source kind; by default guessed from the file extension or url")
     encoding: str | None = Field(None, description="Text encoding; detected when unset")
     delimiter: str | None = Field(None, description="Field separator; sniffed when unset")
     locale: str | None = Field(None, description="How the master writes numbers and dates")
@@ -53,6 +93,38 @@ class SourceConfig(_Model):
         default_factory=dict, description="canonical field -> value used when the cell is empty")
     values: dict[str, dict[str, str]] = Field(
         default_factory=dict, description="canonical field -> {master value: canonical value}")
+    # Workbooks (sources/excel.py)
+    sheet: str | int | None = Field(
+        None, description="Worksheet name, or its 1-based position; the first when unset")
+    header_row: int | None = Field(
+        None, ge=1, description="Row holding the headers; the first non-empty row when unset")
+    reader: Literal["auto", "openpyxl", "calamine"] = Field(
+        "auto", description="xlsx reader; `auto` picks by file size (see README, Sources)")
+    # Databases (sources/sql.py)
+    url: str | None = Field(None, description="SQLAlchemy database URL; ${VAR} for passwords")
+    table: str | None = Field(None, description="Table (or view) to read")
+    query: str | None = Field(None, description="SELECT statement to read instead of a table")
+    # JSON (sources/json_source.py)
+    records: str | None = Field(
+        None, description="Dotted path to the array of records inside a JSON document")
+    # Shop exports (sources/presets.py)
+    preset: Literal["shopify", "woocommerce", "magento2", "meta"] | None = Field(
+        None, description="A shop export's column mapping and quirks")
+    shop_url: str | None = Field(
+        None, description="The shop's base URL, for presets whose exports hold no product links")
+    # Joins (sources/join.py) and read-time value translation (sources/translate.py)
+    join: list[JoinConfig] = Field(
+        default_factory=list, description="Extra sources joined on the product id")
+    translate: dict[str, TranslateConfig] = Field(
+        default_factory=dict, description="master column -> how its values are rewritten")
+
+    @model_validator(mode="after")
+    def _one_location(self) -> SourceConfig:
+        if not self.path and not self.url:
+            raise ValueError("give the master's `path` (a file) or `url` (a database)")
+        if self.url and not (self.table or self.query):
+            raise ValueError("a database source needs `table` or `query`")
+        return self
 
     @field_validator("columns")
     @classmethod

@@ -33,6 +33,7 @@ from feedsync.cli.output import (
 from feedsync.config import DEFAULT_CONFIG_NAME, Config, load_config
 from feedsync.errors import ExitCode, FeedsyncError
 from feedsync.report import DEFAULT_MAX_ISSUES
+from feedsync.sources import describe_source
 
 app = typer.Typer(
     name="feedsync",
@@ -90,7 +91,7 @@ def _run(runner: Callable[..., Any], config_path: Path, channels: list[str] | No
     config: Config = load_config(config_path)
     sink = IssueFile(issues_file) if issues_file else None
     try:
-        with output.progress(f"Reading {Path(config.source.path).name}") as progress:
+        with output.progress(f"Reading {Path(describe_source(config)).name}") as progress:
             return runner(config, channels, progress=progress, sink=sink,
                           max_issues=max_issues)
     finally:

@@ -1,0 +1,297 @@
+"""Excel workbooks (.xlsx, .xlsm) as product masters.
+
+Two readers sit behind one `ExcelSource`, so values come out the same whichever reads:
+
+* openpyxl in read-only mode streams rows in constant memory (defusedxml guards the XML);
+* python-calamine (Rust) is several times faster but loads the whole sheet into memory.
+
+`reader: auto` uses calamine for workbooks up to `CALAMINE_MAX_BYTES` on disk and openpyxl
+above it (figures in benchmarks/bench_read.py and the README's Sources section). Cells are
+typed: numbers keep their value (written with the master locale's decimal symbol), dates
+become ISO 8601, booleans TRUE/FALSE, formulas their cached value. A formula without a cached
+value (a workbook written by a program that never calculated it) is a warning on its row.
+Row numbers are Excel's own, so an issue points at the row a merchandiser sees.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import warnings
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from itertools import zip_longest
+from pathlib import Path
+from typing import Any
+
+from openpyxl.utils import get_column_letter
+
+from feedsync.checks.issue import warning
+from feedsync.errors import SourceError
+from feedsync.sources.base import SourceRow
+from feedsync.sources.cells import CellFormatter
+from feedsync.sources.csv import check_readable_file
+
+# Decided from benchmarks/bench_read.py (100,000 rows x 14 columns, a 7 MB workbook):
+# openpyxl 4,000 rows/s at 57 MB peak RSS, calamine 81,000 rows/s at 182 MB (the sheet in
+# memory: about 20x the file size). Up to 8 MB the ~150 MB is worth a 20x speed-up; above
+# it, memory would grow with the workbook, so openpyxl streams.
+CALAMINE_MAX_BYTES = 8 * 1024 * 1024
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_PATCH_LOCK = threading.Lock()
+_FORMULA_TAG = re.compile(rb"<(?:\w+:)?f[ >/]")
+
+
+class ExcelSource:
+    """One worksheet of a workbook, streamed as SourceRows numbered as in Excel."""
+
+    def __init__(self, path: Path, *, sheet: str | int | None = None,
+                 header_row: int | None = None, reader: str = "auto",
+                 locale: str | None = None) -> None:
+        self.path = path
+        self.name = path.name
+        check_readable_file(path)
+        self._check_container()
+        self.format = CellFormatter(locale)
+        self._sheet_member: str | None = None  # the sheet's XML part inside the zip
+        reader_choice = reader
+        if reader == "auto":
+            reader = "calamine" if path.stat().st_size <= CALAMINE_MAX_BYTES else "openpyxl"
+        self.reader = reader
+        self.sheet_names = self._sheet_names()
+        self.sheet = self._pick_sheet(sheet)
+        if self.reader == "calamine" and reader_choice == "auto" and self._has_formulas():
+            self.reader = "openpyxl"  # only openpyxl can tell a formula lacks its cached value
+        self.header_row = header_row
+        self._header: list[str] | None = None
+
+    # -- opening --------------------------------------------------------------------------
+
+    def _check_container(self) -> None:
+        with self.path.open("rb") as fh:
+            magic = fh.read(8)
+        if magic == _OLE2_MAGIC:
+            raise SourceError(
+                f"{self.name} is password-protected or an old .xls workbook; save it as an "
+                "unprotected .xlsx")
+        if not zipfile.is_zipfile(self.path):
+            raise SourceError(f"{self.name} is not an Excel .xlsx workbook (it is not a zip "
+                              "archive; the file may be damaged or have the wrong extension)")
+
+    def _sheet_names(self) -> list[str]:
+        try:
+            if self.reader == "calamine":
+                from python_calamine import CalamineWorkbook
+
+                with CalamineWorkbook.from_path(str(self.path)) as workbook:
+                    return list(workbook.sheet_names)
+            workbook = self._openpyxl(data_only=True)
+            try:
+                return list(workbook.sheetnames)
+            finally:
+                workbook.close()
+        except SourceError:
+            raise
+        except Exception as exc:  # both libraries raise many kinds on damaged files
+            raise SourceError(f"{self.name} cannot be read as a workbook: "
+                              f"{_first_line(exc)}") from exc
+
+    def _pick_sheet(self, sheet: str | int | None) -> str:
+        if not self.sheet_names:
+            raise SourceError(f"{self.name} has no worksheets")
+        if sheet is None:
+            return self.sheet_names[0]
+        if isinstance(sheet, int):
+            if 1 <= sheet <= len(self.sheet_names):
+                return self.sheet_names[sheet - 1]
+            raise SourceError(f"{self.name} has {len(self.sheet_names)} sheet(s), so there is "
+                              f"no sheet {sheet}")
+        if sheet in self.sheet_names:
+            return sheet
+        folded = {s.casefold(): s for s in self.sheet_names}
+        if sheet.casefold() in folded:
+            return folded[sheet.casefold()]
+        raise SourceError(f"{self.name} has no sheet named {sheet!r}; its sheets are: "
+                          + ", ".join(repr(s) for s in self.sheet_names))
+
+    def _openpyxl(self, *, data_only: bool) -> Any:
+        from openpyxl import load_workbook
+
+        try:
+            with warnings.catch_warnings(), _no_dimension_scan():
+                # e.g. "Workbook contains no default style": harmless for reading values.
+                warnings.simplefilter("ignore", UserWarning)
+                return load_workbook(self.path, read_only=True, data_only=data_only,
+                                     keep_links=False)
+        except Exception as exc:
+            raise SourceError(f"{self.name} cannot be read as a workbook: "
+                              f"{_first_line(exc)}") from exc
+
+    # -- reading --------------------------------------------------------------------------
+
+    @property
+    def columns(self) -> list[str]:
+        if self._header is None:
+            reading = self.rows()
+            next(reading, None)
+            reading.close()
+            if self._header is None:
+                raise SourceError(f"sheet {self.sheet!r} of {self.name} is empty: there is "
+                                  "no header row")
+        return self._header
+
+    def rows(self) -> Iterator[SourceRow]:
+        raw = self._calamine_rows() if self.reader == "calamine" else self._openpyxl_rows()
+        header: list[str] | None = None
+        width = 0
+        for row_number, cells, missing_formulas in raw:
+            if header is None:
+                if self.header_row is not None and row_number < self.header_row:
+                    continue
+                texts = [self.format.text(c) for c in cells]
+                if not any(t and t.strip() for t in texts):
+                    if self.header_row is not None:
+                        raise SourceError(f"row {self.header_row} of sheet {self.sheet!r} in "
+                                          f"{self.name} is empty, so it holds no headers")
+                    continue
+                header = _header(texts)
+                width = len(header)
+                self._header = header
+                continue
+            values = [self.format.text(c) for c in cells[:width]]
+            if not any(v is not None and v.strip() for v in values):
+                continue  # blank rows (LibreOffice writes styled empty rows) are not products
+            values += [None] * (width - len(values))
+            issues = []
+            for column_index in missing_formulas:
+                if column_index < width:
+                    issues.append(warning(
+                        "formula-without-value",
+                        f"cell {get_column_letter(column_index + 1)}{row_number} is a formula "
+                        "with no calculated value (open and save the workbook in Excel or "
+                        "LibreOffice); it is read as empty", row=row_number,
+                        column=header[column_index]))
+            yield SourceRow(row_number, dict(zip(header, values, strict=True)), issues)
+        if header is None and self.header_row is not None:
+            raise SourceError(f"sheet {self.sheet!r} of {self.name} has fewer than "
+                              f"{self.header_row} rows")
+
+    def _openpyxl_rows(self) -> Iterator[tuple[int, list[Any], list[int]]]:
+        values_book = self._openpyxl(data_only=True)
+        formula_book = self._openpyxl(data_only=False) if self._has_formulas() else None
+        try:
+            values = _all_rows(values_book[self.sheet])
+            formulas = _all_rows(formula_book[self.sheet]) if formula_book is not None else None
+            for index, cells in enumerate(values, start=1):
+                missing: list[int] = []
+                if formulas is not None:
+                    formula_cells = next(formulas, ())
+                    missing = [i for i, (v, f) in enumerate(zip_longest(cells, formula_cells))
+                               if v is None and isinstance(f, str) and f.startswith("=")]
+                yield index, list(cells), missing
+        except SourceError:
+            raise
+        except Exception as exc:
+            raise SourceError(f"{self.name} cannot be read as a workbook: "
+                              f"{_first_line(exc)}") from exc
+        finally:
+            values_book.close()
+            if formula_book is not None:
+                formula_book.close()
+
+    def _has_formulas(self) -> bool:
+        """Whether the sheet's XML has any <f> element (only then is a second pass needed)."""
+        if self._sheet_member is None:
+            self._sheet_member = _sheet_member(self.path, self.sheet)
+        member = self._sheet_member
+        if member is None:
+            return True  # cannot tell: take the reader that can
+        with zipfile.ZipFile(self.path) as archive, archive.open(member) as fh:
+            tail = b""
+            while chunk := fh.read(1 << 20):
+                if _FORMULA_TAG.search(tail + chunk):
+                    return True
+                tail = chunk[-8:]
+        return False
+
+    def _calamine_rows(self) -> Iterator[tuple[int, list[Any], list[int]]]:
+        from python_calamine import CalamineWorkbook
+
+        try:
+            with CalamineWorkbook.from_path(str(self.path)) as workbook:
+                sheet = workbook.get_sheet_by_name(self.sheet)
+                # iter_rows starts at A1 whatever `sheet.start` says, so rows count from 1.
+                for index, cells in enumerate(sheet.iter_rows(), start=1):
+                    yield index, list(cells), []
+        except SourceError:
+            raise
+        except Exception as exc:
+            raise SourceError(f"{self.name} cannot be read as a workbook: "
+                              f"{_first_line(exc)}") from exc
+
+
+@contextmanager
+def _no_dimension_scan() -> Iterator[None]:
+    """Load a read-only workbook without sizing its sheets.
+
+    openpyxl sizes every sheet on load from its <dimension>; a sheet without one (openpyxl's
+    own write-only mode, some exporters) is parsed to the end just for that, which doubled
+    read time in benchmarks/bench_read.py. feedsync never uses the size (`_all_rows` resets
+    it), so the sizing is skipped for the duration of the load.
+    """
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+
+    with _PATCH_LOCK:
+        original = ReadOnlyWorksheet._get_size
+        ReadOnlyWorksheet._get_size = lambda self: None  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            ReadOnlyWorksheet._get_size = original  # type: ignore[method-assign]
+
+
+def _sheet_member(path: Path, sheet: str) -> str | None:
+    """The zip member holding a sheet's XML (e.g. xl/worksheets/sheet2.xml), read from the
+    workbook's own index rather than by loading the workbook (which parses every string)."""
+    from defusedxml.ElementTree import fromstring
+
+    main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+    rel_ns = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            workbook = fromstring(archive.read("xl/workbook.xml"))
+            rels = fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    except (KeyError, zipfile.BadZipFile, ValueError):
+        return None
+    targets = {r.get("Id"): r.get("Target", "") for r in rels}
+    for element in workbook.iter(f"{main}sheet"):
+        if element.get("name") == sheet:
+            target = targets.get(element.get(f"{rel_ns}id"), "")
+            return target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+    return None
+
+
+def _all_rows(worksheet: Any) -> Iterator[tuple[Any, ...]]:
+    """Every row, ignoring the <dimension> the file declares: LibreOffice and other writers
+    may declare `A1` for a whole sheet, which would cut read-only openpyxl to one cell."""
+    worksheet.reset_dimensions()
+    return worksheet.iter_rows(values_only=True)
+
+
+def _header(texts: list[str | None]) -> list[str]:
+    """Headers stripped, trailing empty columns dropped, blanks named by their letter."""
+    while texts and not (texts[-1] and texts[-1].strip()):
+        texts.pop()
+    header = []
+    for index, text in enumerate(texts):
+        name = (text or "").strip() or f"Column {get_column_letter(index + 1)}"
+        while name in header:
+            name += "_"
+        header.append(name)
+    return header
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,178 @@
+"""SQL databases as product masters, through SQLAlchemy.
+
+`source: {url: "sqlite:///catalog.db", table: products}` or `query: "SELECT ..."`. Rows are
+streamed with a server-side cursor (`stream_results` + `yield_per`) so a million-row table
+is read in constant memory; a SourceRow's number is the row's position in the result (1 =
+first row). Credentials belong in `${VAR}`s; no message ever contains the password: URLs
+are shown with it hidden and driver messages are scrubbed of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from feedsync.errors import ConfigError, SourceError
+from feedsync.sources.base import SourceRow
+from feedsync.sources.cells import CellFormatter
+
+BATCH_ROWS = 1000
+
+
+class SqlSource:
+    """A table, view or SELECT of a database, streamed."""
+
+    def __init__(self, url: str, *, table: str | None = None, query: str | None = None,
+                 base_dir: Path | None = None, locale: str | None = None) -> None:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            parsed = make_url(url)
+        except ArgumentError as exc:
+            raise ConfigError("source.url is not a database URL (expected e.g. "
+                              "sqlite:///catalog.db or postgresql://user@host/db)") from exc
+        self.password = parsed.password
+        if parsed.drivername == "postgresql":
+            # psycopg (3) is the driver feedsync installs; SQLAlchemy 2.0 would pick psycopg2.
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        if parsed.get_backend_name() == "sqlite":
+            parsed = _resolve_sqlite(parsed, base_dir)
+        self.url = parsed
+        self.where = parsed.render_as_string(hide_password=True)
+        self.table = table
+        self.query = query
+        self.name = f"{table or 'query'} in {self.where}"
+        self.format = CellFormatter(locale)
+        self._engine = self._create_engine()
+        self._columns: list[str] | None = None
+        self._statement = self._build_statement()
+
+    def _create_engine(self) -> Any:
+        from sqlalchemy import create_engine
+        from sqlalchemy.exc import NoSuchModuleError
+
+        try:
+            return create_engine(self.url)
+        except NoSuchModuleError as exc:
+            raise ConfigError(f"feedsync has no driver for {self.url.drivername} databases "
+                              "(supported: sqlite, postgresql)") from exc
+        except ImportError as exc:
+            hint = ("pip install 'feedsync[postgres]'" if self.url.get_backend_name() ==
+                    "postgresql" else "install it with pip")
+            raise SourceError(f"the database driver for {self.where} is not installed "
+                              f"({exc.name}); {hint}") from exc
+
+    def _build_statement(self) -> Any:
+        from sqlalchemy import MetaData, Table, select, text
+        from sqlalchemy.exc import NoSuchTableError
+
+        if self.query:
+            return text(self.query)
+        assert self.table is not None
+        schema, _, name = self.table.rpartition(".")
+        try:
+            with self._connect() as connection:
+                table = Table(name, MetaData(), schema=schema or None,
+                              autoload_with=connection)
+        except NoSuchTableError as exc:
+            raise SourceError(f"the database {self.where} has no table {self.table!r}") from exc
+        except SourceError:
+            raise
+        except Exception as exc:
+            raise self._error(exc) from exc
+        self._columns = [c.name for c in table.columns]
+        # A stable order (the primary key), so row numbers mean the same thing from one run
+        # to the next; without one, the database's own order (write a `query:` to fix it).
+        keys = list(table.primary_key.columns)
+        return select(table).order_by(*keys) if keys else select(table)
+
+    def _connect(self) -> Any:
+        try:
+            return self._engine.connect()
+        except Exception as exc:
+            raise self._error(exc) from exc
+
+    @property
+    def columns(self) -> list[str]:
+        if self._columns is None:
+            with self._connect() as connection:
+                try:
+                    result = connection.execution_options(stream_results=True).execute(
+                        self._statement)
+                    self._columns = list(result.keys())
+                    result.close()
+                except Exception as exc:
+                    raise self._error(exc) from exc
+        return self._columns
+
+    def rows(self) -> Iterator[SourceRow]:
+        with self._connect() as connection:
+            try:
+                result = connection.execution_options(
+                    stream_results=True, yield_per=BATCH_ROWS).execute(self._statement)
+                names = list(result.keys())
+                self._columns = names
+                text = self.format.text
+                for position, record in enumerate(result, start=1):
+                    values = {n: text(v) for n, v in zip(names, record, strict=False)}
+                    yield SourceRow(position, values)
+            except SourceError:
+                raise
+            except Exception as exc:
+                raise self._error(exc) from exc
+
+    def _error(self, exc: Exception) -> SourceError:
+        """One sentence for a database failure, without the password."""
+        from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+
+        detail = str(getattr(exc, "orig", None) or exc).strip()
+        lowered = detail.lower()
+        if "password authentication failed" in lowered or "access denied" in lowered:
+            user = self.url.username or "?"
+            message = (f"the database {self.where} refused the login for user {user!r} "
+                       "(wrong user name or password)")
+        elif "connection refused" in lowered or "could not connect" in lowered or (
+                "timeout expired" in lowered):
+            message = (f"cannot connect to the database {self.where}: the connection was "
+                       "refused (is the server running and listening there?)")
+        elif "does not exist" in lowered and "database" in lowered:
+            message = f"the database {self.where} does not exist"
+        elif isinstance(exc, (OperationalError, ProgrammingError)) and (
+                "no such table" in lowered or "undefined" in lowered or "does not exist"
+                in lowered):
+            message = (f"the query on {self.where} failed: "
+                       f"{detail.splitlines()[0] if detail else type(exc).__name__}")
+        elif isinstance(exc, DBAPIError):
+            message = (f"reading the database {self.where} failed: "
+                       f"{detail.splitlines()[0] if detail else type(exc).__name__}")
+        else:
+            message = f"reading the database {self.where} failed: {type(exc).__name__}"
+        return SourceError(scrub(message, self.password))
+
+
+def scrub(message: str, password: str | None) -> str:
+    """The message with the password (and its URL-encoded form) replaced by ***."""
+    if not password:
+        return message
+    from urllib.parse import quote
+
+    for form in {password, quote(password, safe="")}:
+        if form:
+            message = message.replace(form, "***")
+    return message
+
+
+def _resolve_sqlite(url: Any, base_dir: Path | None) -> Any:
+    """Relative SQLite paths are relative to the config file; a missing file is an error
+    (SQLite would otherwise silently create an empty database)."""
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return url
+    path = Path(database).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    if not path.is_file():
+        raise SourceError(f"the SQLite database {path} does not exist")
+    return url.set(database=str(path))
