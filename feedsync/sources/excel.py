@@ -38,6 +38,10 @@ from feedsync.sources.csv import check_readable_file
 # memory: about 20x the file size). Up to 8 MB the ~150 MB is worth a 20x speed-up; above
 # it, memory would grow with the workbook, so openpyxl streams.
 CALAMINE_MAX_BYTES = 8 * 1024 * 1024
+# A real workbook unpacks to a few times its size (shared strings, sheet XML): these leave
+# room for a million-row sheet while refusing zip bombs.
+MAX_UNPACKED_BYTES = 4 * 1024**3
+MAX_UNPACK_RATIO = 200
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _PATCH_LOCK = threading.Lock()
 _FORMULA_TAG = re.compile(rb"<(?:\w+:)?f[ >/]")
@@ -78,6 +82,20 @@ class ExcelSource:
         if not zipfile.is_zipfile(self.path):
             raise SourceError(f"{self.name} is not an Excel .xlsx workbook (it is not a zip "
                               "archive; the file may be damaged or have the wrong extension)")
+        self._check_unpacked_size()
+
+    def _check_unpacked_size(self) -> None:
+        """Refuse zip bombs before any XML is parsed: budget the declared unpacked size."""
+        try:
+            with zipfile.ZipFile(self.path) as archive:
+                unpacked = sum(member.file_size for member in archive.infolist())
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise SourceError(f"{self.name} cannot be read as a workbook: {exc}") from exc
+        packed = max(self.path.stat().st_size, 1)
+        if unpacked > MAX_UNPACKED_BYTES or unpacked / packed > MAX_UNPACK_RATIO:
+            raise SourceError(
+                f"{self.name} would unpack to {unpacked / 2**20:,.0f} MiB from "
+                f"{packed / 2**20:,.1f} MiB; that looks like a zip bomb, so it is not opened")
 
     def _sheet_names(self) -> list[str]:
         try:

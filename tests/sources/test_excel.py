@@ -224,3 +224,13 @@ def test_empty_sheet(tmp_path: Path) -> None:
     workbook.save(tmp_path / "vacio.xlsx")
     with pytest.raises(SourceError, match="is empty: there is no header row"):
         _ = ExcelSource(tmp_path / "vacio.xlsx").columns
+
+
+def test_zip_bomb_is_refused_before_parsing(tmp_path: Path) -> None:
+    """A sheet part that unpacks to ~300 MiB from a few hundred KiB is never opened."""
+    bomb = tmp_path / "bomba.xlsx"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+        archive.writestr("xl/worksheets/sheet1.xml", b" " * (300 * 2**20))
+    with pytest.raises(SourceError, match=r"bomba\.xlsx would unpack to 300 MiB .* zip bomb"):
+        ExcelSource(bomb)
