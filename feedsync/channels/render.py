@@ -21,7 +21,7 @@ from feedsync.checks.issue import Issue, Severity
 from feedsync.checks.text import truncate_words
 from feedsync.errors import ConfigError
 from feedsync.products.dates import format_iso_minutes
-from feedsync.products.numbers import format_amount
+from feedsync.products.numbers import currency_decimals, format_amount
 from feedsync.products.product import (
     CANONICAL_FIELDS,
     DateWindow,
@@ -33,8 +33,13 @@ from feedsync.products.product import (
 )
 
 Group = dict[str, str]
-Value = Union[str, list[str], list[Group]]
+# Typed scalars (Decimal, int, bool) come from the number/integer/boolean formats, for
+# JSON feeds; text writers turn them into text with `scalar_text`.
+Value = Union[str, Decimal, int, bool, list[str], list[Group]]
 Item = dict[str, Value]
+
+# Template names that are not product fields: the run's channel settings, market and feed.
+CONTEXT_NAMES = frozenset({"settings", "market", "feed"})
 
 
 def _money(value: Money) -> str:
@@ -74,6 +79,42 @@ def _shipping_group(rule: Shipping) -> Group:
     return group
 
 
+def scalar_text(value: Any) -> str:
+    """Typed scalars of JSON-minded formats, written into a text feed."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _number(value: Any) -> Value:
+    if isinstance(value, Money):
+        return value.amount.quantize(Decimal(1).scaleb(-currency_decimals(value.currency)))
+    if isinstance(value, Measure):
+        return value.value
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return Decimal(value)
+    try:
+        return Decimal(str(value).strip())
+    except ArithmeticError:
+        return _text(value)
+
+
+def _integer(value: Any) -> Value:
+    number = _number(value)
+    return int(number) if isinstance(number, Decimal) else number
+
+
+def _boolean(value: Any) -> Value:
+    if isinstance(value, bool):
+        return value
+    text = _text(value).strip().lower()
+    if text in ("true", "yes", "1", "y"):
+        return True
+    if text in ("false", "no", "0", "n"):
+        return False
+    return text
+
+
 FORMATTERS: dict[str, Callable[[Any], Value]] = {
     "text": _text,
     "money": lambda v: _money(v) if isinstance(v, Money) else _text(v),
@@ -86,6 +127,10 @@ FORMATTERS: dict[str, Callable[[Any], Value]] = {
     "measure": _text,
     "shipping": lambda v: [_shipping_group(r) for r in v],
     "list": lambda v: [_text(x) for x in v] if isinstance(v, list) else [_text(v)],
+    "number": _number,
+    "integer": _integer,
+    "boolean": _boolean,
+    "currency": lambda v: v.currency if isinstance(v, Money) else _text(v),
 }
 
 _template_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
@@ -94,15 +139,17 @@ _template_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False
 class _FieldRenderer:
     __slots__ = ("get", "format", "spec", "name", "values")
 
-    def __init__(self, spec: FieldSpec, channel: str) -> None:
+    def __init__(self, spec: FieldSpec, channel: str,
+                 context: dict[str, Any] | None = None) -> None:
         self.spec = spec
         self.name = spec.name
         self.format = FORMATTERS[spec.format]
         self.values = spec.values
-        self.get = self._getter(spec, channel)
+        self.get = self._getter(spec, channel, context or {})
 
     @staticmethod
-    def _getter(spec: FieldSpec, channel: str) -> Callable[[Product], Any]:
+    def _getter(spec: FieldSpec, channel: str,
+                run_context: dict[str, Any]) -> Callable[[Product], Any]:
         if spec.value is not None:
             constant = spec.value
             return lambda product: constant
@@ -114,8 +161,11 @@ class _FieldRenderer:
                 raise ConfigError(f"channel {channel}: field {spec.name}: bad template: "
                                   f"{exc}") from exc
 
+            fixed = {n: run_context.get(n, {}) for n in names if n in CONTEXT_NAMES}
+            product_names = [n for n in names if n not in CONTEXT_NAMES]
+
             def render(product: Product) -> str | None:
-                context = {n: to_plain(product.get(n)) for n in names}
+                context = {n: to_plain(product.get(n)) for n in product_names} | fixed
                 text = template.render(context).strip()
                 return text or None
 
@@ -129,16 +179,27 @@ class _FieldRenderer:
 class ChannelRenderer:
     """Renders products for one configured channel and reports why one cannot go in."""
 
-    def __init__(self, spec: ChannelSpec, channel: str) -> None:
+    def __init__(self, spec: ChannelSpec, channel: str, *,
+                 context: dict[str, Any] | None = None,
+                 localize: Callable[[Product], tuple[Product | None, list[Issue]]] | None = None,
+                 ) -> None:
+        """`context`: settings/market/feed for templates; `localize`: a market's view of
+        a product (converted prices, localised texts), see feedsync.channels.markets."""
         self.spec = spec
         self.channel = channel
-        self.fields = [_FieldRenderer(f, channel) for f in spec.fields]
+        self.fields = [_FieldRenderer(f, channel, context) for f in spec.fields]
         self.rules = spec.rules
+        self.localize = localize
 
     def render(self, product: Product) -> tuple[Item | None, list[Issue]]:
         item: Item = {}
         issues: list[Issue] = []
         excluded = False
+        if self.localize is not None:
+            local, issues = self.localize(product)
+            if local is None:
+                return None, issues
+            product = local
         for field in self.fields:
             raw = field.get(product)
             if raw is None or raw == "" or raw == []:
@@ -193,6 +254,8 @@ class ChannelRenderer:
                 return value, ("too-long", Severity.ERROR,
                                f"{spec.name} is {len(value)} characters; {self.spec.title} "
                                f"allows at most {spec.max_length}")
+            return None
+        if not isinstance(value, list):
             return None
         if spec.max_items and len(value) > spec.max_items:
             return value[: spec.max_items], (

@@ -7,7 +7,7 @@ one spec file; `channel_specs/README.md` documents every key.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -23,6 +23,10 @@ FieldFormat = Literal[
     "measure",       # 0.5 kg
     "shipping",      # a group per rule: country, region, postal_code, service, price, times
     "list",          # repeated value: repeated element (XML), joined (delimited)
+    "number",        # 15.0 as a JSON number (a price's amount in the currency's decimals)
+    "integer",       # 15 as a JSON integer
+    "boolean",       # true / false as a JSON boolean ("true"/"false" in text formats)
+    "currency",      # EUR: the currency code of a price
 ]
 _XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
@@ -61,7 +65,7 @@ class FieldSpec(_Model):
 
 
 class FormatSpec(_Model):
-    writer: Literal["xml", "delimited"]
+    writer: Literal["xml", "delimited", "json", "jsonl"]
     extension: str = Field(description="File extension, e.g. .xml")
     media_type: str | None = None
     # xml
@@ -74,11 +78,30 @@ class FormatSpec(_Model):
     group_separator: str = ","
     subfield_separator: str = ":"
     fields: list[str] | None = Field(None, description="Only these fields, in this order")
+    # json / jsonl (see feedsync/channels/shape.py and channel_specs/README.md)
+    item_shape: Any = Field(
+        None, description="JSON shape of one item: `$field` references, `$each`, constants")
+    item_template: str | None = Field(
+        None, description="Jinja2 template (under templates/) rendering one item as JSON")
+    document: Any = Field(
+        None, description="JSON envelope around the items; `$items` marks where they go")
+    max_items_per_document: int | None = Field(
+        None, gt=0, description="jsonl: items per document line (e.g. eBay's 25 per request)")
+    # any writer
+    max_items_per_file: int | None = Field(
+        None, gt=0, description="Split the feed into numbered parts of at most this many items")
 
     @model_validator(mode="after")
     def _namespace_pair(self) -> FormatSpec:
         if (self.namespace_prefix is None) != (self.namespace_uri is None):
             raise ValueError("namespace_prefix and namespace_uri go together")
+        if self.item_shape is not None and self.item_template is not None:
+            raise ValueError("give item_shape or item_template, not both")
+        if self.max_items_per_document and self.writer != "jsonl":
+            raise ValueError("max_items_per_document is for the jsonl writer "
+                             "(use max_items_per_file for json)")
+        if self.max_items_per_document and self.document is None:
+            raise ValueError("max_items_per_document needs a `document` envelope")
         return self
 
 
@@ -107,6 +130,10 @@ class ChannelSpec(_Model):
     formats: dict[str, FormatSpec]
     fields: list[FieldSpec]
     rules: list[RuleSpec] = Field(default_factory=list)
+    settings: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="Per-channel values the config gives (seller id, marketplace...); "
+                    "null = the config must give it")
 
     @field_validator("fields")
     @classmethod
@@ -129,6 +156,13 @@ class ChannelSpec(_Model):
                 bad = [f.name for f in self.fields if not _XML_NAME.match(f.name)]
                 if bad:
                     raise ValueError(f"not valid XML element names: {', '.join(bad)}")
+            if fmt.item_shape is not None:
+                from feedsync.channels.shape import shape_references
+
+                unknown = sorted(shape_references(fmt.item_shape) - names)
+                if unknown:
+                    raise ValueError(f"format {fmt_name}: item_shape refers to unknown "
+                                     f"field(s) {', '.join(unknown)}")
         return self
 
     def field(self, name: str) -> FieldSpec | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from feedsync.channels.render import Group, Item
+from feedsync.channels.render import Group, Item, scalar_text
 from feedsync.writers.base import FeedWriter
 
 
@@ -36,6 +36,8 @@ class DelimitedWriter(FeedWriter):
             return ""
         if isinstance(value, str):
             return self._clean(value)
+        if not isinstance(value, list):
+            return scalar_text(value)
         fmt = self.fmt
         if value and isinstance(value[0], dict):  # type: ignore[index]
             layout = self.layouts.get(name)
