@@ -170,6 +170,20 @@ class _FieldRenderer:
                 return text or None
 
             return render
+        if spec.sources is not None:
+            getters = [(n in CANONICAL_FIELDS, n) for n in spec.sources]
+
+            def gather(product: Product) -> list[Any]:
+                values: list[Any] = []
+                for canonical, name in getters:
+                    value = getattr(product, name) if canonical else product.extra.get(name)
+                    if isinstance(value, list):
+                        values += value
+                    elif value is not None and value != "":
+                        values.append(value)
+                return values
+
+            return gather
         source = spec.source_field
         if source in CANONICAL_FIELDS:
             return lambda product: getattr(product, source)
@@ -239,7 +253,7 @@ class ChannelRenderer:
             issue = self._apply_rule(rule, product, item)
             if issue is not None:
                 issues.append(issue)
-                excluded = excluded or issue.is_error
+                excluded = excluded or issue.is_error or rule.exclude
         return (None if excluded else item), issues
 
     def _check_limits(self, spec: FieldSpec,
@@ -277,6 +291,12 @@ class ChannelRenderer:
             options = [wanted] if isinstance(wanted, str) else wanted
             if actual_text not in options:
                 return None
+        if rule.exclude:
+            condition = ", ".join(f"{k} is {_text(product.get(k))}" for k in rule.when)
+            return Issue(rule.code, Severity(rule.severity),
+                         rule.message or f"{self.spec.title} does not list products whose "
+                         f"{condition}", row=product.row, product_id=product.id,
+                         field=next(iter(rule.when)), channel=self.channel)
         missing = [n for n in rule.require if not item.get(n)]
         if rule.require_any and not any(item.get(n) for n in rule.require_any):
             missing.append(" or ".join(rule.require_any))

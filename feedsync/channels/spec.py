@@ -38,6 +38,8 @@ class _Model(BaseModel):
 class FieldSpec(_Model):
     name: str = Field(description="Attribute / column / element name in the channel's feed")
     source: str | None = Field(None, description="Canonical field or master column; default: name")
+    sources: list[str] | None = Field(
+        None, description="Several fields joined into one list (image_link + additional_image_link)")
     template: str | None = Field(None, description="Jinja2 expression instead of a source field")
     value: str | None = Field(None, description="A constant value")
     format: FieldFormat = "text"
@@ -51,6 +53,8 @@ class FieldSpec(_Model):
     layout: list[str] | None = Field(
         None, description="Group sub-fields in order for delimited formats; `a|b` = either")
     header: str | None = Field(None, description="Column header in delimited formats")
+    separator: str | None = Field(
+        None, description="Delimited formats: this field's list separator (idealo's eans `|`)")
 
     @property
     def source_field(self) -> str:
@@ -58,9 +62,10 @@ class FieldSpec(_Model):
 
     @model_validator(mode="after")
     def _one_origin(self) -> FieldSpec:
-        origins = [x for x in (self.source, self.template, self.value) if x is not None]
+        origins = [x for x in (self.source, self.sources, self.template, self.value)
+                   if x is not None]
         if len(origins) > 1:
-            raise ValueError("give at most one of source, template, value")
+            raise ValueError("give at most one of source, sources, template, value")
         return self
 
 
@@ -112,11 +117,18 @@ class RuleSpec(_Model):
     when: dict[str, str | list[str]] = Field(default_factory=dict)
     require: list[str] = Field(default_factory=list)
     require_any: list[str] = Field(default_factory=list)
+    exclude: bool = Field(
+        False, description="Leave matching products out of this channel (idealo: no "
+                           "out-of-stock rows), reported with `severity`")
     severity: Literal["error", "warning", "info"] = "error"
     message: str | None = None
 
     @model_validator(mode="after")
     def _something_required(self) -> RuleSpec:
+        if self.exclude:
+            if self.require or self.require_any or not self.when:
+                raise ValueError("an `exclude` rule takes `when` and no `require`")
+            return self
         if not self.require and not self.require_any:
             raise ValueError("a rule needs `require` or `require_any`")
         return self

@@ -49,9 +49,10 @@ class PartedWriter:
 
     def write(self, item: Item) -> None:
         if self.current.count >= self.max_items:
+            number = self.parts + 1
             self.current.finish()
             self.done.append(self.current)
-            self.current = self.factory(part_path(self.path, self.parts + 1))
+            self.current = self.factory(part_path(self.path, number))
         self.current.write(item)
         self.count += 1
 
