@@ -11,11 +11,14 @@ from feedsync.config import load_config
 from feedsync.errors import ConfigError
 from tests.channel_helpers import parse_output
 
-MASTER = """\
-id;title;title_pt;description;link;image_link;price;availability;brand;shipping;quantity
-A1;Camiseta roja;Camiseta vermelha;Camiseta de algodón;https://t.example/a1;https://t.example/a1.jpg;19,95 EUR;in_stock;Marca;ES::Estándar:3,95 EUR;5
-A2;Taza;;Taza de cerámica;https://t.example/a2;https://t.example/a2.jpg;1.249,50 EUR;in_stock;Marca;;7
-"""
+_HEADER = "id;title;title_pt;description;link;image_link;price;availability;brand;shipping;quantity"
+MASTER = "\n".join([
+    _HEADER,
+    "A1;Camiseta roja;Camiseta vermelha;Camiseta de algodón;https://t.example/a1;"
+    "https://t.example/a1.jpg;19,95 EUR;in_stock;Marca;ES::Estándar:3,95 EUR;5",
+    "A2;Taza;;Taza de cerámica;https://t.example/a2;https://t.example/a2.jpg;1.249,50 EUR;"
+    "in_stock;Marca;;7",
+]) + "\n"
 
 
 def _config(folder: Path, channel: str, extra_files: dict[str, str] | None = None) -> Path:
@@ -47,7 +50,8 @@ def test_markets_expand_convert_and_round_to_the_currency(tmp_path: Path) -> Non
     cl = parse_output(tmp_path / "out" / "meta_CL_es.csv", "delimited")
     br = parse_output(tmp_path / "out" / "meta_BR_pt.csv", "delimited")
     assert [r["price"] for r in es] == ["19.95 EUR", "1249.50 EUR"]
-    # CLP has no decimals: 19.95 × 1021.37 = 20376.33 -> 20376; 1249.50 × 1021.37 = 1276201.82 -> 1276202
+    # CLP has no decimals: 19.95 × 1021.37 = 20376.33 -> 20376;
+    # 1249.50 × 1021.37 = 1276201.82 -> 1276202
     assert [r["price"] for r in cl] == ["20376 CLP", "1276202 CLP"]
     assert cl[0]["shipping"] == "ES::Estándar:4034 CLP"
     assert [r["price"] for r in br] == ["121.70 BRL", "7621.95 BRL"]

@@ -47,6 +47,8 @@ def _money(value: Money) -> str:
 
 
 def _text(value: Any) -> str:
+    if type(value) is str:  # the common case, first: this runs for most fields of most items
+        return value
     if isinstance(value, Money):
         return _money(value)
     if isinstance(value, datetime):
@@ -163,6 +165,12 @@ class _FieldRenderer:
 
             fixed = {n: run_context.get(n, {}) for n in names if n in CONTEXT_NAMES}
             product_names = [n for n in names if n not in CONTEXT_NAMES]
+            if not product_names:  # settings/market/feed only: the same for every product
+                try:
+                    constant_text = template.render(fixed).strip() or None
+                except TemplateError as exc:
+                    raise ConfigError(f"channel {channel}: field {spec.name}: {exc}") from exc
+                return lambda product: constant_text
 
             def render(product: Product) -> str | None:
                 context = {n: to_plain(product.get(n)) for n in product_names} | fixed
