@@ -203,3 +203,32 @@ def test_cli_shows_a_channels_fields() -> None:
     for field in ("sku", "product_type", "item_name", "condition_type", "our_price"):
         assert field in result.output
     assert "new→new_new" in result.output
+    assert "seller_id (required)" in result.output
+
+
+def test_every_xml_feed_validates_against_the_rss_schema(all_channels: Path,
+                                                         reference: Path) -> None:
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    schema = etree.XMLSchema(etree.parse(str(reference / "schemas" / "rss-2_0.xsd"), parser))
+    config = all_channels.parent / "xml.yaml"
+    text = all_channels.read_text(encoding="utf-8").split("channels:")[0]
+    config.write_text(text + "channels:\n"
+                      "  google: {spec: google_merchant, output: out/google.xml}\n"
+                      "  meta: {spec: meta_catalog, output: out/meta.xml}\n"
+                      "  pinterest: {spec: pinterest_catalog, output: out/pinterest.xml}\n"
+                      "  microsoft: {spec: microsoft_merchant, output: out/microsoft.xml}\n",
+                      encoding="utf-8")
+    run_build(load_config(config))
+    for feed in sorted((all_channels.parent / "out").iterdir()):
+        document = etree.parse(str(feed), parser)
+        assert schema.validate(document), (feed.name, schema.error_log.last_error)
+        assert len(document.findall("./channel/item")) == 38
+
+
+def test_build_table_says_how_many_parts(all_channels: Path) -> None:
+    result = CliRunner().invoke(app, ["build", "-c", str(all_channels), "--channel", "ebay"],
+                                env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "ebay.json (2 parts)" in result.output
