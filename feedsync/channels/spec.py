@@ -39,7 +39,7 @@ class FieldSpec(_Model):
     name: str = Field(description="Attribute / column / element name in the channel's feed")
     source: str | None = Field(None, description="Canonical field or master column; default: name")
     sources: list[str] | None = Field(
-        None, description="Several fields joined into one list (image_link + additional_image_link)")
+        None, description="Several fields joined into one list (image_link + extra images)")
     template: str | None = Field(None, description="Jinja2 expression instead of a source field")
     value: str | None = Field(None, description="A constant value")
     format: FieldFormat = "text"
