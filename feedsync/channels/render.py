@@ -139,7 +139,7 @@ _template_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False
 
 
 class _FieldRenderer:
-    __slots__ = ("get", "format", "spec", "name", "values")
+    __slots__ = ("get", "format", "spec", "name", "values", "limited")
 
     def __init__(self, spec: FieldSpec, channel: str,
                  context: dict[str, Any] | None = None) -> None:
@@ -147,6 +147,7 @@ class _FieldRenderer:
         self.name = spec.name
         self.format = FORMATTERS[spec.format]
         self.values = spec.values
+        self.limited = bool(spec.max_length or spec.max_items)
         self.get = self._getter(spec, channel, context or {})
 
     @staticmethod
@@ -248,7 +249,7 @@ class ChannelRenderer:
                     continue
                 raw = mapped
             value = field.format(raw)
-            problem = self._check_limits(field.spec, value)
+            problem = self._check_limits(field.spec, value) if field.limited else None
             if problem is not None:
                 value, issue = problem
                 issues.append(self._issue(product, issue[0], issue[1], issue[2], field.spec,
