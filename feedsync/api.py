@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from feedsync.channels.loader import load_spec
+from feedsync.channels.markets import ChannelVariant, expand_channel
 from feedsync.channels.render import ChannelRenderer
 from feedsync.channels.spec import ChannelSpec
 from feedsync.checks.issue import Issue, Severity
@@ -40,6 +41,7 @@ class PlannedChannel:
     config: ChannelConfig
     spec: ChannelSpec
     outputs: list[PlannedOutput]
+    variant: ChannelVariant | None = None  # market and settings (channels/markets.py)
 
 
 def plan_channels(config: Config, only: Iterable[str] | None = None) -> list[PlannedChannel]:
@@ -59,16 +61,17 @@ def plan_channels(config: Config, only: Iterable[str] | None = None) -> list[Pla
         except ConfigError as exc:
             problems.append(f"channels.{name}.spec: {exc}")
             continue
-        outputs = []
-        for output in channel.resolved_outputs():
-            path = config.resolve(output.path)
-            fmt = output.format or _guess_format(path, spec)
-            if fmt not in spec.formats:
-                problems.append(f"channels.{name}: {spec.name} has no format {fmt!r} for "
-                                f"{output.path} (it has {', '.join(spec.formats)})")
-                continue
-            outputs.append(PlannedOutput(path, fmt))
-        planned.append(PlannedChannel(name, channel, spec, outputs))
+        for variant in expand_channel(config, name, channel, spec, problems):
+            outputs = []
+            for output in channel.resolved_outputs():
+                path = config.resolve(variant.output_path(output.path))
+                fmt = output.format or _guess_format(path, spec)
+                if fmt not in spec.formats:
+                    problems.append(f"channels.{name}: {spec.name} has no format {fmt!r} for "
+                                    f"{output.path} (it has {', '.join(spec.formats)})")
+                    continue
+                outputs.append(PlannedOutput(path, fmt))
+            planned.append(PlannedChannel(variant.name, channel, spec, outputs, variant))
     if problems:
         raise ConfigError(f"{config.file.name}: {len(problems)} problem(s) with channels:",
                           problems)
@@ -110,15 +113,19 @@ def _run(config: Config, channel_names: Iterable[str] | None, *, write: bool,
     report = RunReport(source=describe_source(config), sink=sink)
     if max_issues is not None:
         report.max_issues = max_issues
-    renderers = [ChannelRenderer(p.spec, p.name) for p in planned]
+    contexts = [p.variant.context(p.config.feed) if p.variant else None for p in planned]
+    renderers = [ChannelRenderer(p.spec, p.name, context=context,
+                                 localize=p.variant.localize if p.variant else None)
+                 for p, context in zip(planned, contexts, strict=True)]
     writers: list[list[FeedWriter]] = []
     for p in planned:
         report.channels[p.name] = ChannelReport(p.name, p.spec.name)
     try:
         if write:
-            for p in planned:
+            for p, context in zip(planned, contexts, strict=True):
                 writers.append([open_writer(o.path, p.spec, p.spec.formats[o.format],
-                                            p.config.feed) for o in p.outputs])
+                                            p.config.feed, context=context)
+                                for o in p.outputs])
         else:
             writers = [[] for _ in planned]
         channel_reports = [report.channels[p.name] for p in planned]
@@ -161,7 +168,8 @@ def _run(config: Config, channel_names: Iterable[str] | None, *, write: bool,
             for output, writer in zip(p.outputs, channel_writers):
                 writer.commit()
                 report.channels[p.name].outputs.append(
-                    OutputReport(str(output.path), output.format, writer.count))
+                    OutputReport(str(output.path), output.format, writer.count,
+                                 getattr(writer, "parts", 1)))
         writers = []
     finally:
         for channel_writers in writers:

@@ -17,6 +17,7 @@ class OutputReport:
     path: str
     format: str
     items: int = 0
+    parts: int = 1  # numbered files, when the format splits by item count
 
 
 @dataclass

@@ -22,7 +22,7 @@ from feedsync.checks.issue import Issue, Severity
 from feedsync.checks.text import truncate_words
 from feedsync.errors import ConfigError
 from feedsync.products.dates import format_iso_minutes
-from feedsync.products.numbers import format_amount
+from feedsync.products.numbers import currency_decimals, format_amount
 from feedsync.products.product import (
     CANONICAL_FIELDS,
     DateWindow,
@@ -34,8 +34,13 @@ from feedsync.products.product import (
 )
 
 Group = dict[str, str]
-Value = str | list[str] | list[Group]
+# Typed scalars (Decimal, int, bool) come from the number/integer/boolean formats, for
+# JSON feeds; text writers turn them into text with `scalar_text`.
+Value = str | Decimal | int | bool | list[str] | list[Group]
 Item = dict[str, Value]
+
+# Template names that are not product fields: the run's channel settings, market and feed.
+CONTEXT_NAMES = frozenset({"settings", "market", "feed"})
 
 
 def _money(value: Money) -> str:
@@ -43,6 +48,8 @@ def _money(value: Money) -> str:
 
 
 def _text(value: Any) -> str:
+    if type(value) is str:  # the common case, first: this runs for most fields of most items
+        return value
     if isinstance(value, Money):
         return _money(value)
     if isinstance(value, datetime):
@@ -89,6 +96,42 @@ def _format_shipping(rule: Shipping) -> Group:
     return group
 
 
+def scalar_text(value: Any) -> str:
+    """Typed scalars of JSON-minded formats, written into a text feed."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _number(value: Any) -> Value:
+    if isinstance(value, Money):
+        return value.amount.quantize(Decimal(1).scaleb(-currency_decimals(value.currency)))
+    if isinstance(value, Measure):
+        return value.value
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return Decimal(value)
+    try:
+        return Decimal(str(value).strip())
+    except ArithmeticError:
+        return _text(value)
+
+
+def _integer(value: Any) -> Value:
+    number = _number(value)
+    return int(number) if isinstance(number, Decimal) else number
+
+
+def _boolean(value: Any) -> Value:
+    if isinstance(value, bool):
+        return value
+    text = _text(value).strip().lower()
+    if text in ("true", "yes", "1", "y"):
+        return True
+    if text in ("false", "no", "0", "n"):
+        return False
+    return text
+
+
 FORMATTERS: dict[str, Callable[[Any], Value]] = {
     "text": _text,
     "money": lambda v: _money(v) if isinstance(v, Money) else _text(v),
@@ -101,6 +144,10 @@ FORMATTERS: dict[str, Callable[[Any], Value]] = {
     "measure": _text,
     "shipping": lambda v: [_shipping_group(r) for r in v],
     "list": lambda v: [_text(x) for x in v] if isinstance(v, list) else [_text(v)],
+    "number": _number,
+    "integer": _integer,
+    "boolean": _boolean,
+    "currency": lambda v: v.currency if isinstance(v, Money) else _text(v),
 }
 
 _EMPTYABLE = (str, list, tuple)
@@ -108,10 +155,11 @@ _template_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False
 
 
 class _FieldRenderer:
-    __slots__ = ("fast", "format", "get", "max_length", "name", "plain_text", "recommended",
-                 "required", "spec", "values")
+    __slots__ = ("fast", "format", "get", "limited", "max_length", "name", "plain_text",
+                 "recommended", "required", "spec", "values")
 
-    def __init__(self, spec: FieldSpec, channel: str) -> None:
+    def __init__(self, spec: FieldSpec, channel: str,
+                 context: dict[str, Any] | None = None) -> None:
         self.spec = spec
         self.name = spec.name
         self.format = FORMATTERS[spec.format]
@@ -122,10 +170,12 @@ class _FieldRenderer:
         self.recommended = spec.recommended
         # Plain text with no value map: a string within the limit goes straight through.
         self.fast = self.plain_text and spec.values is None
-        self.get = self._getter(spec, channel)
+        self.limited = bool(spec.max_length or spec.max_items)
+        self.get = self._getter(spec, channel, context or {})
 
     @staticmethod
-    def _getter(spec: FieldSpec, channel: str) -> Callable[[Product], Any]:
+    def _getter(spec: FieldSpec, channel: str,
+                run_context: dict[str, Any]) -> Callable[[Product], Any]:
         if spec.value is not None:
             constant = spec.value
             return lambda product: constant
@@ -137,12 +187,35 @@ class _FieldRenderer:
                 raise ConfigError(f"channel {channel}: field {spec.name}: bad template: "
                                   f"{exc}") from exc
 
+            fixed = {n: run_context.get(n, {}) for n in names if n in CONTEXT_NAMES}
+            product_names = [n for n in names if n not in CONTEXT_NAMES]
+            if not product_names:  # settings/market/feed only: the same for every product
+                try:
+                    constant_text = template.render(fixed).strip() or None
+                except TemplateError as exc:
+                    raise ConfigError(f"channel {channel}: field {spec.name}: {exc}") from exc
+                return lambda product: constant_text
+
             def render(product: Product) -> str | None:
-                context = {n: to_plain(product.get(n)) for n in names}
+                context = {n: to_plain(product.get(n)) for n in product_names} | fixed
                 text = template.render(context).strip()
                 return text or None
 
             return render
+        if spec.sources is not None:
+            getters = [(n in CANONICAL_FIELDS, n) for n in spec.sources]
+
+            def gather(product: Product) -> list[Any]:
+                values: list[Any] = []
+                for canonical, name in getters:
+                    value = getattr(product, name) if canonical else product.extra.get(name)
+                    if isinstance(value, list):
+                        values += value
+                    elif value is not None and value != "":
+                        values.append(value)
+                return values
+
+            return gather
         source = spec.source_field
         if source in CANONICAL_FIELDS:
             return attrgetter(source)
@@ -152,16 +225,27 @@ class _FieldRenderer:
 class ChannelRenderer:
     """Renders products for one configured channel and reports why one cannot go in."""
 
-    def __init__(self, spec: ChannelSpec, channel: str) -> None:
+    def __init__(self, spec: ChannelSpec, channel: str, *,
+                 context: dict[str, Any] | None = None,
+                 localize: Callable[[Product], tuple[Product | None, list[Issue]]] | None = None,
+                 ) -> None:
+        """`context`: settings/market/feed for templates; `localize`: a market's view of
+        a product (converted prices, localised texts), see feedsync.channels.markets."""
         self.spec = spec
         self.channel = channel
-        self.fields = [_FieldRenderer(f, channel) for f in spec.fields]
+        self.fields = [_FieldRenderer(f, channel, context) for f in spec.fields]
         self.rules = spec.rules
+        self.localize = localize
 
     def render(self, product: Product) -> tuple[Item | None, list[Issue]]:
         item: Item = {}
         issues: list[Issue] = []
         excluded = False
+        if self.localize is not None:
+            local, issues = self.localize(product)
+            if local is None:
+                return None, issues
+            product = local
         for field in self.fields:
             raw = field.get(product)
             if raw.__class__ is str and field.fast and raw and (
@@ -192,7 +276,7 @@ class ChannelRenderer:
                     continue
                 raw = mapped
             value: Value = raw if field.plain_text and raw.__class__ is str else field.format(raw)
-            problem = self._check_limits(field.spec, value)
+            problem = self._check_limits(field.spec, value) if field.limited else None
             if problem is not None:
                 value, issue = problem
                 issues.append(self._issue(product, issue[0], issue[1], issue[2], field.spec,
@@ -205,7 +289,7 @@ class ChannelRenderer:
             issue = self._apply_rule(rule, product, item)
             if issue is not None:
                 issues.append(issue)
-                excluded = excluded or issue.is_error
+                excluded = excluded or issue.is_error or rule.exclude
         return (None if excluded else item), issues
 
     def _check_limits(self, spec: FieldSpec,
@@ -220,6 +304,8 @@ class ChannelRenderer:
                 return value, ("too-long", Severity.ERROR,
                                f"{spec.name} is {len(value)} characters; {self.spec.title} "
                                f"allows at most {spec.max_length}")
+            return None
+        if not isinstance(value, list):
             return None
         if spec.max_items and len(value) > spec.max_items:
             return value[: spec.max_items], (
@@ -241,6 +327,12 @@ class ChannelRenderer:
             options = [wanted] if isinstance(wanted, str) else wanted
             if actual_text not in options:
                 return None
+        if rule.exclude:
+            condition = ", ".join(f"{k} is {_text(product.get(k))}" for k in rule.when)
+            return Issue(rule.code, Severity(rule.severity),
+                         rule.message or f"{self.spec.title} does not list products whose "
+                         f"{condition}", row=product.row, product_id=product.id,
+                         field=next(iter(rule.when)), channel=self.channel)
         missing = [n for n in rule.require if not item.get(n)]
         if rule.require_any and not any(item.get(n) for n in rule.require_any):
             missing.append(" or ".join(rule.require_any))

@@ -7,7 +7,7 @@ one spec file; `channel_specs/README.md` documents every key.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -23,6 +23,10 @@ FieldFormat = Literal[
     "measure",       # 0.5 kg
     "shipping",      # a group per rule: country, region, postal_code, service, price, times
     "list",          # repeated value: repeated element (XML), joined (delimited)
+    "number",        # 15.0 as a JSON number (a price's amount in the currency's decimals)
+    "integer",       # 15 as a JSON integer
+    "boolean",       # true / false as a JSON boolean ("true"/"false" in text formats)
+    "currency",      # EUR: the currency code of a price
 ]
 _XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
@@ -34,6 +38,8 @@ class _Model(BaseModel):
 class FieldSpec(_Model):
     name: str = Field(description="Attribute / column / element name in the channel's feed")
     source: str | None = Field(None, description="Canonical field or master column; default: name")
+    sources: list[str] | None = Field(
+        None, description="Several fields joined into one list (image_link + extra images)")
     template: str | None = Field(None, description="Jinja2 expression instead of a source field")
     value: str | None = Field(None, description="A constant value")
     format: FieldFormat = "text"
@@ -47,6 +53,8 @@ class FieldSpec(_Model):
     layout: list[str] | None = Field(
         None, description="Group sub-fields in order for delimited formats; `a|b` = either")
     header: str | None = Field(None, description="Column header in delimited formats")
+    separator: str | None = Field(
+        None, description="Delimited formats: this field's list separator (idealo's eans `|`)")
 
     @property
     def source_field(self) -> str:
@@ -54,14 +62,15 @@ class FieldSpec(_Model):
 
     @model_validator(mode="after")
     def _one_origin(self) -> FieldSpec:
-        origins = [x for x in (self.source, self.template, self.value) if x is not None]
+        origins = [x for x in (self.source, self.sources, self.template, self.value)
+                   if x is not None]
         if len(origins) > 1:
-            raise ValueError("give at most one of source, template, value")
+            raise ValueError("give at most one of source, sources, template, value")
         return self
 
 
 class FormatSpec(_Model):
-    writer: Literal["xml", "delimited"]
+    writer: Literal["xml", "delimited", "json", "jsonl"]
     extension: str = Field(description="File extension, e.g. .xml")
     media_type: str | None = None
     # xml
@@ -74,11 +83,30 @@ class FormatSpec(_Model):
     group_separator: str = ","
     subfield_separator: str = ":"
     fields: list[str] | None = Field(None, description="Only these fields, in this order")
+    # json / jsonl (see feedsync/channels/shape.py and channel_specs/README.md)
+    item_shape: Any = Field(
+        None, description="JSON shape of one item: `$field` references, `$each`, constants")
+    item_template: str | None = Field(
+        None, description="Jinja2 template (under templates/) rendering one item as JSON")
+    document: Any = Field(
+        None, description="JSON envelope around the items; `$items` marks where they go")
+    max_items_per_document: int | None = Field(
+        None, gt=0, description="jsonl: items per document line (e.g. eBay's 25 per request)")
+    # any writer
+    max_items_per_file: int | None = Field(
+        None, gt=0, description="Split the feed into numbered parts of at most this many items")
 
     @model_validator(mode="after")
     def _namespace_pair(self) -> FormatSpec:
         if (self.namespace_prefix is None) != (self.namespace_uri is None):
             raise ValueError("namespace_prefix and namespace_uri go together")
+        if self.item_shape is not None and self.item_template is not None:
+            raise ValueError("give item_shape or item_template, not both")
+        if self.max_items_per_document and self.writer != "jsonl":
+            raise ValueError("max_items_per_document is for the jsonl writer "
+                             "(use max_items_per_file for json)")
+        if self.max_items_per_document and self.document is None:
+            raise ValueError("max_items_per_document needs a `document` envelope")
         return self
 
 
@@ -89,11 +117,18 @@ class RuleSpec(_Model):
     when: dict[str, str | list[str]] = Field(default_factory=dict)
     require: list[str] = Field(default_factory=list)
     require_any: list[str] = Field(default_factory=list)
+    exclude: bool = Field(
+        False, description="Leave matching products out of this channel (idealo: no "
+                           "out-of-stock rows), reported with `severity`")
     severity: Literal["error", "warning", "info"] = "error"
     message: str | None = None
 
     @model_validator(mode="after")
     def _something_required(self) -> RuleSpec:
+        if self.exclude:
+            if self.require or self.require_any or not self.when:
+                raise ValueError("an `exclude` rule takes `when` and no `require`")
+            return self
         if not self.require and not self.require_any:
             raise ValueError("a rule needs `require` or `require_any`")
         return self
@@ -107,6 +142,10 @@ class ChannelSpec(_Model):
     formats: dict[str, FormatSpec]
     fields: list[FieldSpec]
     rules: list[RuleSpec] = Field(default_factory=list)
+    settings: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="Per-channel values the config gives (seller id, marketplace...); "
+                    "null = the config must give it")
 
     @field_validator("fields")
     @classmethod
@@ -129,6 +168,13 @@ class ChannelSpec(_Model):
                 bad = [f.name for f in self.fields if not _XML_NAME.match(f.name)]
                 if bad:
                     raise ValueError(f"not valid XML element names: {', '.join(bad)}")
+            if fmt.item_shape is not None:
+                from feedsync.channels.shape import shape_references
+
+                unknown = sorted(shape_references(fmt.item_shape) - names)
+                if unknown:
+                    raise ValueError(f"format {fmt_name}: item_shape refers to unknown "
+                                     f"field(s) {', '.join(unknown)}")
         return self
 
     def field(self, name: str) -> FieldSpec | None:

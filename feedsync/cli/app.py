@@ -198,6 +198,10 @@ def channels_show(
         if spec.reference:
             out.print(f"Reference: {spec.reference}", highlight=False)
         out.print("Formats: " + ", ".join(f"{n} ({f.extension})" for n, f in spec.formats.items()))
+        if spec.settings:
+            out.print("Settings: " + ", ".join(
+                f"{k} (required)" if v is None else f"{k}={v!r}"
+                for k, v in spec.settings.items()), highlight=False)
         table = Table(title="Fields", title_justify="left")
         for column in ("Field", "From", "Status", "Format", "Limits", "Values"):
             table.add_column(column, overflow="fold")

@@ -85,7 +85,9 @@ def summary_table(report: RunReport, built: bool) -> Table:
     for channel in report.channels.values():
         cells = [channel.name, channel.spec, f"{channel.items:,}", f"{channel.excluded:,}"]
         if built:
-            cells.append("\n".join(_display_path(o.path) for o in channel.outputs) or "-")
+            cells.append("\n".join(_display_path(o.path)
+                                    + (f" ({o.parts} parts)" if o.parts > 1 else "")
+                                    for o in channel.outputs) or "-")
         table.add_row(*cells)
     return table
 

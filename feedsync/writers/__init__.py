@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from feedsync.channels.spec import ChannelSpec, FormatSpec
 from feedsync.config import FeedInfo
 from feedsync.writers.base import FeedWriter
 from feedsync.writers.delimited import DelimitedWriter
+from feedsync.writers.json import JsonDocumentWriter, JsonLinesWriter
+from feedsync.writers.parts import PartedWriter
 from feedsync.writers.xml import RssWriter
 
 __all__ = ["FeedWriter", "open_writer"]
 
+_WRITERS: dict[str, type[FeedWriter]] = {
+    "xml": RssWriter,
+    "delimited": DelimitedWriter,
+    "json": JsonDocumentWriter,
+    "jsonl": JsonLinesWriter,
+}
 
-def open_writer(path: Path, spec: ChannelSpec, fmt: FormatSpec, feed: FeedInfo) -> FeedWriter:
-    if fmt.writer == "xml":
-        return RssWriter(path, spec, fmt, feed)
-    return DelimitedWriter(path, spec, fmt, feed)
+
+def open_writer(path: Path, spec: ChannelSpec, fmt: FormatSpec, feed: FeedInfo, *,
+                context: dict[str, Any] | None = None) -> FeedWriter:
+    writer_class = _WRITERS[fmt.writer]
+    if fmt.max_items_per_file:
+        return PartedWriter(  # type: ignore[return-value]
+            path, fmt.max_items_per_file,
+            lambda part: writer_class(part, spec, fmt, feed, context=context))
+    return writer_class(path, spec, fmt, feed, context=context)

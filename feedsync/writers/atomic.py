@@ -34,13 +34,23 @@ class AtomicFile:
             self._gzip = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0)
             self.stream = cast(BinaryIO, self._gzip)
 
-    def commit(self) -> None:
+    def close(self) -> None:
+        """Flush, fsync and close the temporary file; `commit()` still publishes it."""
         try:
+            if self._raw.closed:
+                return
             if self._gzip is not None:
                 self._gzip.close()
             self._raw.flush()
             os.fsync(self._raw.fileno())
             self._raw.close()
+        except OSError as exc:
+            self.abort()
+            raise OutputError(f"cannot write {self.target}: {exc.strerror or exc}") from exc
+
+    def commit(self) -> None:
+        self.close()
+        try:
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(self.tmp_path, 0o666 & ~umask)

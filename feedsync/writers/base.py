@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from feedsync.channels.render import Item
 from feedsync.channels.spec import ChannelSpec, FormatSpec
@@ -12,15 +13,23 @@ from feedsync.writers.atomic import AtomicFile
 
 
 class FeedWriter:
-    def __init__(self, path: Path, spec: ChannelSpec, fmt: FormatSpec, feed: FeedInfo) -> None:
+    def __init__(self, path: Path, spec: ChannelSpec, fmt: FormatSpec, feed: FeedInfo, *,
+                 context: dict[str, Any] | None = None) -> None:
         self.path = path
         self.spec = spec
         self.fmt = fmt
         self.feed = feed
+        # settings / market / feed of the run, for templated envelopes (json writers)
+        self.context = context or {"settings": {}, "market": {}, "feed": feed.model_dump()}
         self.count = 0
+        self._finished = False
         self._file = AtomicFile(path)
         self.stream = self._file.stream
-        self.begin()
+        try:
+            self.begin()
+        except BaseException:
+            self._file.abort()
+            raise
 
     def begin(self) -> None:
         """Write whatever comes before the first item."""
@@ -32,12 +41,21 @@ class FeedWriter:
         """Write whatever comes after the last item."""
 
     def commit(self) -> None:
+        self.finish()
+        self._file.commit()
+
+    def finish(self) -> None:
+        """End and close the file without publishing it yet (split feeds: all parts
+        are published together by `commit`)."""
+        if self._finished:
+            return
+        self._finished = True
         try:
             self.end()
         except BaseException:
             self._file.abort()
             raise
-        self._file.commit()
+        self._file.close()
 
     def abort(self) -> None:
         self._file.abort()

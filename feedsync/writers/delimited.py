@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from feedsync.channels.render import Group, Item
+from feedsync.channels.render import Group, Item, scalar_text
 from feedsync.writers.base import FeedWriter
 
 
@@ -15,6 +15,7 @@ class DelimitedWriter(FeedWriter):
         names = fmt.fields or [f.name for f in self.spec.fields]
         self.columns = names
         self.layouts = {f.name: f.layout for f in self.spec.fields if f.layout}
+        self.separators = {f.name: f.separator for f in self.spec.fields if f.separator}
         headers = [(self.spec.field(n).header or n) for n in names]  # type: ignore[union-attr]
         self.tab = fmt.delimiter == "\t"
         self._buffer = io.StringIO()
@@ -31,12 +32,15 @@ class DelimitedWriter(FeedWriter):
         return text
 
     def _cell(self, name: str, value: object) -> str:
+        if not isinstance(value, list):
+            return scalar_text(value)
         fmt = self.fmt
         if value and isinstance(value[0], dict):  # type: ignore[index]
             layout = self.layouts.get(name)
             return fmt.group_separator.join(
                 self._clean(self._group(g, layout)) for g in value)  # type: ignore[union-attr]
-        return self._clean(fmt.list_separator.join(value))  # type: ignore[arg-type]
+        separator = self.separators.get(name, fmt.list_separator)
+        return self._clean(separator.join(value))  # type: ignore[arg-type]
 
     def _group(self, group: Group, layout: list[str] | None) -> str:
         if not layout:

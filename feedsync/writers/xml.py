@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from feedsync.channels.render import Item
+from feedsync.channels.render import Item, scalar_text
 from feedsync.writers.base import FeedWriter
 
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
@@ -52,6 +52,8 @@ class RssWriter(FeedWriter):
         tags = self._tags
         for name, value in item.items():
             open_tag, close_tag = tags.get(name) or self._tag(name)
+            if not isinstance(value, (str, list)):
+                value = scalar_text(value)
             if isinstance(value, str):
                 append(f"{open_tag}{escape_text(value)}{close_tag}\n")
                 continue

@@ -1,0 +1,256 @@
+"""Markets: one channel entry, several countries/languages/currencies, one feed each.
+
+    channels:
+      meta:
+        spec: meta_catalog
+        output: feeds/meta_{country}.csv
+        markets:
+          - {country: ES, language: es, currency: EUR}
+          - {country: MX, language: es, currency: MXN}
+        rates: {MXN: 20.45}                 # 1 EUR = 20.45 MXN (or rates_file: rates.csv)
+        localized_columns: {title: "Nombre_{language}"}
+
+expands into the channels `meta.ES` and `meta.MX`. Each market sees every product through
+a `MarketLocalizer`: prices (price, sale_price, shipping) converted with the declared rate
+and rounded to the currency's decimals (0 for CLP or COP), and titles or descriptions taken
+from the market's localised columns when they have a value. A market whose currency has no
+rate is a config error, never a silent 1:1.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from feedsync.channels.spec import ChannelSpec
+from feedsync.checks.issue import Issue, Severity
+from feedsync.config import ChannelConfig, Config
+from feedsync.products.numbers import currency_decimals, iso_currencies
+from feedsync.products.product import Money, Product
+
+_PLACEHOLDERS = ("{country}", "{language}", "{currency}")
+_LOCALIZABLE = {"title", "description", "link", "product_type", "color", "size", "material",
+                "pattern"}
+
+
+@dataclass(frozen=True)
+class Market:
+    country: str
+    language: str
+    currency: str
+
+    def as_context(self) -> dict[str, str]:
+        return {"country": self.country, "language": self.language, "currency": self.currency}
+
+    def fill(self, text: str) -> str:
+        return (text.replace("{country}", self.country).replace("{language}", self.language)
+                .replace("{currency}", self.currency))
+
+
+class RateTable:
+    """Exchange rates as declared: (from, to) -> Decimal; a currency to itself is 1."""
+
+    def __init__(self, rates: dict[tuple[str, str], Decimal]) -> None:
+        self.rates = rates
+
+    def rate(self, source: str, target: str) -> Decimal | None:
+        if source == target:
+            return Decimal(1)
+        return self.rates.get((source, target))
+
+    @classmethod
+    def from_config(cls, channel: ChannelConfig, base: str | None, rates_path: Path | None,
+                    where: str, problems: list[str]) -> RateTable:
+        table: dict[tuple[str, str], Decimal] = {}
+        entries: list[tuple[str, str, str]] = []
+        for key, value in channel.rates.items():
+            entries.append((key, str(value), f"{where}.rates.{key}"))
+        if rates_path is not None:
+            entries += _read_rates_csv(rates_path, where, problems)
+        for key, value, place in entries:
+            pair = key.upper().replace(" ", "").split("/")
+            if len(pair) == 1:
+                if base is None:
+                    problems.append(f"{place}: a rate without a base currency; write FROM/TO "
+                                    "or set base_currency (or source.defaults.currency)")
+                    continue
+                pair = [base, pair[0]]
+            if len(pair) != 2 or not all(c in iso_currencies() for c in pair):
+                problems.append(f"{place}: {key!r} is not a currency or a FROM/TO pair")
+                continue
+            try:
+                rate = Decimal(value.replace(",", "."))
+            except InvalidOperation:
+                problems.append(f"{place}: rate {value!r} is not a number")
+                continue
+            if rate <= 0:
+                problems.append(f"{place}: rate must be positive")
+                continue
+            table[(pair[0], pair[1])] = rate
+        return cls(table)
+
+
+def _read_rates_csv(path: Path, where: str, problems: list[str]) -> list[tuple[str, str, str]]:
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError as exc:
+        problems.append(f"{where}.rates_file: cannot read {path}: {exc.strerror or exc}")
+        return []
+    entries = []
+    for number, row in enumerate(rows, start=2):
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
+        place = f"{path.name}:{number}"
+        if "rate" not in row or not ({"currency"} <= set(row) or {"from", "to"} <= set(row)):
+            problems.append(f"{where}.rates_file: {path.name} needs the columns currency,rate "
+                            "or from,to,rate")
+            return []
+        key = row["currency"] if "currency" in row else f"{row['from']}/{row['to']}"
+        entries.append((key, row["rate"], place))
+    return entries
+
+
+@dataclass
+class MarketLocalizer:
+    """A market's view of a product: converted prices and localised texts."""
+
+    market: Market
+    rates: RateTable
+    channel: str
+    columns: dict[str, str] = field(default_factory=dict)  # field -> master column
+
+    def __call__(self, product: Product) -> tuple[Product | None, list[Issue]]:
+        changes: dict[str, Any] = {}
+        issues: list[Issue] = []
+        target = self.market.currency
+        for name in ("price", "sale_price"):
+            money = getattr(product, name)
+            if money is not None and money.currency != target:
+                converted = self._convert(money)
+                if converted is None:
+                    return None, [self._no_rate(product, name, money.currency)]
+                changes[name] = converted
+        if product.shipping and any(s.price.currency != target for s in product.shipping):
+            rules = []
+            for rule in product.shipping:
+                price = self._convert(rule.price)
+                if price is None:
+                    return None, [self._no_rate(product, "shipping", rule.price.currency)]
+                rules.append(replace(rule, price=price))
+            changes["shipping"] = rules
+        for name, column in self.columns.items():
+            text = product.extra.get(column)
+            if text:
+                changes[name] = text
+        if not changes:
+            return product, issues
+        return replace(product, **changes), issues
+
+    def _convert(self, money: Money) -> Money | None:
+        rate = self.rates.rate(money.currency, self.market.currency)
+        if rate is None:
+            return None
+        quantum = Decimal(1).scaleb(-currency_decimals(self.market.currency))
+        amount = (money.amount * rate).quantize(quantum, rounding=ROUND_HALF_UP)
+        return Money(amount, self.market.currency)
+
+    def _no_rate(self, product: Product, name: str, currency: str) -> Issue:
+        return Issue("no-exchange-rate", Severity.ERROR,
+                     f"no exchange rate from {currency} to {self.market.currency} for market "
+                     f"{self.market.country}", row=product.row, product_id=product.id,
+                     field=name, value=currency, channel=self.channel)
+
+
+@dataclass
+class ChannelVariant:
+    """One feed a channel entry expands into: the channel itself, or one per market."""
+
+    name: str
+    market: Market | None
+    settings: dict[str, str]
+    localize: Callable[[Product], tuple[Product | None, list[Issue]]] | None = None
+
+    def output_path(self, path: str) -> str:
+        return self.market.fill(path) if self.market else path
+
+    def context(self, feed: Any) -> dict[str, Any]:
+        market = self.market.as_context() if self.market else {
+            "country": "", "language": "", "currency": ""}
+        return {"settings": dict(self.settings), "market": market,
+                "feed": feed.model_dump() if hasattr(feed, "model_dump") else dict(feed)}
+
+
+def expand_channel(config: Config, name: str, channel: ChannelConfig, spec: ChannelSpec,
+                   problems: list[str]) -> list[ChannelVariant]:
+    """The feeds a channel entry stands for, with its settings checked against the spec."""
+    where = f"channels.{name}"
+    if not channel.markets:
+        settings = _settings(spec, channel.settings, {}, where, problems)
+        return [ChannelVariant(name, None, settings)]
+    base = (channel.base_currency or config.source.defaults.get("currency") or "").upper() or None
+    rates_path = config.resolve(channel.rates_file) if channel.rates_file else None
+    rates = RateTable.from_config(channel, base, rates_path, where, problems)
+    countries = [m.country for m in channel.markets]
+    variants = []
+    seen_keys: set[str] = set()
+    for index, market_config in enumerate(channel.markets):
+        market = Market(market_config.country, market_config.language.lower(),
+                        market_config.currency)
+        place = f"{where}.markets[{index}]"
+        if market.currency not in iso_currencies():
+            problems.append(f"{place}.currency: {market.currency} is not an ISO 4217 currency")
+            continue
+        if base is None and not any(t == market.currency for _, t in rates.rates):
+            problems.append(f"{place}: no base currency to convert prices to "
+                            f"{market.currency} from; set base_currency or "
+                            "source.defaults.currency")
+        elif base is not None and rates.rate(base, market.currency) is None:
+            problems.append(f"{place}: no exchange rate from {base} to {market.currency}; "
+                            f"add `{market.currency}: RATE` under {where}.rates or to the "
+                            "rates_file (feedsync never converts 1:1 silently)")
+            continue
+        key = market.country if countries.count(market.country) == 1 else (
+            f"{market.country}-{market.language}")
+        if key in seen_keys:
+            problems.append(f"{place}: market {key} is listed twice")
+            continue
+        seen_keys.add(key)
+        columns = {}
+        for field_name, pattern in channel.localized_columns.items():
+            if field_name not in _LOCALIZABLE:
+                problems.append(f"{where}.localized_columns.{field_name}: only "
+                                f"{', '.join(sorted(_LOCALIZABLE))} can be localised")
+                continue
+            columns[field_name] = market.fill(pattern)
+        settings = _settings(spec, channel.settings, market_config.settings, place, problems)
+        variant_name = f"{name}.{key}"
+        localizer = MarketLocalizer(market, rates, variant_name, columns)
+        variants.append(ChannelVariant(variant_name, market, settings, localizer))
+    if len(channel.markets) > 1:
+        for output in channel.resolved_outputs():
+            if not any(p in output.path for p in _PLACEHOLDERS[:2]):
+                problems.append(f"{where}: output {output.path} needs {{country}} or "
+                                "{language} in its name, or every market overwrites it")
+    return variants
+
+
+def _settings(spec: ChannelSpec, channel: dict[str, str], market: dict[str, str], where: str,
+              problems: list[str]) -> dict[str, str]:
+    given = {**channel, **market}
+    unknown = sorted(set(given) - set(spec.settings))
+    if unknown:
+        known = ", ".join(sorted(spec.settings)) or "none"
+        problems.append(f"{where}.settings: {spec.name} has no setting(s) "
+                        f"{', '.join(unknown)} (it has: {known})")
+    settings: dict[str, str] = {}
+    for key, default in spec.settings.items():
+        value = given.get(key, default)
+        if value is None:
+            problems.append(f"{where}.settings.{key}: required by channel spec {spec.name}")
+            continue
+        settings[key] = value
+    return settings

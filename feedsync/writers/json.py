@@ -1,0 +1,145 @@
+"""JSON feeds: one document per file (`json`) or one JSON value per line (`jsonl`).
+
+An item becomes JSON through the format's `item_shape` (declared data, see
+feedsync/channels/shape.py), or its `item_template` (a Jinja2 template under templates/,
+rendered in a sandbox and checked to be JSON), or, with neither, a flat object of the
+item's fields. A `document` envelope (Amazon's header + messages, eBay's `requests`)
+wraps the items; `$items` marks where they go. Everything is streamed: the envelope is
+written around the items, never built in memory.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from feedsync.channels.render import Item
+from feedsync.channels.shape import (
+    ITEMS,
+    MISSING,
+    compile_shape,
+    json_default,
+    resolve_constants,
+)
+from feedsync.errors import ConfigError, OutputError
+from feedsync.resources import builtin_templates_dir
+from feedsync.writers.base import FeedWriter
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=json_default)
+
+
+@lru_cache(maxsize=1)
+def _template_env() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(loader=FileSystemLoader(str(builtin_templates_dir())),
+                               undefined=StrictUndefined, autoescape=False,
+                               keep_trailing_newline=False)
+    env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "default": json_default}
+    return env
+
+
+class _ItemEncoder:
+    """Item -> JSON text, compiled once per output from the format and the run context."""
+
+    def __init__(self, writer: FeedWriter) -> None:
+        fmt = writer.fmt
+        self.context = writer.context
+        self.where = f"channel spec {writer.spec.name}"
+        self.template = None
+        self.shape = None
+        if fmt.item_template:
+            try:
+                self.template = _template_env().get_template(fmt.item_template)
+            except TemplateError as exc:
+                raise ConfigError(f"{self.where}: item_template {fmt.item_template}: {exc}"
+                                  ) from exc
+        elif fmt.item_shape is not None:
+            self.shape, _ = compile_shape(fmt.item_shape, writer.context, self.where)
+
+    def encode(self, item: Item, position: int) -> str:
+        if self.template is not None:
+            try:
+                text = self.template.render(self.context | {"item": item,
+                                                            "position": position})
+                return _dumps(json.loads(text))
+            except (TemplateError, ValueError) as exc:
+                raise OutputError(f"{self.where}: item_template gave no valid JSON for item "
+                                  f"{item.get('id') or position}: {exc}") from exc
+        if self.shape is not None:
+            value = self.shape(item, position, None)
+            return _dumps({} if value is MISSING else value)
+        return _dumps(item)
+
+
+def _envelope(writer: FeedWriter) -> tuple[str, str] | None:
+    """The document's text before and after its items, or None without a document."""
+    document = writer.fmt.document
+    if document is None:
+        return None
+    resolved = resolve_constants(document, writer.context, f"channel spec {writer.spec.name}")
+    text = _dumps(resolved)
+    marker = _dumps(ITEMS)
+    if text.count(marker) != 1:
+        raise ConfigError(f"channel spec {writer.spec.name}: a document needs `$items` "
+                          "exactly once")
+    before, after = text.split(marker)
+    return before, after
+
+
+class JsonDocumentWriter(FeedWriter):
+    """`writer: json`: a JSON array of items, or one document envelope around them."""
+
+    def begin(self) -> None:
+        self.encoder = _ItemEncoder(self)
+        envelope = _envelope(self)
+        before, after = envelope if envelope else ("", "")
+        self.stream.write(f"{before}[\n".encode())
+        self.suffix = f"\n]{after}\n".encode()
+        self.separator = b""
+
+    def write(self, item: Item) -> None:
+        text = self.encoder.encode(item, self.count + 1)
+        self.stream.write(self.separator + text.encode("utf-8", "surrogatepass"))
+        self.separator = b",\n"
+        self.count += 1
+
+    def end(self) -> None:
+        self.stream.write(self.suffix)
+
+
+class JsonLinesWriter(FeedWriter):
+    """`writer: jsonl`: one item per line, or one document of up to N items per line."""
+
+    def begin(self) -> None:
+        self.encoder = _ItemEncoder(self)
+        self.envelope = _envelope(self)
+        self.batch_size = self.fmt.max_items_per_document or 1
+        self.batch: list[str] = []
+        self.documents = 0
+
+    def write(self, item: Item) -> None:
+        text = self.encoder.encode(item, len(self.batch) + 1)
+        self.count += 1
+        if self.envelope is None:
+            self.stream.write((text + "\n").encode("utf-8", "surrogatepass"))
+            return
+        self.batch.append(text)
+        if len(self.batch) >= self.batch_size:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.batch or self.envelope is None:
+            return
+        before, after = self.envelope
+        line = f"{before}[{', '.join(self.batch)}]{after}\n"
+        self.stream.write(line.encode("utf-8", "surrogatepass"))
+        self.documents += 1
+        self.batch = []
+
+    def end(self) -> None:
+        self._flush()

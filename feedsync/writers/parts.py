@@ -1,0 +1,80 @@
+"""Split a feed into numbered parts of at most N items (Amazon's 10,000 messages, eBay's 25).
+
+`feeds/amazon.json` becomes `feeds/amazon.part0001.json`, `feeds/amazon.part0002.json`...
+(part 1 always exists, even for an empty catalog). A full part is ended and closed at
+once, so open files do not grow with the catalog; all parts are published together on
+`commit()`, and parts left over from an earlier, larger run are removed then.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from feedsync.channels.render import Item
+from feedsync.errors import OutputError
+from feedsync.writers.base import FeedWriter
+
+WriterFactory = Callable[[Path], FeedWriter]
+
+
+def split_name(path: Path) -> tuple[str, str]:
+    """`amazon.json.gz` -> (`amazon`, `.json.gz`)."""
+    name = path.name
+    gz = ".gz" if name.endswith(".gz") else ""
+    inner = Path(name[: len(name) - len(gz)])
+    return inner.stem, inner.suffix + gz
+
+
+def part_path(path: Path, number: int) -> Path:
+    base, extension = split_name(path)
+    return path.with_name(f"{base}.part{number:04d}{extension}")
+
+
+class PartedWriter:
+    """A FeedWriter look-alike that opens a new part every `max_items` items."""
+
+    def __init__(self, path: Path, max_items: int, factory: WriterFactory) -> None:
+        self.path = path
+        self.max_items = max_items
+        self.factory = factory
+        self.count = 0
+        self.done: list[FeedWriter] = []
+        self.current: FeedWriter = factory(part_path(path, 1))
+
+    @property
+    def parts(self) -> int:
+        return len(self.done) + 1
+
+    def write(self, item: Item) -> None:
+        if self.current.count >= self.max_items:
+            number = self.parts + 1
+            self.current.finish()
+            self.done.append(self.current)
+            self.current = self.factory(part_path(self.path, number))
+        self.current.write(item)
+        self.count += 1
+
+    def commit(self) -> None:
+        writers = [*self.done, self.current]
+        for writer in writers:
+            writer.finish()
+        for writer in writers:
+            writer._file.commit()
+        self._remove_stale(len(writers))
+
+    def _remove_stale(self, parts: int) -> None:
+        base, extension = split_name(self.path)
+        pattern = re.compile(rf"^{re.escape(base)}\.part(\d{{4,}}){re.escape(extension)}$")
+        try:
+            for candidate in self.path.parent.iterdir():
+                match = pattern.match(candidate.name)
+                if match and int(match.group(1)) > parts:
+                    candidate.unlink()
+        except OSError as exc:
+            raise OutputError(f"cannot remove old parts of {self.path}: {exc}") from exc
+
+    def abort(self) -> None:
+        for writer in [*self.done, self.current]:
+            writer.abort()

@@ -1,0 +1,149 @@
+"""Markets: one channel entry -> one feed per market, prices converted, texts localised."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from feedsync.api import plan_channels, run_build
+from feedsync.config import load_config
+from feedsync.errors import ConfigError
+from tests.channel_helpers import parse_output
+
+_HEADER = "id;title;title_pt;description;link;image_link;price;availability;brand;shipping;quantity"
+MASTER = "\n".join([
+    _HEADER,
+    "A1;Camiseta roja;Camiseta vermelha;Camiseta de algodón;https://t.example/a1;"
+    "https://t.example/a1.jpg;19,95 EUR;in_stock;Marca;ES::Estándar:3,95 EUR;5",
+    "A2;Taza;;Taza de cerámica;https://t.example/a2;https://t.example/a2.jpg;1.249,50 EUR;"
+    "in_stock;Marca;;7",
+]) + "\n"
+
+
+def _config(folder: Path, channel: str, extra_files: dict[str, str] | None = None) -> Path:
+    (folder / "master.csv").write_text(MASTER, encoding="utf-8")
+    for name, text in (extra_files or {}).items():
+        (folder / name).write_text(text, encoding="utf-8")
+    config = folder / "feedsync.yaml"
+    config.write_text("source:\n  path: master.csv\n  locale: es_ES\n"
+                      "  defaults: {currency: EUR, condition: new}\n"
+                      "channels:\n" + channel, encoding="utf-8")
+    return config
+
+
+def test_markets_expand_convert_and_round_to_the_currency(tmp_path: Path) -> None:
+    config = _config(tmp_path, """\
+  meta:
+    spec: meta_catalog
+    output: out/meta_{country}_{language}.csv
+    markets:
+      - {country: ES, language: es, currency: EUR}
+      - {country: CL, language: es, currency: CLP}
+      - {country: BR, language: pt, currency: BRL}
+    rates: {CLP: 1021.37, EUR/BRL: "6,1"}
+    localized_columns: {title: "title_{language}"}
+""")
+    report = run_build(load_config(config))
+    assert list(report.channels) == ["meta.ES", "meta.CL", "meta.BR"]
+    es = parse_output(tmp_path / "out" / "meta_ES_es.csv", "delimited")
+    cl = parse_output(tmp_path / "out" / "meta_CL_es.csv", "delimited")
+    br = parse_output(tmp_path / "out" / "meta_BR_pt.csv", "delimited")
+    assert [r["price"] for r in es] == ["19.95 EUR", "1249.50 EUR"]
+    # CLP has no decimals: 19.95 × 1021.37 = 20376.33 -> 20376;
+    # 1249.50 × 1021.37 = 1276201.82 -> 1276202
+    assert [r["price"] for r in cl] == ["20376 CLP", "1276202 CLP"]
+    assert cl[0]["shipping"] == "ES::Estándar:4034 CLP"
+    assert [r["price"] for r in br] == ["121.70 BRL", "7621.95 BRL"]
+    # A localised column feeds the market's title when it has a value.
+    assert [r["title"] for r in br] == ["Camiseta vermelha", "Taza"]
+    assert [r["title"] for r in es] == ["Camiseta roja", "Taza"]
+
+
+def test_rates_from_a_csv_file(tmp_path: Path) -> None:
+    config = _config(tmp_path, """\
+  meta:
+    spec: meta_catalog
+    output: out/meta_{country}.csv
+    markets: [{country: MX, language: es, currency: MXN}]
+    rates_file: rates.csv
+""", {"rates.csv": "currency,rate\nMXN,20.45\n"})
+    run_build(load_config(config))
+    rows = parse_output(tmp_path / "out" / "meta_MX.csv", "delimited")
+    assert rows[0]["price"] == "407.98 MXN"
+
+
+def test_a_market_without_a_rate_is_a_config_error(tmp_path: Path) -> None:
+    config = _config(tmp_path, """\
+  meta:
+    spec: meta_catalog
+    output: out/meta_{country}.csv
+    markets:
+      - {country: ES, language: es, currency: EUR}
+      - {country: MX, language: es, currency: MXN}
+""")
+    with pytest.raises(ConfigError) as caught:
+        plan_channels(load_config(config))
+    assert "no exchange rate from EUR to MXN" in str(caught.value)
+    assert "channels.meta.markets[1]" in str(caught.value)
+
+
+def test_several_markets_need_a_placeholder_in_the_output(tmp_path: Path) -> None:
+    config = _config(tmp_path, """\
+  meta:
+    spec: meta_catalog
+    output: out/meta.csv
+    markets:
+      - {country: ES, language: es, currency: EUR}
+      - {country: PT, language: pt, currency: EUR}
+""")
+    with pytest.raises(ConfigError, match=r"needs \{country\} or \{language\}"):
+        plan_channels(load_config(config))
+
+
+def test_bad_rates_are_reported(tmp_path: Path) -> None:
+    config = _config(tmp_path, """\
+  meta:
+    spec: meta_catalog
+    output: out/meta_{country}.csv
+    markets: [{country: MX, language: es, currency: MXN}]
+    rates: {MXN: "-3", XYZ: 2}
+""")
+    with pytest.raises(ConfigError) as caught:
+        plan_channels(load_config(config))
+    message = str(caught.value)
+    assert "rate must be positive" in message
+    assert "'XYZ' is not a currency" in message
+
+
+def test_settings_are_checked_against_the_spec(tmp_path: Path) -> None:
+    config = _config(tmp_path, """\
+  amazon:
+    spec: amazon_listings
+    output: out/amazon.json
+    settings: {sellerid: A1}
+""")
+    with pytest.raises(ConfigError) as caught:
+        plan_channels(load_config(config))
+    message = str(caught.value)
+    assert "channels.amazon.settings.seller_id: required by channel spec amazon_listings" in (
+        message)
+    assert "no setting(s) sellerid" in message
+
+
+def test_market_settings_override_channel_settings(tmp_path: Path) -> None:
+    config = _config(tmp_path, """\
+  amazon:
+    spec: amazon_listings
+    output: out/amazon_{country}.json
+    settings: {seller_id: A1, product_type: PRODUCT}
+    markets:
+      - {country: ES, language: es, currency: EUR, settings: {marketplace_id: A1RKKUPIHCS9HS}}
+      - {country: FR, language: fr, currency: EUR,
+         settings: {marketplace_id: A13V1IB3VIYZZH, language_tag: fr_FR}}
+""")
+    run_build(load_config(config))
+    fr = (tmp_path / "out" / "amazon_FR.part0001.json").read_text(encoding="utf-8")
+    es = (tmp_path / "out" / "amazon_ES.part0001.json").read_text(encoding="utf-8")
+    assert '"marketplace_id": "A13V1IB3VIYZZH"' in fr and '"fr_FR"' in fr
+    assert '"marketplace_id": "A1RKKUPIHCS9HS"' in es and '"fr_FR"' not in es

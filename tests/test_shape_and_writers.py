@@ -1,0 +1,134 @@
+"""The spec-language pieces behind JSON channels: shapes, envelopes, batches and parts."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from feedsync.channels.shape import MISSING, compile_shape
+from feedsync.channels.spec import ChannelSpec
+from feedsync.config import FeedInfo
+from feedsync.errors import ConfigError
+from feedsync.writers import open_writer
+from feedsync.writers.parts import part_path
+
+CONTEXT = {"settings": {"market": "A1"}, "market": {"country": "ES"}, "feed": {}}
+
+
+def _resolve(shape: object, item: dict, position: int = 1) -> object:
+    resolver, _ = compile_shape(shape, CONTEXT, "test")
+    return resolver(item, position, None)
+
+
+def test_shape_references_constants_and_templates() -> None:
+    shape = {"id": "$@position", "sku": "$sku", "kind": "UPDATE", "literal": "$$sku",
+             "where": "{{ settings.market }}-{{ market.country }}",
+             "price": [{"value": "$price", "currency": "EUR"}]}
+    assert _resolve(shape, {"sku": "A", "price": Decimal("1.5")}, 7) == {
+        "id": 7, "sku": "A", "kind": "UPDATE", "literal": "$sku", "where": "A1-ES",
+        "price": [{"value": Decimal("1.5"), "currency": "EUR"}]}
+
+
+def test_absent_values_drop_their_objects_and_lists() -> None:
+    shape = {"sku": "$sku", "brand": [{"value": "$brand", "marketplace_id": "X"}],
+             "aspects": {"Color": ["$color"], "Size": ["$size"]}}
+    assert _resolve(shape, {"sku": "A", "size": "M"}) == {
+        "sku": "A", "aspects": {"Size": ["M"]}}
+    assert _resolve({"brand": "$brand"}, {}) is MISSING
+
+
+def test_each_maps_list_values_and_groups() -> None:
+    shape = {"pictures": {"$each": "images", "item": {"source": "$."}},
+             "shipping": {"$each": "shipping", "item": {"to": "$.country", "cost": "$.price"}}}
+    item = {"images": ["a.jpg", "b.jpg"],
+            "shipping": [{"country": "ES", "price": "3.95 EUR"}, {"country": "PT"}]}
+    assert _resolve(shape, item) == {
+        "pictures": [{"source": "a.jpg"}, {"source": "b.jpg"}],
+        "shipping": [{"to": "ES", "cost": "3.95 EUR"}, {"to": "PT"}]}
+
+
+def test_a_missing_setting_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="seller_id"):
+        compile_shape({"a": "{{ settings.seller_id }}"}, CONTEXT, "spec x")
+
+
+def _spec(**fmt: object) -> ChannelSpec:
+    return ChannelSpec.model_validate({
+        "name": "demo", "title": "Demo",
+        "formats": {"out": {"extension": ".json", **fmt}},
+        "fields": [{"name": "sku", "source": "id", "required": True},
+                   {"name": "price", "format": "number"}]})
+
+
+def test_a_shape_may_only_name_spec_fields() -> None:
+    with pytest.raises(ValidationError, match="unknown field"):
+        _spec(writer="json", item_shape={"sku": "$sku", "cost": "$prize"})
+
+
+def _write(tmp_path: Path, spec: ChannelSpec, items: list[dict], name: str) -> Path:
+    path = tmp_path / name
+    writer = open_writer(path, spec, spec.formats["out"], FeedInfo(), context=CONTEXT)
+    for item in items:
+        writer.write(item)
+    writer.commit()
+    return path
+
+
+ITEMS = [{"sku": f"S{n}", "price": Decimal("19.95") if n % 2 else Decimal("20.00")}
+         for n in range(1, 6)]
+
+
+def test_json_document_envelope_and_numbers(tmp_path: Path) -> None:
+    spec = _spec(writer="json", document={"header": {"seller": "{{ settings.market }}"},
+                                          "messages": "$items"},
+                 item_shape={"n": "$@position", "sku": "$sku", "price": "$price"})
+    document = json.loads(_write(tmp_path, spec, ITEMS, "feed.json").read_text())
+    assert document["header"] == {"seller": "A1"}
+    assert document["messages"][:2] == [{"n": 1, "sku": "S1", "price": 19.95},
+                                        {"n": 2, "sku": "S2", "price": 20}]
+
+
+def test_jsonl_batches_items_into_documents(tmp_path: Path) -> None:
+    spec = _spec(writer="jsonl", document={"requests": "$items"}, max_items_per_document=2)
+    lines = _write(tmp_path, spec, ITEMS, "feed.jsonl").read_text().splitlines()
+    assert [len(json.loads(line)["requests"]) for line in lines] == [2, 2, 1]
+
+
+def test_max_items_per_file_writes_numbered_parts(tmp_path: Path) -> None:
+    spec = _spec(writer="json", max_items_per_file=2)
+    (tmp_path / "feed.part0009.json").write_text("[]")
+    _write(tmp_path, spec, ITEMS, "feed.json")
+    parts = sorted(p.name for p in tmp_path.iterdir())
+    assert parts == ["feed.part0001.json", "feed.part0002.json", "feed.part0003.json"]
+    assert [len(json.loads((tmp_path / p).read_text())) for p in parts] == [2, 2, 1]
+
+
+def test_part_names_keep_compression_suffix() -> None:
+    assert part_path(Path("out/a.json.gz"), 3).name == "a.part0003.json.gz"
+    assert part_path(Path("out/b.csv"), 12).name == "b.part0012.csv"
+
+
+def test_parts_work_for_delimited_feeds_too(tmp_path: Path) -> None:
+    spec = ChannelSpec.model_validate({
+        "name": "demo", "title": "Demo",
+        "formats": {"out": {"writer": "delimited", "extension": ".csv",
+                            "max_items_per_file": 3}},
+        "fields": [{"name": "sku"}, {"name": "price", "format": "number"},
+                   {"name": "ok", "format": "boolean"}]})
+    items = [{"sku": "S1", "price": Decimal("1.50"), "ok": True}] * 4
+    _write(tmp_path, spec, items, "feed.csv")
+    first = (tmp_path / "feed.part0001.csv").read_text().splitlines()
+    assert first == ["sku,price,ok"] + ["S1,1.50,true"] * 3
+    assert len((tmp_path / "feed.part0002.csv").read_text().splitlines()) == 2
+
+
+def test_rule_exclude_needs_a_condition() -> None:
+    with pytest.raises(ValidationError, match="exclude"):
+        ChannelSpec.model_validate({
+            "name": "demo", "title": "Demo",
+            "formats": {"out": {"writer": "delimited", "extension": ".csv"}},
+            "fields": [{"name": "id"}], "rules": [{"exclude": True}]})
