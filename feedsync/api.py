@@ -19,7 +19,9 @@ from feedsync.config import ChannelConfig, Config
 from feedsync.errors import ConfigError
 from feedsync.products.parse import RowParser
 from feedsync.report import ChannelReport, OutputReport, RunReport
+from feedsync.rules.compile import CompiledRules, compile_channels
 from feedsync.sources import open_source
+from feedsync.sources.base import Source
 from feedsync.writers import FeedWriter, open_writer
 
 Progress = Callable[[int], None]
@@ -111,6 +113,7 @@ def _run(config: Config, channel_names: Iterable[str] | None, *, write: bool,
     if max_issues is not None:
         report.max_issues = max_issues
     renderers = [ChannelRenderer(p.spec, p.name) for p in planned]
+    rules = prepare_rules(config, planned, source, parser)
     writers: list[list[FeedWriter]] = []
     for p in planned:
         report.channels[p.name] = ChannelReport(p.name, p.spec.name)
@@ -141,9 +144,17 @@ def _run(config: Config, channel_names: Iterable[str] | None, *, write: bool,
                 report.invalid += 1
             else:
                 report.products += 1
-                for renderer, channel_writers, channel_report in zip(
-                        renderers, writers, channel_reports):
-                    item, channel_issues = renderer.render(product)
+                for renderer, channel_rules, channel_writers, channel_report in zip(
+                        renderers, rules, writers, channel_reports):
+                    channel_product = product
+                    if channel_rules:
+                        channel_product, rule_issues = channel_rules.apply(product)
+                        if rule_issues:
+                            report.add(rule_issues)
+                        if channel_product is None:
+                            channel_report.filtered += 1
+                            continue
+                    item, channel_issues = renderer.render(channel_product)
                     if channel_issues:
                         report.add(channel_issues)
                     if item is None:
@@ -162,6 +173,8 @@ def _run(config: Config, channel_names: Iterable[str] | None, *, write: bool,
                 writer.commit()
                 report.channels[p.name].outputs.append(
                     OutputReport(str(output.path), output.format, writer.count))
+        for p, channel_rules in zip(planned, rules):
+            report.channels[p.name].rules = channel_rules.counts()
         writers = []
     finally:
         for channel_writers in writers:
@@ -170,3 +183,19 @@ def _run(config: Config, channel_names: Iterable[str] | None, *, write: bool,
     if progress is not None:
         progress(report.rows)
     return report
+
+
+def prepare_rules(config: Config, planned: list[PlannedChannel], source: Source,
+                  parser: RowParser) -> list[CompiledRules]:
+    """Each planned channel's compiled rules; a first pass over the master when a step
+    (variants) needs to see every product before the first is transformed."""
+    compiled = compile_channels(config, [(p.name, p.spec) for p in planned], source.columns)
+    rules = [compiled[p.name] for p in planned]
+    observers = [r for r in rules if r.needs_prepass]
+    if observers:
+        for source_row in source.rows():
+            product, _ = parser.parse(source_row)
+            if product is not None:
+                for channel_rules in observers:
+                    channel_rules.observe(product)
+    return rules

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from feedsync.errors import ConfigError
 from feedsync.products.product import CANONICAL_FIELDS, ENUMS
@@ -107,6 +107,10 @@ class ChannelConfig(_Model):
     outputs: list[str | OutputConfig] = Field(default_factory=list)
     feed: FeedInfo = Field(default_factory=FeedInfo)
     enabled: bool = True
+    rules: list[Any] = Field(
+        default_factory=list,
+        description="Ordered rule steps for this channel (see feedsync.rules); `- use: NAME` "
+                    "includes a rule set")
 
     def resolved_outputs(self) -> list[OutputConfig]:
         result = [OutputConfig(path=self.output, format=self.format)] if self.output else []
@@ -117,9 +121,13 @@ class ChannelConfig(_Model):
 class Config(_Model):
     source: SourceConfig
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
+    rulesets: dict[str, list[Any]] = Field(
+        default_factory=dict, description="Named lists of rule steps shared by channels")
 
     # Set by `load_config`, not read from YAML.
     file: Path = Field(default=Path(DEFAULT_CONFIG_NAME), exclude=True)
+    # Where each key was in the YAML, so rule errors found later can say `file:line`.
+    _positions: PositionedYaml | None = PrivateAttr(default=None)
 
     @property
     def base_dir(self) -> Path:
@@ -185,6 +193,12 @@ def load_config(path: Path) -> Config:
     if problems or config is None:
         raise ConfigError(f"{doc.file} has {len(problems)} problem(s):", problems)
     config.file = doc.file
+    config._positions = doc
+    from feedsync.rules.compile import check_rules  # rules import this module
+
+    rule_problems = check_rules(config)
+    if rule_problems:
+        raise ConfigError(f"{doc.file} has {len(rule_problems)} problem(s):", rule_problems)
     return config
 
 
