@@ -145,7 +145,7 @@ def _run(config: Config, channel_names: Iterable[str] | None, *, write: bool,
             else:
                 report.products += 1
                 for renderer, channel_rules, channel_writers, channel_report in zip(
-                        renderers, rules, writers, channel_reports):
+                        renderers, rules, writers, channel_reports, strict=True):
                     channel_product = product
                     if channel_rules:
                         channel_product, rule_issues = channel_rules.apply(product)
@@ -173,7 +173,7 @@ def _run(config: Config, channel_names: Iterable[str] | None, *, write: bool,
                 writer.commit()
                 report.channels[p.name].outputs.append(
                     OutputReport(str(output.path), output.format, writer.count))
-        for p, channel_rules in zip(planned, rules):
+        for p, channel_rules in zip(planned, rules, strict=True):
             report.channels[p.name].rules = channel_rules.counts()
         writers = []
     finally:
