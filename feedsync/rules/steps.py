@@ -581,7 +581,7 @@ class NewArrivals(Step):
         self.into = into
         self.date = date
         self.since = now - timedelta(days=days)
-        self.label = label
+        self.hit = label
         self.otherwise = otherwise
         self.parse = lambda text: parse_datetime(text, locale=locale, date_format=date_format,
                                                  tz=tz)
@@ -596,7 +596,7 @@ class NewArrivals(Step):
                 value = self.parse(str(value))
             except DateFormatError as exc:
                 raise StepError(f"{self.date} {value!r} is not a date: {exc}") from exc
-        label = self.label if value >= self.since else self.otherwise
+        label = self.hit if value >= self.since else self.otherwise
         if label is None:
             state.note = f"{self.date} is before {self.since.date().isoformat()}"
             return product
@@ -610,13 +610,13 @@ class BestSellers(Step):
         self.into = into
         self.match = match
         self.ids = ids
-        self.label = label
+        self.hit = label
         self.otherwise = otherwise
         self.file = file
 
     def apply(self, product: Product, state: RunState) -> Product | None:
         listed = (text_of(product, self.match) or "") in self.ids
-        label = self.label if listed else self.otherwise
+        label = self.hit if listed else self.otherwise
         if label is None:
             state.note = f"{self.match} is not in {self.file}"
             return product
