@@ -198,4 +198,6 @@ def prepare_rules(config: Config, planned: list[PlannedChannel], source: Source,
             if product is not None:
                 for channel_rules in observers:
                     channel_rules.observe(product)
+        for channel_rules in observers:
+            channel_rules.reset_counts()
     return rules

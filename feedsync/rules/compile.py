@@ -105,10 +105,24 @@ class CompiledRules:
         return any(isinstance(step, s.Variants) for step, _ in self._walk())
 
     def observe(self, product: Product) -> None:
+        """The first pass: steps that need the whole master (variants) see each product as
+        the rules before them leave it. Counts from this pass are discarded (`reset_counts`)."""
+        state = s.RunState(self.channel)
+        current: Product | None = product
         for step in self.steps:
-            # A problem here is reported when the step is applied to this product.
-            with contextlib.suppress(*s.RUNTIME_ERRORS):
-                step.observe(product)
+            # A problem here is reported again when the step is applied in the real pass.
+            with contextlib.suppress(*s.RUNTIME_ERRORS, TemplateError):
+                if isinstance(step, s.Variants) or any(
+                        isinstance(c, s.Variants) for c, _ in self._walk(step.children())):
+                    step.observe(current)
+                    continue
+                current = step.apply(current, state)
+            if current is None:
+                return
+
+    def reset_counts(self) -> None:
+        for step, _ in self._walk():
+            step.changed = step.dropped = 0
 
     def apply(self, product: Product, trace: list[s.TraceEntry] | None = None
               ) -> tuple[Product | None, list[Issue]]:

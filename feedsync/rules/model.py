@@ -138,6 +138,12 @@ class Band(StepParams):
     below: Decimal | None = None
     label: str
 
+    @field_validator("label", mode="before")
+    @classmethod
+    def _text(cls, value: object) -> object:
+        # YAML reads `30_60` or `100` as numbers; a label is always text.
+        return str(value) if isinstance(value, (int, float)) else value
+
 
 class PriceBucketsParams(StepParams):
     into: str

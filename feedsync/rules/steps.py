@@ -42,7 +42,21 @@ def _blank_none(value: Any) -> Any:
     return "" if value is None else value
 
 
+def _regex_search(value: Any, pattern: str) -> str:
+    """`{{ attrs | regex_search('material=([^,]+)') }}`: the first group, or the match."""
+    match = re.search(pattern, "" if value is None else str(value))
+    if match is None:
+        return ""
+    return match.group(1) if match.groups() else match.group(0)
+
+
+def _regex_replace(value: Any, pattern: str, replacement: str = "") -> str:
+    return re.sub(pattern, replacement, "" if value is None else str(value))
+
+
 ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, finalize=_blank_none)
+ENV.filters["regex_search"] = _regex_search
+ENV.filters["regex_replace"] = _regex_replace
 
 TEXT_FIELDS = frozenset({
     "id", "title", "description", "link", "image_link", "brand", "gtin", "mpn",
