@@ -12,7 +12,6 @@ from feedsync.products.product import DateWindow
 from feedsync.rules.steps import price_ending
 from tests.rules_helpers import apply, eur, product, rules
 
-
 # -- filter -------------------------------------------------------------------------------
 
 def test_filter_keeps_when_true_and_drops_otherwise(tmp_path: Path) -> None:

@@ -267,7 +267,8 @@ class RuleCompiler:
             self.problem(loc, "an expression must be a non-empty string")
             return None
         try:
-            names = meta.find_undeclared_variables(s.ENV.parse("{{ " + source + " }}"))
+            ast = s.ENV.parse("{{ " + source + " }}")
+            names = meta.find_undeclared_variables(ast)
             evaluate = s.ENV.compile_expression(source, undefined_to_none=False)
         except TemplateError as exc:
             self.problem(loc, f"bad expression `{source}`: {exc}")
@@ -275,7 +276,7 @@ class RuleCompiler:
         names = names - set(s.ENV.globals)
         if not all([self.read_field(n, loc) for n in sorted(names)]):
             return None
-        return s.Expression(source, tuple(sorted(names)), evaluate)
+        return s.Expression(source, tuple(sorted(names)), evaluate, s.plain_expression(ast))
 
     def template(self, source: Any, loc: Location) -> s.Template | None:
         if isinstance(source, (int, float, Decimal)) and not isinstance(source, bool):
@@ -286,7 +287,8 @@ class RuleCompiler:
         if "{{" not in source and "{%" not in source:
             return s.Template(source, (), None)
         try:
-            names = meta.find_undeclared_variables(s.ENV.parse(source))
+            ast = s.ENV.parse(source)
+            names = meta.find_undeclared_variables(ast)
             template = s.ENV.from_string(source)
         except TemplateError as exc:
             self.problem(loc, f"bad template: {exc}")
@@ -294,7 +296,8 @@ class RuleCompiler:
         names = names - set(s.ENV.globals)
         if not all([self.read_field(n, loc) for n in sorted(names)]):
             return None
-        return s.Template(source, tuple(sorted(names)), template.render)
+        render = s.plain_substitution(ast) or template.render
+        return s.Template(source, tuple(sorted(names)), render)
 
     def path(self, value: str, loc: Location) -> Path:
         return self.config.resolve(value)

@@ -8,6 +8,7 @@ which the runner turns into warnings for that product and channel.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from jinja2 import StrictUndefined
+from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from feedsync.checks.text import collapse_whitespace, strip_html, truncate_words
@@ -76,8 +77,17 @@ class StepError(Exception):
 
 # -- expressions and templates ------------------------------------------------------------
 
+_CANONICAL = frozenset(CANONICAL_FIELDS)
+
+
+def field_value(product: Product, name: str) -> Any:
+    """Product.get without its tuple scan (this runs for every rule and product)."""
+    return getattr(product, name) if name in _CANONICAL else product.extra.get(name)
+
+
 def context(product: Product, names: tuple[str, ...]) -> dict[str, Any]:
-    return {n: (product.extra if n == "extra" else product.get(n)) for n in names}
+    return {n: getattr(product, n) if n in _CANONICAL else
+            product.extra if n == "extra" else product.extra.get(n) for n in names}
 
 
 @dataclass(frozen=True)
@@ -86,7 +96,11 @@ class Expression:
     names: tuple[str, ...]
     evaluate: Callable[..., Any]
 
+    fast: Callable[[dict[str, Any]], Any] | None = None
+
     def __call__(self, product: Product) -> Any:
+        if self.fast is not None:
+            return self.fast(context(product, self.names))
         return self.evaluate(**context(product, self.names))
 
 
@@ -102,18 +116,133 @@ class Template:
         return self.render_fn(context(product, self.names))
 
 
+def plain_substitution(ast: Any) -> Callable[[dict[str, Any]], str] | None:
+    """For templates that only put fields between text (`{{ brand }} {{ title }}`, the
+    usual case), a renderer that skips Jinja's per-call context set-up; None otherwise."""
+    from jinja2 import nodes
+
+    parts: list[tuple[bool, str]] = []
+    for node in ast.body:
+        if not isinstance(node, nodes.Output):
+            return None
+        for child in node.nodes:
+            if isinstance(child, nodes.TemplateData):
+                parts.append((False, child.data))
+            elif isinstance(child, nodes.Name) and child.ctx == "load":
+                parts.append((True, child.name))
+            else:
+                return None
+
+    def render(values: dict[str, Any]) -> str:
+        return "".join(("" if (v := values[text]) is None else str(v)) if is_field else text
+                       for is_field, text in parts)
+
+    return render
+
+
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "lt": lambda a, b: a < b,
+    "lteq": lambda a, b: a <= b, "gt": lambda a, b: a > b, "gteq": lambda a, b: a >= b,
+    "in": lambda a, b: a in b, "notin": lambda a, b: a not in b,
+}
+
+
+def plain_expression(ast: Any) -> Callable[[dict[str, Any]], Any] | None:
+    """Common expressions (`availability != 'out_of_stock'`, `price.amount < 10 and not
+    brand`, `brand in ['A', 'B']`) as plain closures: the same result as Jinja without its
+    per-call set-up. Anything else (filters, calls, `_private` attributes) returns None and
+    runs in Jinja's sandbox."""
+    from jinja2 import nodes
+
+    def build(node: Any) -> Callable[[dict[str, Any]], Any] | None:
+        if isinstance(node, nodes.Const):
+            value = node.value
+            return lambda v: value
+        if isinstance(node, nodes.Name) and node.ctx == "load":
+            name = node.name
+            return lambda v: v[name]
+        if isinstance(node, (nodes.List, nodes.Tuple)):
+            items = [build(n) for n in node.items]
+            if any(i is None for i in items) or not all(isinstance(n, nodes.Const)
+                                                        for n in node.items):
+                return None
+            constant = [n.value for n in node.items]
+            return lambda v: constant
+        if isinstance(node, nodes.Getattr) and not node.attr.startswith("_"):
+            inner, attr = build(node.node), node.attr
+
+            def get(v: dict[str, Any]) -> Any:
+                obj = inner(v)  # type: ignore[misc]
+                if isinstance(obj, dict):
+                    if attr not in obj:
+                        raise StepError(f"{attr!r} is undefined")
+                    return obj[attr]
+                if obj is None or not hasattr(obj, attr):
+                    raise StepError(f"{type(obj).__name__} has no attribute {attr!r}")
+                value = getattr(obj, attr)
+                if not ENV.is_safe_attribute(obj, attr, value):
+                    raise StepError(f"access to attribute {attr!r} is unsafe")
+                return value
+
+            return get if inner is not None else None
+        if isinstance(node, nodes.Not):
+            inner = build(node.node)
+            return (lambda v: not inner(v)) if inner is not None else None  # type: ignore[misc]
+        if isinstance(node, (nodes.And, nodes.Or)):
+            left, right = build(node.left), build(node.right)
+            if left is None or right is None:
+                return None
+            if isinstance(node, nodes.And):
+                return lambda v: left(v) and right(v)  # type: ignore[misc]
+            return lambda v: left(v) or right(v)  # type: ignore[misc]
+        if isinstance(node, nodes.Compare) and len(node.ops) == 1 and node.ops[0].op in _COMPARE:
+            left, right = build(node.expr), build(node.ops[0].expr)
+            compare = _COMPARE[node.ops[0].op]
+            if left is None or right is None:
+                return None
+            return lambda v: compare(left(v), right(v))  # type: ignore[misc]
+        return None
+
+    body = ast.body
+    if len(body) != 1 or not isinstance(body[0], nodes.Output) or len(body[0].nodes) != 1:
+        return None
+    return build(body[0].nodes[0])
+
+
 # -- writing fields -----------------------------------------------------------------------
 
 def is_empty(value: Any) -> bool:
     return value is None or value == "" or value == []
 
 
-def updated(product: Product, changes: dict[str, Any]) -> Product:
-    """The product itself when no value differs, else a copy with the changes."""
+_SLOTS = tuple(f for f in Product.__slots__ if not f.startswith("__"))  # type: ignore[attr-defined]
+
+
+def _copier() -> Callable[[Product], Product]:
+    # Unrolled `new.x = old.x` for every slot: several times faster than
+    # dataclasses.replace, which re-runs __init__ with keyword arguments.
+    lines = ["def copy_product(old):", "    new = new_product(Product)"]
+    lines += [f"    new.{name} = old.{name}" for name in _SLOTS]
+    lines.append("    return new")
+    namespace: dict[str, Any] = {"new_product": object.__new__, "Product": Product}
+    exec("\n".join(lines), namespace)
+    return namespace["copy_product"]  # type: ignore[no-any-return]
+
+
+copy_product = _copier()
+
+
+def updated(state: RunState, product: Product, changes: dict[str, Any]) -> Product:
+    """The product itself when no value differs, else the changed product.
+
+    The product a channel receives is shared, so the first change copies it; later steps of
+    the same run change that private copy in place (one copy per product, not one per rule).
+    While tracing (`explain`) every change copies, so each step's before and after survive.
+    """
     canonical: dict[str, Any] = {}
     extra: dict[str, str] | None = None
     for name, value in changes.items():
-        if name in CANONICAL_FIELDS:
+        if name in _CANONICAL:
             if getattr(product, name) != value:
                 canonical[name] = value
         elif product.extra.get(name) != value:
@@ -124,7 +253,17 @@ def updated(product: Product, changes: dict[str, Any]) -> Product:
                 extra[name] = str(value)
     if extra is not None:
         canonical["extra"] = extra
-    return replace(product, **canonical) if canonical else product
+    if not canonical:
+        return product
+    state.changed = True
+    if state.trace is not None:
+        return replace(product, **canonical)
+    if product is not state.owned:
+        product = copy_product(product)
+        state.owned = product
+    for name, value in canonical.items():
+        setattr(product, name, value)
+    return product
 
 
 def round_money(amount: Decimal, currency: str) -> Decimal:
@@ -171,7 +310,7 @@ def coerce(name: str, value: Any, product: Product, currency: str | None) -> Any
 
 
 def text_of(product: Product, name: str) -> str | None:
-    value = product.get(name)
+    value = field_value(product, name)
     return None if value is None else str(value)
 
 
@@ -180,6 +319,10 @@ def number_of(value: Any, locale: str | None) -> Decimal:
         return value.amount
     if isinstance(value, (int, Decimal)):
         return Decimal(value)
+    text = str(value)
+    if locale is None or ("." not in text and "," not in text):
+        with contextlib.suppress(ArithmeticError):
+            return Decimal(text)
     try:
         return parse_decimal(split_money(str(value))[0], locale)
     except NumberFormatError as exc:
@@ -207,6 +350,8 @@ class RunState:
     trace: list[TraceEntry] | None = None
     note: str | None = None
     depth: int = 0
+    changed: bool = False  # set by `updated` when the current step changed something
+    owned: Product | None = None  # this run's private copy, safe to change in place
 
 
 class Step:
@@ -274,7 +419,7 @@ class SetFields(Step):
     def apply(self, product: Product, state: RunState) -> Product | None:
         changes = {name: coerce(name, template(product), product, self.currency)
                    for name, template in self.templates.items()}
-        return updated(product, changes)
+        return updated(state, product, changes)
 
 
 class Conditional(Step):
@@ -338,7 +483,7 @@ class Lookup(Step):
             found = self.default
             state.note = f"{self.source} {text_of(product, self.source)!r} is not in the " \
                          "table: default used"
-        return updated(product, {self.into: coerce(self.into, found, product, self.currency)})
+        return updated(state, product, {self.into: coerce(self.into, found, product, self.currency)})
 
 
 class MapCategory(Step):
@@ -366,7 +511,7 @@ class MapCategory(Step):
                 return product
             state.note = f"no Google category for {self.source} {value!r}: default used"
             category = self.default
-        return updated(product, {"google_product_category": category})
+        return updated(state, product, {"google_product_category": category})
 
 
 # -- text ---------------------------------------------------------------------------------
@@ -380,10 +525,10 @@ class TextTransform(Step):
     def apply(self, product: Product, state: RunState) -> Product | None:
         changes = {}
         for name in self.fields:
-            value = product.get(name)
+            value = field_value(product, name)
             if isinstance(value, str) and value:
                 changes[name] = self.transform(value) or None
-        return updated(product, changes)
+        return updated(state, product, changes)
 
 
 def title_case(text: str) -> str:
@@ -403,11 +548,11 @@ class Truncate(Step):
         self.ellipsis = ellipsis
 
     def apply(self, product: Product, state: RunState) -> Product | None:
-        value = product.get(self.field)
+        value = field_value(product, self.field)
         if not isinstance(value, str) or len(value) <= self.length:
             state.note = f"{self.field} is within {self.length} characters"
             return product
-        return updated(product, {self.field: truncate_words(value, self.length, self.ellipsis)})
+        return updated(state, product, {self.field: truncate_words(value, self.length, self.ellipsis)})
 
 
 class Affix(Step):
@@ -426,7 +571,7 @@ class Affix(Step):
         if (value.endswith(text) if self.suffix else value.startswith(text)):
             state.note = f"{self.field} already has it"
             return product
-        return updated(product, {self.field: value + text if self.suffix else text + value})
+        return updated(state, product, {self.field: value + text if self.suffix else text + value})
 
 
 # -- prices -------------------------------------------------------------------------------
@@ -443,25 +588,24 @@ class PriceMath(Step):
     def apply(self, product: Product, state: RunState) -> Product | None:
         changes = {}
         for name in self.fields:
-            money = product.get(name)
+            money = field_value(product, name)
             if isinstance(money, Money):
                 amount = round_money(money.amount * self.factor, money.currency)
                 changes[self.into or name] = Money(amount, money.currency)
         if not changes:
             state.note = "no price to change"
-        return updated(product, changes)
+        return updated(state, product, changes)
 
 
 def price_ending(amount: Decimal, ending: Decimal, direction: str) -> Decimal:
     """The price nearest `amount` (above, below or either way) that ends in `ending`."""
-    whole = Decimal(math.floor(amount))
-    candidates = [whole - 1 + ending, whole + ending, whole + 1 + ending]
-    candidates = [c for c in candidates if c > 0]
+    candidate = Decimal(math.floor(amount)) + ending
     if direction == "up":
-        return min(c for c in candidates if c >= amount)
+        return candidate if candidate >= amount else candidate + 1
     if direction == "down":
-        below = [c for c in candidates if c <= amount]
-        return max(below) if below else min(candidates)
+        below = candidate if candidate <= amount else candidate - 1
+        return below if below > 0 else below + 1
+    candidates = [c for c in (candidate - 1, candidate, candidate + 1) if c > 0]
     return min(candidates, key=lambda c: (abs(c - amount), -c))
 
 
@@ -475,11 +619,11 @@ class RoundPrice(Step):
     def apply(self, product: Product, state: RunState) -> Product | None:
         changes = {}
         for name in self.fields:
-            money = product.get(name)
+            money = field_value(product, name)
             if isinstance(money, Money) and currency_decimals(money.currency) > 0:
                 changes[name] = Money(price_ending(money.amount, self.ending, self.direction),
                                       money.currency)
-        return updated(product, changes)
+        return updated(state, product, changes)
 
 
 class ConvertCurrency(Step):
@@ -492,14 +636,14 @@ class ConvertCurrency(Step):
     def apply(self, product: Product, state: RunState) -> Product | None:
         changes = {}
         for name in self.fields:
-            money = product.get(name)
+            money = field_value(product, name)
             if not isinstance(money, Money) or money.currency == self.to:
                 continue
             rate = self.rates.get(money.currency)
             if rate is None:
                 raise StepError(f"the rates table has no rate for {money.currency}")
             changes[name] = Money(round_money(money.amount * rate, self.to), self.to)
-        return updated(product, changes)
+        return updated(state, product, changes)
 
 
 @dataclass(frozen=True)
@@ -535,7 +679,7 @@ class Campaign(Step):
         else:
             assert entry.percent is not None
             amount = round_money(price.amount * (100 - entry.percent) / 100, price.currency)
-        return updated(product, {"sale_price": Money(amount, price.currency),
+        return updated(state, product, {"sale_price": Money(amount, price.currency),
                                  "sale_price_effective_date": entry.window})
 
 
@@ -558,12 +702,12 @@ class PriceBuckets(Step):
         self.locale = locale
 
     def apply(self, product: Product, state: RunState) -> Product | None:
-        value = product.get(self.source)
+        value = field_value(product, self.source)
         if is_empty(value):
             state.note = f"{self.source} is empty"
             return product
         label = band_label(number_of(value, self.locale), self.bands)
-        return updated(product, {self.into: label})
+        return updated(state, product, {self.into: label})
 
 
 class MarginBands(Step):
@@ -577,7 +721,7 @@ class MarginBands(Step):
         self.locale = locale
 
     def apply(self, product: Product, state: RunState) -> Product | None:
-        price, cost = product.get(self.price_field), product.get(self.cost)
+        price, cost = field_value(product, self.price_field), field_value(product, self.cost)
         if is_empty(price) or is_empty(cost):
             state.note = f"needs both {self.price_field} and {self.cost}"
             return product
@@ -585,7 +729,7 @@ class MarginBands(Step):
         if amount <= 0:
             raise StepError(f"{self.price_field} must be more than 0 for a margin")
         margin = (amount - number_of(cost, self.locale)) / amount * 100
-        return updated(product, {self.into: band_label(margin, self.bands)})
+        return updated(state, product, {self.into: band_label(margin, self.bands)})
 
 
 class NewArrivals(Step):
@@ -601,10 +745,10 @@ class NewArrivals(Step):
                                                  tz=tz)
 
     def apply(self, product: Product, state: RunState) -> Product | None:
-        value = product.get(self.date)
+        value = field_value(product, self.date)
         if is_empty(value):
             state.note = f"{self.date} is empty"
-            return updated(product, {self.into: self.otherwise}) if self.otherwise else product
+            return updated(state, product, {self.into: self.otherwise}) if self.otherwise else product
         if not isinstance(value, datetime):
             try:
                 value = self.parse(str(value))
@@ -614,7 +758,7 @@ class NewArrivals(Step):
         if label is None:
             state.note = f"{self.date} is before {self.since.date().isoformat()}"
             return product
-        return updated(product, {self.into: label})
+        return updated(state, product, {self.into: label})
 
 
 class BestSellers(Step):
@@ -634,7 +778,7 @@ class BestSellers(Step):
         if label is None:
             state.note = f"{self.match} is not in {self.file}"
             return product
-        return updated(product, {self.into: label})
+        return updated(state, product, {self.into: label})
 
 
 # -- variants -----------------------------------------------------------------------------
@@ -669,7 +813,7 @@ class Variants(Step):
         explicit = self.parent is not None and bool(self.parent(product))
         if explicit or (self.parent is None and not product.item_group_id):
             self.candidates[product.id] = {
-                n: v for n in self.carry_down if not is_empty(v := product.get(n))}
+                n: v for n in self.carry_down if not is_empty(v := field_value(product, n))}
         if explicit:
             self.parent_ids.add(product.id)
         if explicit and self.children_column:
@@ -702,9 +846,9 @@ class Variants(Step):
         changes: dict[str, Any] = {"item_group_id": group}
         inherited = self.candidates.get(group, {})
         for name in self.carry_down:
-            if is_empty(product.get(name)) and name in inherited:
+            if is_empty(field_value(product, name)) and name in inherited:
                 changes[name] = inherited[name]
-        return updated(product, changes)
+        return updated(state, product, changes)
 
 
 # -- the runner ---------------------------------------------------------------------------
@@ -714,10 +858,10 @@ RUNTIME_ERRORS = (StepError, ArithmeticError, TypeError, ValueError, LookupError
 
 
 def run_steps(steps: list[Step], product: Product, state: RunState) -> Product | None:
-    from jinja2 import TemplateError
-
+    any_changed = False
     for step in steps:
         state.note = None
+        state.changed = False
         try:
             result = step.apply(product, state)
         except (*RUNTIME_ERRORS, TemplateError) as exc:
@@ -733,14 +877,16 @@ def run_steps(steps: list[Step], product: Product, state: RunState) -> Product |
                 state.trace.append(TraceEntry(state.depth, step.label, step.where, "dropped",
                                               note=state.note))
             return None
-        if result is not product:
+        if state.changed or result is not product:
             step.changed += 1
+            any_changed = True
         if state.trace is not None and not step.traces_itself:
             changes = diff(product, result)
             state.trace.append(TraceEntry(
                 state.depth, step.label, step.where, "changed" if changes else "unchanged",
                 changes, None if changes else (state.note or "nothing to change")))
         product = result
+    state.changed = any_changed
     return product
 
 
