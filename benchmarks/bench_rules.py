@@ -2,8 +2,8 @@
 
     python benchmarks/bench_rules.py [N]     (default 200,000)
 
-Prints CPU seconds for each build (best of two interleaved runs) and the overhead of the rules; the target
-is under 50% more time. Writes its master and feeds to a temporary folder.
+Prints CPU seconds for each build (best of two interleaved runs) and the overhead of the
+rules; the target is under 50% more time. Writes its master and feeds to a temporary folder.
 """
 
 from __future__ import annotations

@@ -483,7 +483,8 @@ class Lookup(Step):
             found = self.default
             state.note = f"{self.source} {text_of(product, self.source)!r} is not in the " \
                          "table: default used"
-        return updated(state, product, {self.into: coerce(self.into, found, product, self.currency)})
+        value = coerce(self.into, found, product, self.currency)
+        return updated(state, product, {self.into: value})
 
 
 class MapCategory(Step):
@@ -552,7 +553,8 @@ class Truncate(Step):
         if not isinstance(value, str) or len(value) <= self.length:
             state.note = f"{self.field} is within {self.length} characters"
             return product
-        return updated(state, product, {self.field: truncate_words(value, self.length, self.ellipsis)})
+        cut = truncate_words(value, self.length, self.ellipsis)
+        return updated(state, product, {self.field: cut})
 
 
 class Affix(Step):
@@ -748,7 +750,9 @@ class NewArrivals(Step):
         value = field_value(product, self.date)
         if is_empty(value):
             state.note = f"{self.date} is empty"
-            return updated(state, product, {self.into: self.otherwise}) if self.otherwise else product
+            if self.otherwise:
+                return updated(state, product, {self.into: self.otherwise})
+            return product
         if not isinstance(value, datetime):
             try:
                 value = self.parse(str(value))
