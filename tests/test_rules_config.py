@@ -187,3 +187,23 @@ channels:
     assert [(c.label, c.where, c.changed) for c in counts] == [
         ("filter keep availability != 'out_of_stock'", "feedsync.yaml:10", 0),
         ("set title, custom_label_0", "feedsync.yaml:11", 1)]
+
+
+def test_a_problem_in_a_shared_rule_set_is_listed_once_per_channel(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+rulesets:
+  tidy:
+    - strip_htm: title
+  unused:
+    - sett: {title: x}
+channels:
+  google:
+    spec: google_merchant
+    rules: [{use: tidy}]
+""")
+    found = problems(path)
+    assert len(found) == 2, found
+    assert found[0].startswith("feedsync.yaml:8: rulesets.tidy[0].strip_htm: unknown step "
+                               "'strip_htm' (did you mean 'strip_html'?)")
+    assert found[0].endswith("(used by channel google)")
+    assert found[1].startswith("feedsync.yaml:10: rulesets.unused[0].sett: unknown step")

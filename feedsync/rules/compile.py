@@ -169,11 +169,15 @@ def compile_channels(config: Config, channels: list[tuple[str, ChannelSpec]],
 def check_rules(config: Config) -> list[str]:
     """Problems found without reading the master (load time): all but unknown columns."""
     problems: list[str] = []
+    used: set[str] = set()
     for name in config.channels:
         compiler = RuleCompiler(config, name, None, None, None)
         compiler.compile_channel()
+        used |= compiler.used_rulesets
         problems += [p for p in compiler.problems if p not in problems]
     for name in getattr(config, "rulesets", {}) or {}:
+        if name in used:
+            continue  # its problems are already listed, with the channel using it
         compiler = RuleCompiler(config, "", None, None, None)
         compiler.compile_list(config.rulesets[name], ("rulesets", name))
         problems += [p for p in compiler.problems if p not in problems]
@@ -206,6 +210,7 @@ class RuleCompiler:
         self.currency = str(config.source.defaults.get("currency") or "") or None
         self.problems: list[str] = []
         self._using: list[str] = []
+        self.used_rulesets: set[str] = set()
         self._taxonomy: Taxonomy | None = None
 
     # -- problems and names ---------------------------------------------------------------
@@ -358,6 +363,7 @@ class RuleCompiler:
             self.problem(loc, f"rule set {name!r} uses itself ({' -> '.join(self._using)})")
             return []
         self._using.append(name)
+        self.used_rulesets.add(name)
         try:
             return self.compile_list(rulesets[name], ("rulesets", name))
         finally:
