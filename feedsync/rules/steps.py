@@ -68,6 +68,7 @@ MONEY_FIELDS = frozenset({"price", "sale_price"})
 # Fields a rule may write; the rest (dates, shipping, weights) keep their master value.
 SETTABLE_FIELDS = TEXT_FIELDS | MONEY_FIELDS | frozenset(ENUMS) | frozenset(
     {"quantity", "identifier_exists", "additional_image_link"})
+_PLAIN_TEXT = TEXT_FIELDS - {"description"}
 _LIST_SPLIT = re.compile(r"\s*[,|\n]\s*")
 
 
@@ -270,13 +271,30 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(Decimal(1).scaleb(-currency_decimals(currency)), ROUND_HALF_UP)
 
 
+def set_one(state: RunState, product: Product, name: str, value: Any) -> Product:
+    """`updated` for the usual case of one field (no dict to build on the hot path)."""
+    if name in _CANONICAL:
+        if getattr(product, name) == value:
+            return product
+        if state.trace is None:
+            if product is not state.owned:
+                product = copy_product(product)
+                state.owned = product
+            setattr(product, name, value)
+            state.changed = True
+            return product
+    return updated(state, product, {name: value})
+
+
 def coerce(name: str, value: Any, product: Product, currency: str | None) -> Any:
     """A rule's result (usually text) as the typed value field `name` holds."""
     if isinstance(value, str):
+        if name in _PLAIN_TEXT:
+            return " ".join(value.split()) or None
         value = value.strip()
     if is_empty(value):
         return None
-    if name not in CANONICAL_FIELDS:
+    if name not in _CANONICAL:
         return str(value)
     if name in MONEY_FIELDS:
         if isinstance(value, Money):
@@ -341,17 +359,19 @@ class TraceEntry:
     note: str | None = None
 
 
-@dataclass
 class RunState:
     """What applying the rules to one product collects besides the product."""
 
-    channel: str
-    problems: list[tuple[Step, str]] = field(default_factory=list)
-    trace: list[TraceEntry] | None = None
-    note: str | None = None
-    depth: int = 0
-    changed: bool = False  # set by `updated` when the current step changed something
-    owned: Product | None = None  # this run's private copy, safe to change in place
+    __slots__ = ("changed", "channel", "depth", "note", "owned", "problems", "trace")
+
+    def __init__(self, channel: str, trace: list[TraceEntry] | None = None) -> None:
+        self.channel = channel
+        self.problems: list[tuple[Step, str]] = []
+        self.trace = trace
+        self.note: str | None = None
+        self.depth = 0
+        self.changed = False  # set by `updated` when the current step changed something
+        self.owned: Product | None = None  # this run's private copy, safe to change in place
 
 
 class Step:
@@ -484,7 +504,7 @@ class Lookup(Step):
             state.note = f"{self.source} {text_of(product, self.source)!r} is not in the " \
                          "table: default used"
         value = coerce(self.into, found, product, self.currency)
-        return updated(state, product, {self.into: value})
+        return set_one(state, product, self.into, value)
 
 
 class MapCategory(Step):
@@ -512,7 +532,7 @@ class MapCategory(Step):
                 return product
             state.note = f"no Google category for {self.source} {value!r}: default used"
             category = self.default
-        return updated(state, product, {"google_product_category": category})
+        return set_one(state, product, "google_product_category", category)
 
 
 # -- text ---------------------------------------------------------------------------------
@@ -554,7 +574,7 @@ class Truncate(Step):
             state.note = f"{self.field} is within {self.length} characters"
             return product
         cut = truncate_words(value, self.length, self.ellipsis)
-        return updated(state, product, {self.field: cut})
+        return set_one(state, product, self.field, cut)
 
 
 class Affix(Step):
@@ -573,7 +593,7 @@ class Affix(Step):
         if (value.endswith(text) if self.suffix else value.startswith(text)):
             state.note = f"{self.field} already has it"
             return product
-        return updated(state, product, {self.field: value + text if self.suffix else text + value})
+        return set_one(state, product, self.field, value + text if self.suffix else text + value)
 
 
 # -- prices -------------------------------------------------------------------------------
@@ -709,7 +729,7 @@ class PriceBuckets(Step):
             state.note = f"{self.source} is empty"
             return product
         label = band_label(number_of(value, self.locale), self.bands)
-        return updated(state, product, {self.into: label})
+        return set_one(state, product, self.into, label)
 
 
 class MarginBands(Step):
@@ -731,7 +751,7 @@ class MarginBands(Step):
         if amount <= 0:
             raise StepError(f"{self.price_field} must be more than 0 for a margin")
         margin = (amount - number_of(cost, self.locale)) / amount * 100
-        return updated(state, product, {self.into: band_label(margin, self.bands)})
+        return set_one(state, product, self.into, band_label(margin, self.bands))
 
 
 class NewArrivals(Step):
@@ -751,7 +771,7 @@ class NewArrivals(Step):
         if is_empty(value):
             state.note = f"{self.date} is empty"
             if self.otherwise:
-                return updated(state, product, {self.into: self.otherwise})
+                return set_one(state, product, self.into, self.otherwise)
             return product
         if not isinstance(value, datetime):
             try:
@@ -762,7 +782,7 @@ class NewArrivals(Step):
         if label is None:
             state.note = f"{self.date} is before {self.since.date().isoformat()}"
             return product
-        return updated(state, product, {self.into: label})
+        return set_one(state, product, self.into, label)
 
 
 class BestSellers(Step):
@@ -782,7 +802,7 @@ class BestSellers(Step):
         if label is None:
             state.note = f"{self.match} is not in {self.file}"
             return product
-        return updated(state, product, {self.into: label})
+        return set_one(state, product, self.into, label)
 
 
 # -- variants -----------------------------------------------------------------------------
