@@ -390,3 +390,14 @@ def test_campaign_now_is_timezone_aware(tmp_path: Path) -> None:
     result = apply(compiled, product(price=eur("10.00")))
     assert result is not None and result.sale_price == eur("9.00")
     assert datetime(2026, 11, 22, tzinfo=timezone.utc) < result.sale_price_effective_date.end  # type: ignore[union-attr]
+
+
+def test_the_taxonomy_ships_inside_the_package() -> None:
+    import feedsync
+    from feedsync.rules.taxonomy import TAXONOMY_FILE, google_taxonomy
+
+    assert TAXONOMY_FILE.is_relative_to(Path(feedsync.__file__).parent)
+    taxonomy = google_taxonomy()
+    assert taxonomy.version == "2021-09-21" and len(taxonomy.paths) == 5595
+    assert taxonomy.id_for(" apparel & accessories >clothing > SHIRTS & TOPS") == "212"
+    assert taxonomy.id_for("505") is None
