@@ -401,3 +401,54 @@ def test_the_taxonomy_ships_inside_the_package() -> None:
     assert taxonomy.version == "2021-09-21" and len(taxonomy.paths) == 5595
     assert taxonomy.id_for(" apparel & accessories >clothing > SHIRTS & TOPS") == "212"
     assert taxonomy.id_for("505") is None
+
+
+def test_many_changes_never_touch_the_shared_product(tmp_path: Path) -> None:
+    compiled = rules(tmp_path, [
+        {"set": {"title": "{{ brand }} {{ title }}", "Segmento": "x"}},
+        {"markup": 10},
+        {"upper_case": "title"},
+        {"price_buckets": {"into": "custom_label_0", "buckets": [{"label": "all"}]}},
+    ])
+    shared = product(extra={"Coste": "5"})
+    first = apply(compiled, shared)
+    second = apply(compiled, shared)
+    assert shared.title == "Camiseta" and shared.price == eur("19.95")
+    assert shared.extra == {"Coste": "5"} and shared.custom_label_0 is None
+    assert first is not None and second is not None and first is not second
+    assert first.title == second.title == "ACME CAMISETA"
+    assert first.extra == {"Coste": "5", "Segmento": "x"}
+    assert [c.changed for c in compiled.counts()] == [2, 2, 2, 2]
+
+
+@pytest.mark.parametrize(("expression", "values"), [
+    ("availability != 'out_of_stock'", {"availability": "in_stock"}),
+    ("price.amount < 10 or price.amount > 500", {"price": eur("9.50")}),
+    ("price.amount >= 10 and not brand", {"price": eur("10"), "brand": None}),
+    ("brand in ['Acme', 'Zeta']", {"brand": "Zeta"}),
+    ("brand not in ('Acme',)", {"brand": "Zeta"}),
+    ("'Erin' in product_type", {"product_type": "Men/Erin Recommends"}),
+    ("quantity > 0", {"quantity": 0}),
+])
+def test_plain_expressions_agree_with_jinja(expression: str, values: dict) -> None:
+    from feedsync.rules.steps import ENV, plain_expression
+
+    fast = plain_expression(ENV.parse("{{ " + expression + " }}"))
+    assert fast is not None
+    assert fast(values) == ENV.compile_expression(expression)(**values)
+
+
+@pytest.mark.parametrize("expression", [
+    "brand | lower == 'acme'", "title.startswith('A')", "range(3)", "price.__class__",
+    "extra['X'] == 'y'"])
+def test_other_expressions_stay_in_the_sandbox(expression: str) -> None:
+    from feedsync.rules.steps import ENV, plain_expression
+
+    assert plain_expression(ENV.parse("{{ " + expression + " }}")) is None
+
+
+def test_sandbox_blocks_unsafe_attributes(tmp_path: Path) -> None:
+    compiled = rules(tmp_path, [{"set": {"title": "{{ price.__class__.__mro__ }}"}}])
+    result, issues = compiled.apply(product())
+    assert result is not None and result.title == "Camiseta"
+    assert issues and "unsafe" in issues[0].message

@@ -159,7 +159,7 @@ def plain_expression(ast: Any) -> Callable[[dict[str, Any]], Any] | None:
         if isinstance(node, nodes.Const):
             value = node.value
             return lambda v: value
-        if isinstance(node, nodes.Name) and node.ctx == "load":
+        if isinstance(node, nodes.Name) and node.ctx == "load" and node.name not in ENV.globals:
             name = node.name
             return lambda v: v[name]
         if isinstance(node, (nodes.List, nodes.Tuple)):
