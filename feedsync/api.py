@@ -20,7 +20,9 @@ from feedsync.config import ChannelConfig, Config
 from feedsync.errors import ConfigError
 from feedsync.products.parse import RowParser
 from feedsync.report import ChannelReport, OutputReport, RunReport
+from feedsync.rules.compile import CompiledRules, compile_channels
 from feedsync.sources import describe_source, open_source
+from feedsync.sources.base import Source
 from feedsync.writers import FeedWriter, open_writer
 
 Progress = Callable[[int], None]
@@ -42,6 +44,7 @@ class PlannedChannel:
     spec: ChannelSpec
     outputs: list[PlannedOutput]
     variant: ChannelVariant | None = None  # market and settings (channels/markets.py)
+    entry: str = ""  # the config's channel key (`google` for market `google.ES`)
 
 
 def plan_channels(config: Config, only: Iterable[str] | None = None) -> list[PlannedChannel]:
@@ -71,7 +74,7 @@ def plan_channels(config: Config, only: Iterable[str] | None = None) -> list[Pla
                                     f"{output.path} (it has {', '.join(spec.formats)})")
                     continue
                 outputs.append(PlannedOutput(path, fmt))
-            planned.append(PlannedChannel(variant.name, channel, spec, outputs, variant))
+            planned.append(PlannedChannel(variant.name, channel, spec, outputs, variant, name))
     if problems:
         raise ConfigError(f"{config.file.name}: {len(problems)} problem(s) with channels:",
                           problems)
@@ -117,6 +120,7 @@ def _run(config: Config, channel_names: Iterable[str] | None, *, write: bool,
     renderers = [ChannelRenderer(p.spec, p.name, context=context,
                                  localize=p.variant.localize if p.variant else None)
                  for p, context in zip(planned, contexts, strict=True)]
+    rules = prepare_rules(config, planned, source, parser)
     writers: list[list[FeedWriter]] = []
     for p in planned:
         report.channels[p.name] = ChannelReport(p.name, p.spec.name)
@@ -148,9 +152,17 @@ def _run(config: Config, channel_names: Iterable[str] | None, *, write: bool,
                 report.invalid += 1
             else:
                 report.products += 1
-                for renderer, channel_writers, channel_report in zip(
-                        renderers, writers, channel_reports):
-                    item, channel_issues = renderer.render(product)
+                for renderer, channel_rules, channel_writers, channel_report in zip(
+                        renderers, rules, writers, channel_reports, strict=True):
+                    channel_product = product
+                    if channel_rules:
+                        channel_product, rule_issues = channel_rules.apply(product)
+                        if rule_issues:
+                            report.add(rule_issues)
+                        if channel_product is None:
+                            channel_report.filtered += 1
+                            continue
+                    item, channel_issues = renderer.render(channel_product)
                     if channel_issues:
                         report.add(channel_issues)
                     if item is None:
@@ -170,6 +182,8 @@ def _run(config: Config, channel_names: Iterable[str] | None, *, write: bool,
                 report.channels[p.name].outputs.append(
                     OutputReport(str(output.path), output.format, writer.count,
                                  getattr(writer, "parts", 1)))
+        for p, channel_rules in zip(planned, rules, strict=True):
+            report.channels[p.name].rules = channel_rules.counts()
         writers = []
     finally:
         for channel_writers in writers:
@@ -178,3 +192,22 @@ def _run(config: Config, channel_names: Iterable[str] | None, *, write: bool,
     if progress is not None:
         progress(report.rows)
     return report
+
+
+def prepare_rules(config: Config, planned: list[PlannedChannel], source: Source,
+                  parser: RowParser) -> list[CompiledRules]:
+    """Each planned channel's compiled rules; a first pass over the master when a step
+    (variants) needs to see every product before the first is transformed."""
+    compiled = compile_channels(config, [(p.name, p.spec) for p in planned], source.columns,
+                                entries={p.name: p.entry for p in planned if p.entry})
+    rules = [compiled[p.name] for p in planned]
+    observers = [r for r in rules if r.needs_prepass]
+    if observers:
+        for source_row in source.rows():
+            product, _ = parser.parse(source_row)
+            if product is not None:
+                for channel_rules in observers:
+                    channel_rules.observe(product)
+        for channel_rules in observers:
+            channel_rules.reset_counts()
+    return rules

@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -211,6 +212,10 @@ class ChannelConfig(_Model):
     localized_columns: dict[str, str] = Field(
         default_factory=dict,
         description="field -> master column per market, e.g. title: title_{language}")
+    rules: list[Any] = Field(
+        default_factory=list,
+        description="Ordered rule steps for this channel (see feedsync.rules); `- use: NAME` "
+                    "includes a rule set")
 
     def resolved_outputs(self) -> list[OutputConfig]:
         result = [OutputConfig(path=self.output, format=self.format)] if self.output else []
@@ -221,9 +226,13 @@ class ChannelConfig(_Model):
 class Config(_Model):
     source: SourceConfig
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
+    rulesets: dict[str, list[Any]] = Field(
+        default_factory=dict, description="Named lists of rule steps shared by channels")
 
     # Set by `load_config`, not read from YAML.
     file: Path = Field(default=Path(DEFAULT_CONFIG_NAME), exclude=True)
+    # Where each key was in the YAML, so rule errors found later can say `file:line`.
+    _positions: PositionedYaml | None = PrivateAttr(default=None)
 
     @property
     def base_dir(self) -> Path:
@@ -291,6 +300,12 @@ def load_config(path: Path) -> Config:
     if problems or config is None:
         raise ConfigError(f"{doc.file} has {len(problems)} problem(s):", problems)
     config.file = doc.file
+    config._positions = doc
+    from feedsync.rules.compile import check_rules  # rules import this module
+
+    rule_problems = check_rules(config)
+    if rule_problems:
+        raise ConfigError(f"{doc.file} has {len(rule_problems)} problem(s):", rule_problems)
     return config
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from feedsync.checks.issue import Issue, Severity
+from feedsync.rules.compile import RuleCount
 
 DEFAULT_MAX_ISSUES = 10_000
 
@@ -27,6 +28,9 @@ class ChannelReport:
     items: int = 0
     excluded: int = 0
     outputs: list[OutputReport] = field(default_factory=list)
+    # Left out on purpose by the channel's rules (filters, variant parents): not a problem.
+    filtered: int = 0
+    rules: list[RuleCount] = field(default_factory=list)
 
 
 @dataclass
@@ -80,7 +84,9 @@ class RunReport:
                         "by_code": dict(sorted(self.code_counts.items()))},
             "channels": {
                 name: {"spec": c.spec, "items": c.items, "excluded": c.excluded,
-                       "outputs": [vars(o) for o in c.outputs]}
+                       "outputs": [vars(o) for o in c.outputs],
+                       "filtered_by_rules": c.filtered,
+                       "rules": [r.to_dict() for r in c.rules]}
                 for name, c in self.channels.items()
             },
             "issues": [i.to_dict() for i in self.issues],

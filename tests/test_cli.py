@@ -50,7 +50,8 @@ def test_validate_json_shape(tienda: Path):
     assert data["rows"] == 40
     assert data["summary"]["errors"] == 2
     assert data["channels"]["google_es"] == {"spec": "google_merchant", "items": 38,
-                                             "excluded": 1, "outputs": []}
+                                             "excluded": 1, "outputs": [],
+                                             "filtered_by_rules": 0, "rules": []}
     gtin = next(i for i in data["issues"] if i["code"] == "invalid-gtin")
     assert gtin == {"code": "invalid-gtin", "severity": "error",
                     "message": "GTIN 8412345678901 fails the GS1 check digit", "row": 41,

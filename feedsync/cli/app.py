@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -154,6 +155,31 @@ def build(
         print_report_table(output, report, built=True)
     failed = strict and report.excluded_somewhere
     raise typer.Exit(int(ExitCode.DATA_ERRORS if failed else ExitCode.OK))
+
+
+@app.command()
+def explain(
+    product_id: Annotated[str, typer.Argument(metavar="ID", help="The product's id (SKU).")],
+    channel: Annotated[str, typer.Option("--channel", help="The channel to explain.")],
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+    format: Annotated[BuildFormat, typer.Option("--format", "-f",
+                                                help="table or json")] = BuildFormat.table,
+) -> None:
+    """Show why one product's values came out as they did in one channel.
+
+    Prints the master row, each rule in order with what it changed (or why it did not apply)
+    and the final channel item. Example: feedsync explain CAM-BAS-BLA-S --channel google_es
+    """
+    from feedsync.rules.explain import explain as explain_product
+    from feedsync.rules.explain import format_text
+
+    output = Output()
+    with _handled(output):
+        result = explain_product(load_config(config), product_id, channel)
+    if format is BuildFormat.json:
+        sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n")
+    else:
+        sys.stdout.write(format_text(result))
 
 
 @channels_app.callback()

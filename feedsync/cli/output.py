@@ -80,10 +80,15 @@ def summary_table(report: RunReport, built: bool) -> Table:
     table.add_column("Spec")
     table.add_column("Items", justify="right")
     table.add_column("Left out", justify="right")
+    with_rules = any(c.rules for c in report.channels.values())
+    if with_rules:
+        table.add_column("Filtered by rules", justify="right")
     if built:
         table.add_column("Written to")
     for channel in report.channels.values():
         cells = [channel.name, channel.spec, f"{channel.items:,}", f"{channel.excluded:,}"]
+        if with_rules:
+            cells.append(f"{channel.filtered:,}")
         if built:
             cells.append("\n".join(_display_path(o.path)
                                     + (f" ({o.parts} parts)" if o.parts > 1 else "")
@@ -100,6 +105,20 @@ def _display_path(path: str) -> str:
         return path
 
 
+def rules_table(report: RunReport) -> Table:
+    """Per channel and rule: how many products each rule changed and dropped."""
+    table = Table(title="Rules", title_justify="left")
+    for column in ("Channel", "Rule", "Where"):
+        table.add_column(column, overflow="fold")
+    table.add_column("Changed", justify="right")
+    table.add_column("Dropped", justify="right")
+    for channel in report.channels.values():
+        for count in channel.rules:
+            table.add_row(channel.name, "  " * count.depth + count.label, count.where,
+                          f"{count.changed:,}", f"{count.dropped:,}")
+    return table
+
+
 def print_report_table(output: Output, report: RunReport, built: bool) -> None:
     if output.quiet:
         return
@@ -112,6 +131,8 @@ def print_report_table(output: Output, report: RunReport, built: bool) -> None:
             out.print(f"... and {hidden:,} more; use --format json or --issues-file for all")
     if report.channels:
         out.print(summary_table(report, built))
+    if any(c.rules for c in report.channels.values()):
+        out.print(rules_table(report))
     counts = ", ".join(f"{n:,} {code}" for code, n in report.code_counts.most_common(8))
     out.print(
         f"{report.rows:,} rows read, {report.products:,} valid products, "
