@@ -81,6 +81,31 @@ def plan_channels(config: Config, only: Iterable[str] | None = None) -> list[Pla
     return planned
 
 
+def make_renderer(planned: PlannedChannel, context: dict | None = None) -> ChannelRenderer:
+    """The renderer for one planned feed, with its market's context and localisation."""
+    variant = planned.variant
+    if context is None and variant is not None:
+        context = variant.context(planned.config.feed)
+    return ChannelRenderer(planned.spec, planned.name, context=context,
+                           localize=variant.localize if variant else None)
+
+
+def select_planned(config: Config, channel: str) -> PlannedChannel:
+    """One feed by name: a channel entry, or one market of it (`google.MX`)."""
+    entry = channel if channel in config.channels else channel.split(".", 1)[0]
+    if entry not in config.channels:
+        raise ConfigError(f"unknown channel {channel!r}; the config has "
+                          + (", ".join(config.channels) or "none"))
+    planned = plan_channels(config, [entry])
+    if len(planned) == 1:
+        return planned[0]
+    for candidate in planned:
+        if candidate.name == channel:
+            return candidate
+    raise ConfigError(f"channel {entry!r} has one feed per market; name one of: "
+                      + ", ".join(p.name for p in planned))
+
+
 def _guess_format(path: Path, spec: ChannelSpec) -> str:
     suffix = path.suffix if path.suffix != ".gz" else Path(path.stem).suffix
     for name, fmt in spec.formats.items():
@@ -117,9 +142,7 @@ def _run(config: Config, channel_names: Iterable[str] | None, *, write: bool,
     if max_issues is not None:
         report.max_issues = max_issues
     contexts = [p.variant.context(p.config.feed) if p.variant else None for p in planned]
-    renderers = [ChannelRenderer(p.spec, p.name, context=context,
-                                 localize=p.variant.localize if p.variant else None)
-                 for p, context in zip(planned, contexts, strict=True)]
+    renderers = [make_renderer(p, context) for p, context in zip(planned, contexts, strict=True)]
     rules = prepare_rules(config, planned, source, parser)
     writers: list[list[FeedWriter]] = []
     for p in planned:

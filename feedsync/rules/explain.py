@@ -66,12 +66,12 @@ class Explanation:
 def explain(config: Any, product_id: str, channel: str,
             now: datetime | None = None) -> Explanation:
     """Find `product_id` in the master and trace it through `channel`'s rules and renderer."""
-    from feedsync.api import plan_channels, prepare_rules
-    from feedsync.channels.render import ChannelRenderer
+    from feedsync.api import make_renderer, prepare_rules, select_planned
     from feedsync.products.parse import RowParser
     from feedsync.sources import open_source
 
-    planned = plan_channels(config, [channel])[0]
+    planned = select_planned(config, channel)
+    channel = planned.name
     source = open_source(config)
     parser = RowParser(config.source, source.columns, source.name)
     rules = prepare_rules(config, [planned], source, parser)[0]
@@ -92,7 +92,7 @@ def explain(config: Any, product_id: str, channel: str,
     explanation.result = result
     explanation.issues += rule_issues
     if result is not None:
-        item, channel_issues = ChannelRenderer(planned.spec, channel).render(result)
+        item, channel_issues = make_renderer(planned).render(result)
         explanation.item = item
         explanation.issues += channel_issues
     return explanation
