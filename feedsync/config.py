@@ -12,14 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from feedsync.errors import ConfigError
 from feedsync.products.product import CANONICAL_FIELDS, ENUMS
@@ -159,7 +152,8 @@ class PublishConfig(_Model):
     headers: dict[str, SecretStr] = Field(default_factory=dict, description="HTTP: extra headers")
     token: SecretStr | None = Field(None, description="HTTP/Meta: bearer token")
     credentials: str | None = Field(
-        None, description="Google: service-account JSON file (default $GOOGLE_APPLICATION_CREDENTIALS)")
+        None, description="Google: service-account JSON file "
+                          "(default: $GOOGLE_APPLICATION_CREDENTIALS)")
     data_source: str | None = Field(None, description="Google: the API data source id")
     content_language: str | None = Field(None, description="Google: e.g. es")
     feed_label: str | None = Field(None, description="Google: e.g. ES")

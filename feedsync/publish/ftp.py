@@ -8,6 +8,7 @@ vsftpd and ProFTPD do).
 
 from __future__ import annotations
 
+import contextlib
 import ftplib
 import posixpath
 import secrets
@@ -122,11 +123,9 @@ class FtpDestination:
             raise RetriableError(f"upload to {self.host}:{self.port} failed: "
                                  f"{_describe(exc)}") from None
         finally:
-            if stored:
-                try:
+            if stored:  # if the connection is gone, the next run sweeps it
+                with contextlib.suppress(ftplib.Error, OSError, EOFError):
                     ftp.delete(tmp)
-                except (ftplib.Error, OSError, EOFError):
-                    pass  # the connection is gone; the next run sweeps it
             _close(ftp)
         return PublishResult(self.target(upload), upload.items, upload.size)
 
@@ -138,10 +137,8 @@ class FtpDestination:
         for entry in entries:
             entry = posixpath.basename(entry)
             if is_temp_of(entry, name):
-                try:
+                with contextlib.suppress(ftplib.error_perm):
                     ftp.delete(entry)
-                except ftplib.error_perm:
-                    pass
 
 
 def _close(ftp: ftplib.FTP) -> None:

@@ -10,8 +10,8 @@ format's list separator for list fields.
 from __future__ import annotations
 
 import csv
-import io
 import gzip
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -79,7 +79,7 @@ def _read_delimited(path: Path, spec: ChannelSpec, fmt: FormatSpec) -> Iterator[
         fields = [by_header.get(h) for h in header]
         for row in reader:
             item: Item = {}
-            for name, field, cell in zip(header, fields, row):
+            for name, field, cell in zip(header, fields, row, strict=False):
                 if not cell:
                     continue
                 key = field.name if field else name

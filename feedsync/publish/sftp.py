@@ -10,6 +10,7 @@ refuses to overwrite). Temporary files a killed run left are swept before each u
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import hashlib
 import posixpath
@@ -187,10 +188,9 @@ class SftpDestination:
 
 
 def _remove_quietly(sftp: paramiko.SFTPClient, path: str) -> None:
-    try:
+    # If the connection is gone, the next run sweeps it.
+    with contextlib.suppress(OSError, paramiko.SSHException, EOFError):
         sftp.remove(path)
-    except (OSError, paramiko.SSHException, EOFError):
-        pass  # the connection is gone; the next run sweeps it
 
 
 def _describe(exc: BaseException) -> str:
