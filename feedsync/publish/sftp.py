@@ -13,6 +13,7 @@ import base64
 import contextlib
 import errno
 import hashlib
+import logging
 import posixpath
 import secrets
 import socket
@@ -32,6 +33,9 @@ from feedsync.publish.base import (
     temp_name,
 )
 from feedsync.publish.retry import RetryPolicy
+
+# paramiko logs dropped connections at ERROR; feedsync reports them itself, once.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 class HostKeyRefused(paramiko.SSHException):
