@@ -30,6 +30,20 @@ from feedsync.publish.base import (
 from feedsync.publish.retry import RetryPolicy
 
 
+class _DataSocket(ssl.SSLSocket):
+    """TLS 1.3 quirk: an empty data transfer (listing an empty folder) ends before the
+    client sees the handshake finish, and ftplib's `unwrap()` then fails with
+    SHUTDOWN_WHILE_IN_INIT although nothing went wrong. Uploads are size-checked anyway."""
+
+    def unwrap(self) -> socket.socket:
+        try:
+            return super().unwrap()
+        except ssl.SSLError as exc:
+            if exc.reason != "SHUTDOWN_WHILE_IN_INIT":
+                raise
+            return self
+
+
 class FtpDestination:
     def __init__(self, name: str, config: PublishConfig, base_dir: Path) -> None:
         self.name = name
@@ -68,6 +82,7 @@ class FtpDestination:
             try:
                 context = ssl.create_default_context(
                     cafile=str(self.ca_file) if self.ca_file else None)
+                context.sslsocket_class = _DataSocket
             except (OSError, ssl.SSLError) as exc:
                 raise FatalError(f"cannot read ca_file {self.ca_file}: {exc}") from None
             ftp: ftplib.FTP = ftplib.FTP_TLS(context=context, timeout=timeout)
