@@ -401,7 +401,9 @@ class _MerchantHandler(BaseHTTPRequestHandler):
             state.public_key.verify(_b64url_decode(signature), f"{header}.{payload}".encode(),
                                     padding.PKCS1v15(), hashes.SHA256())
             claims = json.loads(_b64url_decode(payload))
-            assert claims["aud"] == state.token_uri
+            # google-auth signs for Google's token endpoint whatever token_uri says.
+            assert claims["aud"] == "https://oauth2.googleapis.com/token"
+            assert claims["iss"].endswith(".iam.gserviceaccount.com")
             assert "https://www.googleapis.com/auth/content" in claims["scope"].split()
         except Exception as exc:  # noqa: BLE001 - any malformed grant is a 400
             state.errors.append(f"bad token request: {exc!r}")
