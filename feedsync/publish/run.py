@@ -40,6 +40,7 @@ GUARD = "guard"
 TEMPORARY = "temporary"
 FATAL = "fatal"
 DRY_RUN = "dry-run"
+API_SCHEMES = ("google-merchant", "meta-catalog")  # destinations that take items, not a file
 
 _MEDIA_TYPES = {".xml": "application/xml", ".tsv": "text/tab-separated-values",
                 ".txt": "text/plain", ".csv": "text/csv", ".json": "application/json",
@@ -242,6 +243,9 @@ def _push_channel(channel: _Staged, report: PushReport, store: StateStore, allow
             rejected=[redact(r) for r in result.rejected]))
     if not tripped:
         _promote(channel, channel_report)
+        return
+    for (_, final, _), output in zip(channel.files, channel_report.outputs, strict=False):
+        output.path = f"{final} (not replaced: guard tripped)" if final else "-"
 
 
 def _choose_file(channel: _Staged, destination: Destination) -> tuple[Path, Path | None, str]:
@@ -257,11 +261,15 @@ def _choose_file(channel: _Staged, destination: Destination) -> tuple[Path, Path
         raise ConfigError(f"publish.{destination.name}.file: channel {channel.name} has no "
                           f"output {wanted!r} (it has "
                           + ", ".join(s.name for s, _, _ in files) + ")")
-    if destination.config.url.split("://")[0] in ("google-merchant", "meta-catalog"):
+    if _is_api(destination):
         for staged, final, fmt_name in files:
             if channel.spec.formats[fmt_name].writer == "xml":
                 return staged, final, fmt_name
     return files[0]
+
+
+def _is_api(destination: Destination) -> bool:
+    return destination.config.url.split("://")[0].lower() in API_SCHEMES
 
 
 def _upload(channel: _Staged, destination: Destination, items: int,
@@ -334,10 +342,11 @@ def _dry_run(config: Config, wanted: list[str], destinations: dict[str, list[Des
                 last = store.last(name, destination.name) if store else None
                 reason = check_guards(items, last, max_drop=destination.config.max_drop,
                                       allow_empty=allow_empty, force=force)
+                plan = (f"would send {items:,} items and delete those no longer in the feed"
+                        if _is_api(destination) else f"would send {upload.remote_name}")
                 report.outcomes.append(PushOutcome(
                     name, destination.name, redact(destination.target(upload)),
-                    DRY_RUN if reason is None else GUARD, items,
-                    reason or f"would send {upload.remote_name}"))
+                    DRY_RUN if reason is None else GUARD, items, reason or plan))
     finally:
         if store is not None:
             store.close()
