@@ -297,6 +297,8 @@ def _sha256(path: Path) -> str:
 def _promote(channel: _Staged, channel_report: Any) -> None:
     """Move the staged feeds over the channel's outputs (atomically: same folder rename)."""
     for index, (staged, final, _) in enumerate(channel.files):
+        if final is None and index < len(channel_report.outputs):
+            channel_report.outputs[index].path = "- (sent to APIs only)"
         if final is None or not staged.exists():
             continue
         final.parent.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -55,10 +55,8 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
 
 def _reset(sock: socket.socket) -> None:
     """Close with a TCP RST, the way a dropped link looks to the other side."""
-    try:
+    with suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass
     sock.close()
 
 
@@ -405,7 +403,7 @@ class _MerchantHandler(BaseHTTPRequestHandler):
             assert claims["aud"] == "https://oauth2.googleapis.com/token"
             assert claims["iss"].endswith(".iam.gserviceaccount.com")
             assert "https://www.googleapis.com/auth/content" in claims["scope"].split()
-        except Exception as exc:  # noqa: BLE001 - any malformed grant is a 400
+        except Exception as exc:
             state.errors.append(f"bad token request: {exc!r}")
             self._send(400, b'{"error": "invalid_grant"}')
             return
@@ -461,10 +459,8 @@ class _MerchantHandler(BaseHTTPRequestHandler):
         if method == "DELETE" and delete:
             name = unquote(delete.group(2))
             if name not in state.products:
-                try:
+                with suppress(ValueError):
                     name = _b64url_decode(name).decode()
-                except ValueError:
-                    pass
             if state.products.pop(name, None) is None:
                 return 404, {"error": {"code": 404, "message": "not found"}}
             return 200, {}
@@ -716,10 +712,8 @@ class FlakyProxy:
             pass
         finally:
             for s in (source, sink):
-                try:
+                with suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def close(self) -> None:
         self._closed = True

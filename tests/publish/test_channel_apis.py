@@ -218,7 +218,7 @@ def test_meta_rate_limit_is_retried(graph, tienda, monkeypatch):
 
 
 def test_meta_bad_token_is_fatal(graph, tienda, cli, monkeypatch):
-    base, state = graph
+    base, _state = graph
     monkeypatch.setenv("META_TOKEN", "EAAB-wrong-token-999")
     result = invoke(cli, "push", "-c", str(configure(tienda, {"meta": _meta(base)})))
     assert result.exit_code == ExitCode.REMOTE_FATAL, result.output
