@@ -39,12 +39,10 @@ def read_items(path: Path, spec: ChannelSpec, fmt: FormatSpec) -> Iterator[Item]
 
 def _read_xml(path: Path, fmt: FormatSpec) -> Iterator[Item]:
     with _open(path) as fh:
-        events = etree.iterparse(fh, events=("end",), resolve_entities=False, no_network=True,
-                                 load_dtd=False, huge_tree=False)
+        events = etree.iterparse(fh, events=("end",), tag=fmt.item_element,
+                                 resolve_entities=False, no_network=True, load_dtd=False,
+                                 huge_tree=False)
         for _, element in events:
-            if _local(element.tag) != fmt.item_element or element.getparent() is None or \
-                    _local(element.getparent().tag) != "channel":
-                continue
             item: Item = {}
             for child in element:
                 name = _local(child.tag)
@@ -63,7 +61,11 @@ def _read_xml(path: Path, fmt: FormatSpec) -> Iterator[Item]:
                     item[name] = [value]
                 else:
                     item[name] = value
+            # Free what was read: the element and the emptied items before it.
             element.clear()
+            parent = element.getparent()
+            while element.getprevious() is not None and parent is not None:
+                del parent[0]
             yield item
 
 

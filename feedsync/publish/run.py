@@ -197,7 +197,10 @@ def _stage(config: Config, wanted: list[str], destinations: dict[str, list[Desti
         channel.output = None
         channel.format = None
         channel.outputs = outputs
-        staged.append(_Staged(name, original, files, destinations[name], spec))
+        channel_staged = _Staged(name, original, files, destinations[name], spec)
+        for destination in channel_staged.destinations:
+            _choose_file(channel_staged, destination)  # a wrong `file:` fails before building
+        staged.append(channel_staged)
     return staged_config, staged
 
 

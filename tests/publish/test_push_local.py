@@ -165,3 +165,17 @@ def test_unknown_destination_is_a_config_error(tienda, cli):
     result = invoke(cli, "push", "-c", str(config))
     assert result.exit_code == ExitCode.USAGE
     assert "channels.google_es.publish: no destination 'nowhere'" in result.stderr
+
+
+def test_unknown_file_choice_fails_before_anything_is_built(tienda, cli):
+    config = configure(tienda, {"public": {"url": "public_html/", "file": "google_es.csv"}})
+    result = invoke(cli, "push", "-c", str(config))
+    assert result.exit_code == ExitCode.USAGE
+    assert "has no output 'google_es.csv'" in result.stderr
+    assert not (tienda.parent / "feeds").exists()
+
+
+def test_file_choice_by_format(tienda, cli):
+    config = configure(tienda, {"public": {"url": "public_html/", "file": "tsv"}})
+    assert invoke(cli, "push", "-c", str(config)).exit_code == ExitCode.OK
+    assert [p.name for p in (tienda.parent / "public_html").iterdir()] == ["google_es.tsv"]
