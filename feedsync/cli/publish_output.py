@@ -28,7 +28,7 @@ def print_push_table(output: Output, report: PushReport) -> None:
             if o.deleted:
                 parts.append(f"{o.deleted:,} deleted")
             if o.rejected:
-                parts.append(f"{len(o.rejected):,} rejected: {o.rejected[0]}")
+                parts.append(f"{o.rejected_count:,} item(s) rejected, e.g. {o.rejected[0]}")
             detail = ", ".join(parts)
         table.add_row(o.channel, o.destination, o.target, f"{o.items:,}",
                       f"[{_STYLE.get(o.status, '')}]{o.status}", detail)

@@ -40,6 +40,8 @@ GUARD = "guard"
 TEMPORARY = "temporary"
 FATAL = "fatal"
 DRY_RUN = "dry-run"
+MAX_REJECTED_LISTED = 100
+INSECURE_SCHEMES = ("ftp", "http")
 API_SCHEMES = ("google-merchant", "meta-catalog")  # destinations that take items, not a file
 
 _MEDIA_TYPES = {".xml": "application/xml", ".tsv": "text/tab-separated-values",
@@ -57,7 +59,8 @@ class PushOutcome:
     message: str = ""
     attempts: int = 0
     deleted: int = 0
-    rejected: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)  # the first MAX_REJECTED_LISTED
+    rejected_count: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return vars(self).copy()
@@ -117,6 +120,12 @@ def run_push(config: Config, channels: Iterable[str] | None = None, *, dry_run: 
     if dry_run:
         return _dry_run(config, wanted, destinations, allow_empty, force, progress, sink,
                         max_issues)
+    for name, destination in config.publish.items():
+        if destination.url.split("://")[0].lower() in INSECURE_SCHEMES and (
+                destination.password is not None or destination.token is not None
+                or destination.headers):
+            say(f"warning: publish.{name} sends credentials unencrypted over "
+                f"{destination.url.split('://')[0]}://; prefer sftp://, ftps:// or https://")
     directory = state_dir(config)
     with RunLock(directory):
         staging = directory / "staging"
@@ -243,7 +252,8 @@ def _push_channel(channel: _Staged, report: PushReport, store: StateStore, allow
         report.outcomes.append(PushOutcome(
             channel.name, destination.name, redact(result.target), PUBLISHED, items,
             attempts=result.attempts, deleted=result.deleted,
-            rejected=[redact(r) for r in result.rejected]))
+            rejected=[redact(r) for r in result.rejected[:MAX_REJECTED_LISTED]],
+            rejected_count=len(result.rejected)))
     if not tripped:
         _promote(channel, channel_report)
         return

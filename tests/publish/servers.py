@@ -181,7 +181,8 @@ class FtpServer:
 
 
 @contextmanager
-def start_ftp(workdir: Path, *, tls: bool = False) -> Iterator[FtpServer]:
+def start_ftp(workdir: Path, *, tls: bool = False,
+              perm: str = "elradfmwMT") -> Iterator[FtpServer]:
     from pyftpdlib.authorizers import DummyAuthorizer
     from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
     from pyftpdlib.servers import ThreadedFTPServer
@@ -190,7 +191,7 @@ def start_ftp(workdir: Path, *, tls: bool = False) -> Iterator[FtpServer]:
     root.mkdir(parents=True)
     password = "ftp-" + secrets.token_hex(6)
     authorizer = DummyAuthorizer()
-    authorizer.add_user("shop", password, str(root), perm="elradfmwMT")
+    authorizer.add_user("shop", password, str(root), perm=perm)
     certificate = None
     if tls:
         certificate, key = make_certificate(workdir)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from feedsync.errors import ExitCode
 from tests.publish.conftest import change_a_price, configure, invoke
-from tests.publish.servers import FlakyProxy, FtpServer
+from tests.publish.servers import FlakyProxy, FtpServer, start_ftp
 
 
 def _ftp(server: FtpServer, scheme: str = "ftp", **extra: object) -> dict[str, object]:
@@ -81,3 +81,20 @@ def test_ftp_control_connection_dropped_mid_upload_keeps_the_old_feed(ftp_server
     finally:
         proxy.close()
     assert b"18.95 EUR" in remote.read_bytes()
+
+
+def test_ftp_permission_denied_is_fatal(tmp_path, tienda, cli, monkeypatch):
+    """A read-only account: the server answers 550 to STOR, which retrying cannot fix."""
+    with start_ftp(tmp_path / "ro", perm="elr") as server:
+        monkeypatch.setenv("FTP_PASSWORD", server.password)
+        result = invoke(cli, "push", "-c", str(configure(tienda, {"ftp": _ftp(server)})))
+        assert result.exit_code == ExitCode.REMOTE_FATAL, result.output
+        assert "refused to store" in result.output and "retrying" not in result.stderr
+        assert list(server.root.iterdir()) == []
+
+
+def test_plain_ftp_with_a_password_warns(ftp_server, tienda, cli, monkeypatch):
+    monkeypatch.setenv("FTP_PASSWORD", ftp_server.password)
+    result = invoke(cli, "push", "-c", str(configure(tienda, {"ftp": _ftp(ftp_server)})))
+    assert result.exit_code == ExitCode.OK
+    assert "sends credentials unencrypted over ftp://" in result.stderr
