@@ -546,6 +546,7 @@ class GraphState:
     errors: list[str] = field(default_factory=list)
     handles: dict[str, int] = field(default_factory=dict)  # handle -> status checks left
     throttle: int = 0  # answer this many items_batch calls with error 80014
+    polls_before_finish: int = 1  # "started" this many times, then "finished"
     queries: list[str] = field(default_factory=list)
 
 
@@ -616,7 +617,7 @@ class _GraphHandler(BaseHTTPRequestHandler):
                 continue
             state.items[data["id"]] = data
         handle = "h" + secrets.token_hex(6)
-        state.handles[handle] = 1  # "started" once, then "finished"
+        state.handles[handle] = state.polls_before_finish
         self._send(200, {"handles": [handle], "validation_status": statuses})
 
     def do_GET(self) -> None:

@@ -232,3 +232,12 @@ def test_meta_batch_size_is_capped_at_5000(tienda):
     configure(tienda, {"meta": _meta("http://127.0.0.1:9", batch_size=6000)})
     with pytest.raises(ConfigError, match="batch_size"):
         load_config(tienda)
+
+
+def test_meta_batch_that_never_finishes_is_a_temporary_failure(graph, tienda, monkeypatch):
+    base, state = graph
+    monkeypatch.setenv("META_TOKEN", META_TOKEN)
+    state.polls_before_finish = 10**6
+    report = run_push(load_config(configure(tienda, {"meta": _meta(base, poll_timeout=0.3)})))
+    assert report.exit_code == ExitCode.TEMPORARY_FAILURE
+    assert "still started after 0.3s" in report.outcomes[0].message

@@ -179,3 +179,25 @@ def test_file_choice_by_format(tienda, cli):
     config = configure(tienda, {"public": {"url": "public_html/", "file": "tsv"}})
     assert invoke(cli, "push", "-c", str(config)).exit_code == ExitCode.OK
     assert [p.name for p in (tienda.parent / "public_html").iterdir()] == ["google_es.tsv"]
+
+
+def test_dry_run_reports_a_guard_that_would_trip(tienda, cli):
+    config = _local(tienda)
+    assert invoke(cli, "push", "-c", str(config)).exit_code == ExitCode.OK
+    published = tienda.parent / "public_html" / "google_es.xml"
+    before = published.read_bytes()
+    truncate_master(config, 0.5)
+    result = invoke(cli, "push", "-c", str(config), "--dry-run", "--format", "json")
+    assert result.exit_code == ExitCode.GUARD_TRIPPED
+    assert json.loads(result.stdout)["publish"][0]["status"] == "guard"
+    assert published.read_bytes() == before
+
+
+def test_temporary_files_of_a_killed_run_are_swept(tienda, cli):
+    config = _local(tienda)
+    public = tienda.parent / "public_html"
+    public.mkdir()
+    (public / ".google_es.xml.k1ll3d.partial").write_bytes(b"<rss><channel><item>")
+    (public / "google_es.xml.bak").write_bytes(b"not ours")
+    assert invoke(cli, "push", "-c", str(config)).exit_code == ExitCode.OK
+    assert sorted(p.name for p in public.iterdir()) == ["google_es.xml", "google_es.xml.bak"]

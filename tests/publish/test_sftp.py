@@ -7,6 +7,7 @@ the one that must replace the live feed atomically.
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import paramiko
@@ -102,6 +103,8 @@ def test_dropped_connection_keeps_the_old_feed_then_a_retry_succeeds(sshd, tiend
     assert invoke(cli, "push", "-c", str(config)).exit_code == ExitCode.OK
     remote = sshd.root / "google_es.xml"
     old = remote.read_bytes()
+    db = sqlite3.connect(tienda.parent / ".feedsync" / "state.db")
+    record = db.execute("SELECT sha256, published_at FROM publishes").fetchall()
     change_a_price(config)
 
     # The link drops after 20 kB (the handshake is ~3 kB, the feed ~38 kB): mid-upload.
@@ -121,6 +124,9 @@ def test_dropped_connection_keeps_the_old_feed_then_a_retry_succeeds(sshd, tiend
         leftovers = [p.name for p in sshd.root.iterdir() if p.name != "google_es.xml"]
         assert leftovers and all(n.startswith(".google_es.xml.") and n.endswith(".partial")
                    for n in leftovers)
+
+        # The publish record still describes what is really live.
+        assert db.execute("SELECT sha256, published_at FROM publishes").fetchall() == record
 
         # Next run: the first connection drops again, the retry gets through.
         proxy.drops = 2
