@@ -118,6 +118,8 @@ class SftpDestination:
                 raise FatalError(f"cannot read known_hosts {known_hosts}: {exc.strerror}") \
                     from None
         client.set_missing_host_key_policy(_CheckHostKey(self.pinned))
+        if self.private_key is not None and not self.private_key.is_file():
+            raise FatalError(f"{self.name}: private key {self.private_key} not found")
         password = self.config.password.get_secret_value() if self.config.password else None
         passphrase = (self.config.private_key_passphrase.get_secret_value()
                       if self.config.private_key_passphrase else None)

@@ -201,3 +201,37 @@ def test_temporary_files_of_a_killed_run_are_swept(tienda, cli):
     (public / "google_es.xml.bak").write_bytes(b"not ours")
     assert invoke(cli, "push", "-c", str(config)).exit_code == ExitCode.OK
     assert sorted(p.name for p in public.iterdir()) == ["google_es.xml", "google_es.xml.bak"]
+
+
+def test_kill_9_mid_publish_keeps_the_old_feed_and_the_next_run_recovers(tienda, cli):
+    config = _local(tienda)
+    assert invoke(cli, "push", "-c", str(config)).exit_code == ExitCode.OK
+    public = tienda.parent / "public_html"
+    old = (public / "google_es.xml").read_bytes()
+    change_a_price(config)
+    # A push that stalls halfway through copying the feed, then is killed with SIGKILL.
+    stalled = subprocess.Popen(
+        [sys.executable, "-c",
+         "import time, sys\nfrom feedsync.publish import local\n"
+         "def stall(src, dst, length=0):\n"
+         "    dst.write(src.read(4096)); dst.flush(); time.sleep(60)\n"
+         "local.shutil.copyfileobj = stall\n"
+         "from feedsync.cli.app import main\n"
+         f"sys.argv = ['feedsync', 'push', '-q', '-c', {str(config)!r}]\nmain()"])
+    try:
+        deadline = time.monotonic() + 30
+        partials: list[Path] = []
+        while time.monotonic() < deadline and not partials:
+            partials = [p for p in public.glob(".google_es.xml.*.partial")
+                        if p.stat().st_size >= 4096]
+            time.sleep(0.05)
+        assert partials, "the stalled push never started copying"
+    finally:
+        stalled.kill()
+        stalled.wait()
+    assert (public / "google_es.xml").read_bytes() == old
+    assert partials[0].exists()  # SIGKILL leaves the temporary file...
+    result = invoke(cli, "push", "-c", str(config))  # ...and no stale lock
+    assert result.exit_code == ExitCode.OK, result.output
+    assert sorted(p.name for p in public.iterdir()) == ["google_es.xml"]  # swept
+    assert b"18.95 EUR" in (public / "google_es.xml").read_bytes()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import paramiko
@@ -176,3 +177,20 @@ def test_remote_path_may_name_the_file(sshd, tienda, cli):
     spec["url"] = f"sftp://127.0.0.1:{sshd.port}{sshd.root}/catalogo.xml"
     assert invoke(cli, "push", "-c", str(configure(tienda, {"partner": spec}))).exit_code == 0
     assert Path(sshd.root / "catalogo.xml").exists()
+
+
+def test_missing_private_key_is_fatal(sshd, tienda, cli, tmp_path):
+    spec = _sftp(sshd, private_key=str(tmp_path / "no-such-key"))
+    result = invoke(cli, "push", "-c", str(configure(tienda, {"partner": spec})))
+    assert result.exit_code == ExitCode.REMOTE_FATAL
+    assert "not found" in result.output and "retrying" not in result.stderr
+
+
+def test_wrong_private_key_is_fatal(sshd, tienda, cli, tmp_path):
+    other = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)],
+                   check=True)
+    spec = _sftp(sshd, private_key=str(other))
+    result = invoke(cli, "push", "-c", str(configure(tienda, {"partner": spec})))
+    assert result.exit_code == ExitCode.REMOTE_FATAL
+    assert "was refused" in result.output
