@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -216,6 +217,13 @@ class ChannelConfig(_Model):
         default_factory=list,
         description="Ordered rule steps for this channel (see feedsync.rules); `- use: NAME` "
                     "includes a rule set")
+    publish: list[str] = Field(
+        default_factory=list, description="Destinations (names under top-level `publish:`)")
+
+    @field_validator("publish", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
     def resolved_outputs(self) -> list[OutputConfig]:
         result = [OutputConfig(path=self.output, format=self.format)] if self.output else []
@@ -223,11 +231,81 @@ class ChannelConfig(_Model):
         return result
 
 
+PUBLISH_SCHEMES = ("file", "sftp", "ftp", "ftps", "http", "https", "google-merchant",
+                   "meta-catalog")
+
+
+class RetryConfig(_Model):
+    """Exponential backoff with jitter; `Retry-After` is honoured within `max_time`."""
+
+    attempts: int = Field(5, ge=1, le=100, description="Tries per operation, the first included")
+    delay: float = Field(1.0, ge=0, description="First wait in seconds; doubles each time")
+    max_delay: float = Field(60.0, ge=0, description="Longest single wait")
+    max_time: float = Field(300.0, ge=0, description="Give up once this many seconds are spent")
+
+
+class PublishConfig(_Model):
+    """One destination a channel's feed is pushed to (feedsync/publish/)."""
+
+    url: str = Field(description="file:///dir/ (or a dir), sftp://, ftp://, ftps://, http(s)://, "
+                                 "google-merchant://ACCOUNT_ID or meta-catalog://CATALOG_ID")
+    file: str | None = Field(None, description="Which of the channel's outputs to send (file name "
+                                                "or format); default: the first")
+    username: str | None = None
+    password: SecretStr | None = Field(None, description="Use ${VAR}; never written anywhere")
+    private_key: str | None = Field(None, description="SFTP: private key file")
+    private_key_passphrase: SecretStr | None = None
+    known_hosts: str | None = Field(None, description="SFTP: known_hosts file to trust")
+    host_key: str | None = Field(None, description="SFTP: pinned host key, SHA256:... fingerprint")
+    ca_file: str | None = Field(None, description="FTPS/HTTPS: CA bundle instead of the system's")
+    method: Literal["PUT", "POST"] = Field("PUT", description="HTTP: how the file is sent")
+    headers: dict[str, SecretStr] = Field(default_factory=dict, description="HTTP: extra headers")
+    token: SecretStr | None = Field(None, description="HTTP/Meta: bearer token")
+    credentials: str | None = Field(
+        None, description="Google: service-account JSON file "
+                          "(default: $GOOGLE_APPLICATION_CREDENTIALS)")
+    data_source: str | None = Field(None, description="Google: the API data source id")
+    content_language: str | None = Field(None, description="Google: e.g. es")
+    feed_label: str | None = Field(None, description="Google: e.g. ES")
+    base_url: str | None = Field(None, description="API root; tests point it at a local fake")
+    batch_size: int | None = Field(None, ge=1, le=5000, description="API requests per call")
+    delete_missing: bool = Field(True, description="APIs: delete items no longer in the feed")
+    poll_interval: float = Field(5.0, ge=0, description="Meta: seconds between status checks")
+    poll_timeout: float = Field(600.0, ge=0, description="Meta: give up waiting after this")
+    timeout: float = Field(30.0, gt=0, description="Seconds for every network operation")
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    max_drop: float = Field(0.3, ge=0, le=1, description="Refuse a feed whose item count fell by "
+                                                         "more than this share (--force overrides)")
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        scheme, sep, rest = url.partition("://")
+        if not sep:
+            return url  # a local directory
+        if scheme.lower() not in PUBLISH_SCHEMES:
+            raise ValueError(f"unsupported scheme {scheme!r}; use one of "
+                             + ", ".join(PUBLISH_SCHEMES))
+        userinfo = rest.split("/", 1)[0].rpartition("@")[0]
+        if ":" in userinfo:
+            # The value itself is never echoed: it is a password.
+            raise ValueError("put the password in `password:` (from ${VAR}), not in the URL")
+        return url
+
+    def secrets(self) -> list[str]:
+        values = [self.password, self.private_key_passphrase, self.token,
+                  *self.headers.values()]
+        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+
+
 class Config(_Model):
     source: SourceConfig
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
     rulesets: dict[str, list[Any]] = Field(
         default_factory=dict, description="Named lists of rule steps shared by channels")
+    publish: dict[str, PublishConfig] = Field(
+        default_factory=dict, description="Destinations channels publish to")
+    state_dir: str = Field(".feedsync", description="Publish record and run lock, beside this file")
 
     # Set by `load_config`, not read from YAML.
     file: Path = Field(default=Path(DEFAULT_CONFIG_NAME), exclude=True)

@@ -17,6 +17,12 @@ class ExitCode(IntEnum):
     DATA_ERRORS = 1
     USAGE = 2
     SOURCE_UNREADABLE = 3
+    # feedsync push (feedsync/publish): see the README's "Publishing" section.
+    TEMPORARY_FAILURE = 5  # network, timeout, 5xx or 429 still failing after the retries
+    GUARD_TRIPPED = 6  # a feed was empty or shrank too much: nothing replaced, old feed kept
+    REMOTE_FATAL = 7  # authentication, host key, TLS or permission: retrying will not help
+    PARTIAL = 8  # some channels or destinations were published, some were not
+    LOCK_HELD = 9  # another feedsync run holds this project's lock
 
 
 class FeedsyncError(Exception):

@@ -182,6 +182,52 @@ def explain(
         sys.stdout.write(format_text(result))
 
 
+@app.command()
+def push(
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+    channel: ChannelOption = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Check everything and show what would be sent where; send nothing.")
+    ] = False,
+    allow_empty: Annotated[bool, typer.Option(
+        "--allow-empty", help="Publish a feed even when it has no items.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Publish even when the item count fell more than `max_drop`.")] = False,
+    format: Annotated[BuildFormat, typer.Option("--format", "-f",
+                                                help="table or json")] = BuildFormat.table,
+    issues_file: IssuesFileOption = None,
+    max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
+    quiet: QuietOption = 0,
+    verbose: VerboseOption = 0,
+) -> None:
+    """Build every channel's feed, then publish it to the channel's destinations.
+
+    A feed is published only when it passes the guards (not empty, not much smaller than
+    the last publish); the exit code says what happened (see the README, "Publishing").
+    Example: feedsync push -c shop/feedsync.yaml --dry-run
+    """
+    from feedsync.cli.publish_output import print_push_json, print_push_table
+    from feedsync.publish.run import run_push
+
+    output = Output(quiet, verbose)
+    with _handled(output):
+        loaded = load_config(config)
+        sink = IssueFile(issues_file) if issues_file else None
+        try:
+            with output.progress(f"Reading {Path(describe_source(loaded)).name}") as progress:
+                report = run_push(loaded, channel, dry_run=dry_run, allow_empty=allow_empty,
+                                  force=force, log=output.log, progress=progress, sink=sink,
+                                  max_issues=max_issues)
+        finally:
+            if sink is not None:
+                sink.close()
+    if format is BuildFormat.json:
+        print_push_json(report)
+    else:
+        print_push_table(output, report)
+    raise typer.Exit(int(report.exit_code))
+
+
 @channels_app.callback()
 def channels_list(
     ctx: typer.Context,

@@ -1,0 +1,39 @@
+"""How `feedsync push` reports: the build summary, then one row per channel and destination."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from rich.table import Table
+
+from feedsync.cli.output import Output, print_report_table
+from feedsync.publish.run import DRY_RUN, FATAL, GUARD, PUBLISHED, TEMPORARY, PushReport
+
+_STYLE = {PUBLISHED: "green", DRY_RUN: "cyan", GUARD: "yellow", TEMPORARY: "red", FATAL: "bold red"}
+
+
+def print_push_table(output: Output, report: PushReport) -> None:
+    print_report_table(output, report.build, built=not report.dry_run)
+    if output.quiet or not report.outcomes:
+        return
+    table = Table(title="Publish (dry run: nothing sent)" if report.dry_run else "Publish",
+                  title_justify="left")
+    for column in ("Channel", "Destination", "Target", "Items", "Result", "Detail"):
+        table.add_column(column, overflow="fold")
+    for o in report.outcomes:
+        detail = o.message
+        if o.status == PUBLISHED:
+            parts = [f"{o.attempts} attempt(s)"]
+            if o.deleted:
+                parts.append(f"{o.deleted:,} deleted")
+            if o.rejected:
+                parts.append(f"{o.rejected_count:,} item(s) rejected, e.g. {o.rejected[0]}")
+            detail = ", ".join(parts)
+        table.add_row(o.channel, o.destination, o.target, f"{o.items:,}",
+                      f"[{_STYLE.get(o.status, '')}]{o.status}", detail)
+    output.out.print(table)
+
+
+def print_push_json(report: PushReport) -> None:
+    sys.stdout.write(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n")

@@ -1,0 +1,92 @@
+"""The Destination protocol, what a publish returns, and the two kinds of failure.
+
+A destination raises `RetriableError` for what may pass (connection lost, timeout, 5xx,
+429) and `FatalError` for what will not (authentication, host key, TLS, permission). The
+retry loop (`retry.py`) only ever retries the first kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from feedsync.channels.render import Item
+from feedsync.config import PublishConfig
+from feedsync.errors import ExitCode, FeedsyncError
+from feedsync.publish.retry import RetryPolicy
+
+TEMP_SUFFIX = ".partial"
+
+
+class PublishError(FeedsyncError):
+    """A publish failed; the message never contains a secret."""
+
+    exit_code = ExitCode.REMOTE_FATAL
+
+
+class RetriableError(PublishError):
+    """May succeed if tried again later (network, timeout, 5xx, 429)."""
+
+    exit_code = ExitCode.TEMPORARY_FAILURE
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class FatalError(PublishError):
+    """Will fail again however often it is tried (credentials, host key, TLS, permission)."""
+
+    exit_code = ExitCode.REMOTE_FATAL
+
+
+@dataclass
+class Upload:
+    """One built feed on its way to one destination."""
+
+    channel: str
+    path: Path
+    remote_name: str
+    media_type: str
+    items: int
+    sha256: str
+    size: int
+    # API destinations read the items back from the built feed (see items.py).
+    read_items: Callable[[], Iterator[Item]] | None = None
+    previous_ids: Callable[[], Iterator[str]] | None = None
+
+
+@dataclass
+class PublishResult:
+    target: str
+    items: int = 0
+    bytes: int = 0
+    attempts: int = 1
+    deleted: int = 0
+    rejected: list[str] = field(default_factory=list)
+    # Item ids now live at an API destination, recorded so the next run can delete the rest.
+    ids: list[str] | None = None
+
+
+class Destination(Protocol):
+    name: str
+    config: PublishConfig
+
+    def target(self, upload: Upload) -> str:
+        """Where `upload` goes, as a person would write it, without credentials."""
+        ...
+
+    def publish(self, upload: Upload, retry: RetryPolicy) -> PublishResult:
+        """Send `upload`, retrying what may pass; raise RetriableError or FatalError."""
+        ...
+
+
+def temp_name(name: str, token: str) -> str:
+    return f".{name}.{token}{TEMP_SUFFIX}"
+
+
+def is_temp_of(candidate: str, name: str) -> bool:
+    """A temporary file this name's uploads create (left behind by a killed run)."""
+    return candidate.startswith(f".{name}.") and candidate.endswith(TEMP_SUFFIX)

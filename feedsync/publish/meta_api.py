@@ -1,0 +1,171 @@
+"""Meta catalog via the Graph API: `items_batch` (at most 5,000 requests per call), then poll
+`check_batch_request_status` until each batch handle is finished.
+
+Items are read back from the built feed (items.py) and sent as UPDATE requests with
+`allow_upsert=true` (create or replace by `id`), in Meta's feed spellings (`in stock`,
+`9.99 USD`, shipping as `COUNTRY:REGION:SERVICE:PRICE`; ../shared/reference/channel-specs.md
+§2.2 and §2.4). Items published last time but absent now are deleted. The token goes in an
+Authorization header, never in a URL.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from feedsync.channels.render import Item
+from feedsync.config import PublishConfig
+from feedsync.errors import ConfigError
+from feedsync.publish.base import FatalError, PublishResult, RetriableError, Upload
+from feedsync.publish.retry import RetryPolicy, parse_retry_after
+
+DEFAULT_BASE_URL = "https://graph.facebook.com/v21.0"
+MAX_BATCH = 5000
+DEFAULT_BATCH_SIZE = 3000  # Meta recommends fewer than 3,000 per call
+# Graph error codes: throttling (retry later) and token or permission problems (fatal).
+_THROTTLED = {4, 17, 32, 341, 613, 80014}
+_AUTH = {102, 190, 10, 200, 210, 270, 294}
+_AVAILABILITY = {"in_stock": "in stock", "out_of_stock": "out of stock",
+                 "backorder": "available for order", "limited_availability": "in stock"}
+_FINISHED = {"finished"}
+_FAILED = {"error", "canceled"}
+
+
+def meta_item(item: Item) -> dict[str, Any]:
+    """One feed item -> the `data` of an items_batch request, in Meta's feed spellings."""
+    data: dict[str, Any] = {}
+    for name, value in item.items():
+        if isinstance(value, list):
+            if value and isinstance(value[0], dict):
+                text = ",".join(":".join(g.get(k, "") for k in ("country", "region", "service",
+                                                                 "price"))
+                                for g in value)  # type: ignore[union-attr]
+            else:
+                text = ",".join(value)  # type: ignore[arg-type]
+        else:
+            text = value
+        if name == "availability":
+            text = _AVAILABILITY.get(text, text.replace("_", " "))
+        data[name] = text
+    return data
+
+
+class MetaCatalogDestination:
+    def __init__(self, name: str, config: PublishConfig, base_dir: Path) -> None:
+        self.name = name
+        self.config = config
+        url = urlsplit(config.url)
+        self.catalog = (url.hostname or url.netloc or "").strip("/")
+        if not self.catalog.isdigit():
+            raise ConfigError(f"publish.{name}.url: write meta-catalog://CATALOG_ID")
+        if config.token is None:
+            raise ConfigError(f"publish.{name}: the Graph API needs `token:` (from ${{VAR}})")
+        self.base_url = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.batch_size = min(config.batch_size or DEFAULT_BATCH_SIZE, MAX_BATCH)
+        self.sleep: Callable[[float], None] = time.sleep
+
+    def target(self, upload: Upload) -> str:
+        return f"meta-catalog://{self.catalog}"
+
+    def publish(self, upload: Upload, retry: RetryPolicy) -> PublishResult:
+        if upload.read_items is None:
+            raise FatalError(f"{self.name}: no items to send")
+        session = requests.Session()
+        session.trust_env = False
+        assert self.config.token is not None
+        session.headers["Authorization"] = f"Bearer {self.config.token.get_secret_value()}"
+        result = PublishResult(self.target(upload), 0, upload.size, attempts=0)
+        ids: list[str] = []
+        try:
+            batch: list[dict[str, Any]] = []
+            for item in upload.read_items():
+                ids.append(str(item.get("id", "")))
+                batch.append({"method": "UPDATE", "data": meta_item(item)})
+                if len(batch) >= self.batch_size:
+                    self._send(session, batch, retry, result)
+                    batch = []
+            if self.config.delete_missing and upload.previous_ids is not None:
+                current = set(ids)
+                for old in upload.previous_ids():
+                    if old not in current:
+                        batch.append({"method": "DELETE", "data": {"id": old}})
+                        if len(batch) >= self.batch_size:
+                            self._send(session, batch, retry, result)
+                            batch = []
+            if batch:
+                self._send(session, batch, retry, result)
+        finally:
+            session.close()
+        result.ids = ids
+        return result
+
+    def _send(self, session: requests.Session, batch: list[dict[str, Any]], retry: RetryPolicy,
+              result: PublishResult) -> None:
+        form = {"item_type": "PRODUCT_ITEM", "allow_upsert": "true",
+                "requests": json.dumps(batch, ensure_ascii=False)}
+        url = f"{self.base_url}/{self.catalog}/items_batch"
+        answer, attempts = retry.call(lambda: self._call(session, "POST", url, data=form))
+        result.attempts = max(result.attempts, attempts)
+        for status in answer.get("validation_status") or []:
+            for error in status.get("errors") or []:
+                result.rejected.append(f"{status.get('retailer_id')}: {error.get('message')}")
+        for handle in answer.get("handles") or []:
+            self._wait(session, handle, retry, result)
+        deletes = sum(1 for r in batch if r["method"] == "DELETE")
+        result.deleted += deletes
+        result.items += len(batch) - deletes
+
+    def _wait(self, session: requests.Session, handle: str, retry: RetryPolicy,
+              result: PublishResult) -> None:
+        url = f"{self.base_url}/{self.catalog}/check_batch_request_status"
+        params = {"handle": handle, "load_ids_of_invalid_requests": "true"}
+        deadline = time.monotonic() + self.config.poll_timeout
+        while True:
+            answer, _ = retry.call(lambda: self._call(session, "GET", url, params=params))
+            entries = answer.get("data") if isinstance(answer.get("data"), list) else [answer]
+            state = entries[0] if entries else {}
+            status = str(state.get("status", "")).lower()
+            if status in _FINISHED or status in _FAILED:
+                break
+            if time.monotonic() >= deadline:
+                raise RetriableError(f"{self.name}: batch {handle} still {status or 'pending'} "
+                                     f"after {self.config.poll_timeout:g}s")
+            self.sleep(self.config.poll_interval)
+        for error in state.get("errors") or []:
+            where = error.get("id") or error.get("line") or "?"
+            result.rejected.append(f"{where}: {error.get('message')}")
+        if status in _FAILED:
+            raise FatalError(f"{self.name}: Meta reports batch {handle} as {status}")
+
+    def _call(self, session: requests.Session, method: str, url: str,
+              **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = session.request(method, url, timeout=self.config.timeout,
+                                       allow_redirects=False, **kwargs)
+        except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
+            raise RetriableError(f"{self.name}: {method} {urlsplit(url).path} failed "
+                                 f"({type(exc).__name__})") from None
+        with response:
+            try:
+                data = response.json()
+            except ValueError:
+                data = {}
+            status = response.status_code
+            if 200 <= status < 300 and "error" not in data:
+                return data
+            error = data.get("error") if isinstance(data.get("error"), dict) else {}
+            code = error.get("code")
+            summary = (f"{self.name}: Graph API answered {status} "
+                       f"(code {code}: {str(error.get('message', response.reason))[:300]})")
+            if code in _THROTTLED or status in (429, 500, 502, 503, 504):
+                raise RetriableError(summary, parse_retry_after(response.headers.get(
+                    "Retry-After")))
+            if code in _AUTH or status in (401, 403):
+                raise FatalError(summary)
+            raise FatalError(summary)

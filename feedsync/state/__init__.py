@@ -1,0 +1,1 @@
+"""What was published, when, and who is running: the SQLite publish record, guards, run lock."""

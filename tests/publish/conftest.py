@@ -1,0 +1,81 @@
+"""Fixtures for the publish tests: project configs with destinations, and real servers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tests.publish import servers
+
+FAST_RETRY = {"attempts": 3, "delay": 0.01, "max_delay": 0.05, "max_time": 10}
+
+
+def configure(config: Path, destinations: dict[str, dict[str, Any]],
+              channel: str = "google_es") -> Path:
+    """Give the copied example's channel these destinations (fast retries unless given)."""
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["publish"] = {name: {"timeout": 5, "retry": dict(FAST_RETRY), **spec}
+                       for name, spec in destinations.items()}
+    data["channels"][channel]["publish"] = list(destinations)
+    config.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False),
+                      encoding="utf-8")
+    return config
+
+
+def truncate_master(config: Path, share: float = 0.5) -> int:
+    """Keep the header and the first `share` of the master's rows; return rows kept."""
+    master = config.parent / "productos.csv"
+    lines = master.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    keep = int((len(lines) - 1) * share)
+    master.write_text("".join(lines[: 1 + keep]), encoding="utf-8")
+    return keep
+
+
+def change_a_price(config: Path) -> None:
+    master = config.parent / "productos.csv"
+    text = master.read_text(encoding="utf-8-sig")
+    master.write_text(text.replace(";19,95;", ";18,95;", 1), encoding="utf-8")
+
+
+@pytest.fixture
+def cli() -> CliRunner:
+    return CliRunner()
+
+
+def invoke(cli: CliRunner, *args: str) -> Any:
+    from feedsync.cli.app import app
+
+    return cli.invoke(app, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[servers.SshServer]:
+    """OpenSSH sshd from Debian (openssh-server), not paramiko's server implementation."""
+    if servers.SSHD is None:
+        pytest.skip("sshd is not installed (.ci/packages-sshd.txt installs openssh-server)")
+    with servers.start_sshd(tmp_path / "sshd") as server:
+        yield server
+
+
+@pytest.fixture
+def ftp_server(tmp_path: Path) -> Iterator[servers.FtpServer]:
+    with servers.start_ftp(tmp_path / "ftp") as server:
+        yield server
+
+
+@pytest.fixture
+def ftps_server(tmp_path: Path) -> Iterator[servers.FtpServer]:
+    pytest.importorskip("OpenSSL", reason="pyftpdlib's FTPS needs pyOpenSSL (test extra)")
+    with servers.start_ftp(tmp_path / "ftps", tls=True) as server:
+        yield server
+
+
+@pytest.fixture
+def http_server() -> Iterator[tuple[str, servers.HttpState]]:
+    with servers.start_http() as server:
+        yield server
