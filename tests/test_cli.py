@@ -48,10 +48,13 @@ def test_validate_json_shape(tienda: Path):
     assert result.exit_code == 1
     data = json.loads(result.stdout)
     assert data["rows"] == 40
-    assert data["summary"]["errors"] == 2
-    assert data["channels"]["google_es"] == {"spec": "google_merchant", "items": 38,
-                                             "excluded": 1, "outputs": [],
-                                             "filtered_by_rules": 0, "rules": []}
+    assert data["summary"]["errors"] == 3  # the bad GTIN, and a missing price in 2 channels
+    google = data["channels"]["google_es"]
+    assert {k: google[k] for k in ("spec", "items", "excluded", "outputs",
+                                   "filtered_by_rules")} == {
+        "spec": "google_merchant", "items": 35, "excluded": 1, "outputs": [],
+        "filtered_by_rules": 3}
+    assert google["rules"][0]["dropped"] == 3
     gtin = next(i for i in data["issues"] if i["code"] == "invalid-gtin")
     assert gtin == {"code": "invalid-gtin", "severity": "error",
                     "message": "GTIN 8412345678901 fails the GS1 check digit", "row": 41,

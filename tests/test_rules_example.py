@@ -1,4 +1,4 @@
-"""The example shop with rules (examples/tienda/feedsync.rules.yaml): golden feeds, counts,
+"""The example shop uses rules (examples/tienda/feedsync.yaml): golden feeds, counts,
 and `feedsync explain` through the CLI.
 
 Regenerate the golden files deliberately with FEEDSYNC_UPDATE_GOLDEN=1.
@@ -16,13 +16,13 @@ from typer.testing import CliRunner
 from feedsync.cli.app import app
 from tests.conftest import GOLDEN
 
-RULES_GOLDEN = GOLDEN / "rules"
+RULES_GOLDEN = GOLDEN / "google_merchant"
 FEEDS = ("google_es.xml", "google_es.tsv", "google_es_outlet.xml")
 
 
 @pytest.fixture
 def rules_config(tienda: Path) -> Path:
-    return tienda.parent / "feedsync.rules.yaml"
+    return tienda
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -34,7 +34,7 @@ def test_build_matches_the_golden_feeds(rules_config: Path) -> None:
     code, _ = invoke("build", "-c", str(rules_config), "-q")
     assert code == 0
     for name in FEEDS:
-        built = (rules_config.parent / "feeds" / "rules" / name).read_text(encoding="utf-8")
+        built = (rules_config.parent / "feeds" / name).read_text(encoding="utf-8")
         golden = RULES_GOLDEN / name
         if os.environ.get("FEEDSYNC_UPDATE_GOLDEN"):
             golden.parent.mkdir(parents=True, exist_ok=True)
@@ -61,7 +61,7 @@ def test_build_json_reports_counts_per_rule(rules_config: Path) -> None:
     first = google["rules"][0]
     assert first["rule"] == "filter drop availability == 'out_of_stock'"
     assert (first["changed"], first["dropped"]) == (0, 3)
-    assert first["where"].startswith("feedsync.rules.yaml:")
+    assert first["where"].startswith("feedsync.yaml:")
     assert channels["google_es_outlet"]["filtered_by_rules"] == 0
 
 
@@ -128,7 +128,10 @@ def test_explain_unknown_id_and_channel(rules_config: Path) -> None:
     assert result.exit_code == 2 and "unknown channel" in result.output
 
 
-def test_explain_works_without_rules(tienda: Path) -> None:
-    code, out = invoke("explain", "CAM-BAS-BLA-S", "-c", str(tienda), "--channel", "google_es")
+def test_explain_works_without_rules(tmp_path: Path) -> None:
+    from tests.helpers import write_config
+
+    config = write_config(tmp_path, "utf8_bom.csv")
+    code, out = invoke("explain", "SKU-1", "-c", str(config), "--channel", "google")
     assert code == 0
     assert "Rules: (none for this channel)" in out and "Channel item" in out
