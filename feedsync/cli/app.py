@@ -7,6 +7,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -210,17 +211,10 @@ def push(
     from feedsync.publish.run import run_push
 
     output = Output(quiet, verbose)
+    publish = partial(run_push, dry_run=dry_run, allow_empty=allow_empty, force=force,
+                      log=output.log)
     with _handled(output):
-        loaded = load_config(config)
-        sink = IssueFile(issues_file) if issues_file else None
-        try:
-            with output.progress(f"Reading {Path(describe_source(loaded)).name}") as progress:
-                report = run_push(loaded, channel, dry_run=dry_run, allow_empty=allow_empty,
-                                  force=force, log=output.log, progress=progress, sink=sink,
-                                  max_issues=max_issues)
-        finally:
-            if sink is not None:
-                sink.close()
+        report = _run(publish, config, channel, output, issues_file, max_issues)
     if format is BuildFormat.json:
         print_push_json(report)
     else:

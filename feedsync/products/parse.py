@@ -383,26 +383,10 @@ class RowParser:
         return raw
 
     def _text(self, raw: str, warn: Warn) -> str:
-        if not needs_cleaning(raw):
-            return raw
-        if has_control_characters(raw):
-            warn("control-characters", "control characters were removed")
-            raw = remove_control_characters(raw)
-        if has_html(raw):
-            warn("html-in-text", "HTML markup was removed")
-            raw = strip_html(raw)
-        return collapse_whitespace(raw)
+        return _clean_text(raw, warn, keep_newlines=False)
 
     def _description(self, raw: str, warn: Warn) -> str:
-        if not needs_cleaning(raw):
-            return raw
-        if has_control_characters(raw):
-            warn("control-characters", "control characters were removed")
-            raw = remove_control_characters(raw)
-        if has_html(raw):
-            warn("html-in-text", "HTML markup was removed (channels want plain text)")
-            return strip_html(raw)
-        return collapse_whitespace(raw, keep_newlines=True)
+        return _clean_text(raw, warn, keep_newlines=True)
 
     def _url(self, raw: str, warn: Warn) -> str:
         url = raw.strip()
@@ -556,6 +540,21 @@ class RowParser:
                 f"under source.values.{name})")
 
         return convert
+
+
+def _clean_text(raw: str, warn: Warn, *, keep_newlines: bool) -> str:
+    """Plain text for channels: control characters and HTML removed (with a warning each),
+    white space collapsed; line breaks kept only where the field allows them."""
+    if not needs_cleaning(raw):
+        return raw
+    if has_control_characters(raw):
+        warn("control-characters", "control characters were removed")
+        raw = remove_control_characters(raw)
+    if has_html(raw):
+        warn("html-in-text", "HTML markup was removed (channels want plain text)")
+        text = strip_html(raw)
+        return text if keep_newlines else collapse_whitespace(text)
+    return collapse_whitespace(raw, keep_newlines=keep_newlines)
 
 
 def _normalised_map(mapping: dict[str, str]) -> dict[str, str]:

@@ -7,6 +7,7 @@ retry loop (`retry.py`) only ever retries the first kind.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +82,14 @@ class Destination(Protocol):
     def publish(self, upload: Upload, retry: RetryPolicy) -> PublishResult:
         """Send `upload`, retrying what may pass; raise RetriableError or FatalError."""
         ...
+
+
+def remote_location(path: str, upload: Upload) -> tuple[str, str]:
+    """(directory, file name) on a server: a path ending in `/` is a folder that keeps the
+    feed's own name; any other path names the file."""
+    if path.endswith("/"):
+        return path.rstrip("/") or "/", upload.remote_name
+    return posixpath.dirname(path) or "/", posixpath.basename(path)
 
 
 def temp_name(name: str, token: str) -> str:

@@ -25,6 +25,7 @@ from feedsync.publish.base import (
     RetriableError,
     Upload,
     is_temp_of,
+    remote_location,
     temp_name,
 )
 from feedsync.publish.retry import RetryPolicy
@@ -60,9 +61,7 @@ class FtpDestination:
         self.ca_file = (base_dir / config.ca_file).expanduser() if config.ca_file else None
 
     def _remote_path(self, upload: Upload) -> tuple[str, str]:
-        if self.path.endswith("/"):
-            return self.path.rstrip("/") or "/", upload.remote_name
-        return posixpath.dirname(self.path) or "/", posixpath.basename(self.path)
+        return remote_location(self.path, upload)
 
     def target(self, upload: Upload) -> str:
         directory, name = self._remote_path(upload)

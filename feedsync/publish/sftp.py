@@ -30,6 +30,7 @@ from feedsync.publish.base import (
     RetriableError,
     Upload,
     is_temp_of,
+    remote_location,
     temp_name,
 )
 from feedsync.publish.retry import RetryPolicy
@@ -92,9 +93,7 @@ class SftpDestination:
         self.pinned = pinned.rstrip("=") if pinned else None
 
     def _remote_path(self, upload: Upload) -> tuple[str, str]:
-        if self.path.endswith("/"):
-            return self.path.rstrip("/") or "/", upload.remote_name
-        return posixpath.dirname(self.path) or "/", posixpath.basename(self.path)
+        return remote_location(self.path, upload)
 
     def target(self, upload: Upload) -> str:
         directory, name = self._remote_path(upload)

@@ -23,6 +23,15 @@ class SourceRow:
     issues: list[Issue] = field(default_factory=list)
 
 
+def columns_seen(rows: Iterator[SourceRow]) -> list[str]:
+    """Every key met in the rows, in order of first appearance: the header of a source
+    whose records do not all carry the same fields (feed items, reshaped shop exports)."""
+    seen: dict[str, None] = {}
+    for source_row in rows:
+        seen.update(dict.fromkeys(source_row.data))
+    return list(seen)
+
+
 class Source(Protocol):
     """A readable product master. `rows()` streams; `columns` is known after opening."""
 

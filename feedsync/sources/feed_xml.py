@@ -18,7 +18,7 @@ from pathlib import Path
 from lxml import etree
 
 from feedsync.errors import SourceError
-from feedsync.sources.base import SourceRow
+from feedsync.sources.base import SourceRow, columns_seen
 from feedsync.sources.csv import check_readable_file
 
 GOOGLE_NS = "http://base.google.com/ns/1.0"
@@ -54,10 +54,7 @@ class GoogleFeedSource:
     @property
     def columns(self) -> list[str]:
         if self._columns is None:
-            seen: dict[str, None] = {}
-            for source_row in self.rows():
-                seen.update(dict.fromkeys(source_row.data))
-            self._columns = list(seen)
+            self._columns = columns_seen(self.rows())
         return self._columns
 
     def rows(self) -> Iterator[SourceRow]:

@@ -35,7 +35,7 @@ from stdnum import ean
 from feedsync.checks.issue import warning
 from feedsync.checks.text import strip_html
 from feedsync.errors import ConfigError
-from feedsync.sources.base import Source, SourceRow
+from feedsync.sources.base import Source, SourceRow, columns_seen
 
 Row = dict[str, str | None]
 
@@ -90,10 +90,7 @@ class PresetSource:
     @property
     def columns(self) -> list[str]:
         if self._columns is None:
-            seen: dict[str, None] = {}
-            for source_row in self.rows():
-                seen.update(dict.fromkeys(source_row.data))
-            self._columns = list(seen)
+            self._columns = columns_seen(self.rows())
         return self._columns
 
     def rows(self) -> Iterator[SourceRow]:
