@@ -203,8 +203,8 @@ def _run(config: Config, channel_names: Iterable[str] | None, *, write: bool,
             for output, writer in zip(p.outputs, channel_writers):
                 writer.commit()
                 report.channels[p.name].outputs.append(
-                    OutputReport(str(output.path), output.format, writer.count,
-                                 getattr(writer, "parts", 1)))
+                    OutputReport(str(getattr(writer, "first_path", output.path)),
+                                 output.format, writer.count, getattr(writer, "parts", 1)))
         for p, channel_rules in zip(planned, rules, strict=True):
             report.channels[p.name].rules = channel_rules.counts()
         writers = []

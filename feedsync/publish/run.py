@@ -14,13 +14,14 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from feedsync import api
 from feedsync.channels.loader import load_spec
+from feedsync.channels.render import Item
 from feedsync.channels.spec import ChannelSpec
 from feedsync.checks.issue import Issue
 from feedsync.config import ChannelConfig, Config, OutputConfig
@@ -34,6 +35,7 @@ from feedsync.report import RunReport
 from feedsync.state.guards import check_guards
 from feedsync.state.lock import RunLock
 from feedsync.state.store import STATE_NAME, StateStore
+from feedsync.writers.parts import existing_parts, remove_stale_parts
 
 PUBLISHED = "published"
 GUARD = "guard"
@@ -92,12 +94,30 @@ class PushReport:
 
 
 @dataclass
+class _StagedOutput:
+    """One output of a feed: where the build writes it, and the output it will replace."""
+
+    staged: Path
+    final: Path | None  # None: built only for API destinations to read items from
+    format: str
+
+    def files(self) -> list[tuple[Path, Path | None]]:
+        """(staged file, final file) pairs as built: the file itself, or its numbered parts
+        when the format splits by item count (amazon.part0001.json, ...)."""
+        if self.staged.exists():
+            return [(self.staged, self.final)]
+        parts = existing_parts(self.staged)
+        return [(part, self.final.with_name(part.name) if self.final else None)
+                for part in parts]
+
+
+@dataclass
 class _Staged:
-    """One channel's staged feeds: staged path -> the output it will replace (if any)."""
+    """One feed's staged outputs (a channel entry, or one market of it) and destinations."""
 
     name: str
     config: ChannelConfig
-    files: list[tuple[Path, Path | None, str]]  # staged, final output, format name
+    files: list[_StagedOutput]
     destinations: list[Destination]
     spec: ChannelSpec
 
@@ -177,7 +197,10 @@ def _open_destinations(config: Config, wanted: list[str]) -> dict[str, list[Dest
 
 def _stage(config: Config, wanted: list[str], destinations: dict[str, list[Destination]],
            staging: Path) -> tuple[Config, list[_Staged]]:
-    """A copy of the config whose channels write into `staging` instead of their outputs."""
+    """A copy of the config whose channels write into `staging` instead of their outputs.
+
+    Staged names keep their `{country}`-style placeholders, so a channel with markets
+    expands into one staged feed per market exactly as its real outputs do."""
     staged_config = config.model_copy(deep=True)
     staged_config.file = config.file
     staged: list[_Staged] = []
@@ -186,30 +209,34 @@ def _stage(config: Config, wanted: list[str], destinations: dict[str, list[Desti
             continue
         original = config.channels[name]
         spec = load_spec(original.spec, config.base_dir)
-        files: list[tuple[Path, Path | None, str]] = []
-        outputs: list[str | OutputConfig] = []
-        planned = {o.path: o.format for p in api.plan_channels(config, [name])
-                   for o in p.outputs}
-        for index, output in enumerate(original.resolved_outputs()):
-            final = config.resolve(output.path)
-            path = staging / name / str(index) / final.name
-            fmt_name = output.format or planned[final]
-            outputs.append(OutputConfig(path=str(path), format=fmt_name))
-            files.append((path, final, fmt_name))
+        outputs: list[str | OutputConfig] = [
+            OutputConfig(path=str(staging / name / str(index) / Path(output.path).name),
+                         format=output.format)
+            for index, output in enumerate(original.resolved_outputs())]
         if not outputs and destinations[name]:
-            # An API-only channel: stage a feed in the spec's first format to read items from.
+            # An API-only channel: stage a feed in the spec's XML (else first) format to read
+            # items from.
             fmt_name = next((n for n, f in spec.formats.items() if f.writer == "xml"),
                             next(iter(spec.formats)))
-            path = staging / name / "api" / f"{name}{spec.formats[fmt_name].extension}"
-            outputs.append(OutputConfig(path=str(path), format=fmt_name))
-            files.append((path, None, fmt_name))
+            market = "_{country}" if original.markets else ""
+            outputs.append(OutputConfig(
+                path=str(staging / name / "api" / f"{name}{market}"
+                         f"{spec.formats[fmt_name].extension}"), format=fmt_name))
         channel.output = None
         channel.format = None
         channel.outputs = outputs
-        channel_staged = _Staged(name, original, files, destinations[name], spec)
-        for destination in channel_staged.destinations:
-            _choose_file(channel_staged, destination)  # a wrong `file:` fails before building
-        staged.append(channel_staged)
+        finals = api.plan_channels(config, [name])
+        for final_feed, staged_feed in zip(finals, api.plan_channels(staged_config, [name]),
+                                           strict=True):
+            files = [_StagedOutput(output.path,
+                                   final_feed.outputs[index].path
+                                   if index < len(final_feed.outputs) else None,
+                                   output.format)
+                     for index, output in enumerate(staged_feed.outputs)]
+            feed = _Staged(staged_feed.name, original, files, destinations[name], spec)
+            for destination in feed.destinations:
+                _choose_file(feed, destination)  # a wrong `file:` fails before building
+            staged.append(feed)
     return staged_config, staged
 
 
@@ -220,7 +247,8 @@ def _push_channel(channel: _Staged, report: PushReport, store: StateStore, allow
     items = channel_report.items
     tripped = False
     for destination in channel.destinations:
-        upload = _upload(channel, destination, items, store)
+        uploads = _uploads(channel, destination, items, store)
+        upload = uploads[0]
         target = redact(destination.target(upload))
         last = store.last(channel.name, destination.name)
         reason = check_guards(items, last, max_drop=destination.config.max_drop,
@@ -239,7 +267,7 @@ def _push_channel(channel: _Staged, report: PushReport, store: StateStore, allow
             policy = retry_hook(policy)
         say(f"{channel.name} -> {destination.name}: sending {items:,} items to {target}")
         try:
-            result = destination.publish(upload, policy)
+            results = [destination.publish(part, policy) for part in uploads]
         except PublishError as exc:
             status = TEMPORARY if exc.exit_code is ExitCode.TEMPORARY_FAILURE else FATAL
             message = redact(exc.message)
@@ -247,8 +275,14 @@ def _push_channel(channel: _Staged, report: PushReport, store: StateStore, allow
             report.outcomes.append(PushOutcome(channel.name, destination.name, target, status,
                                                items, message))
             continue
-        store.record(channel.name, destination.name, items=items, sha256=upload.sha256,
-                     size=upload.size, target=result.target, ids=result.ids)
+        result = results[0]
+        for later in results[1:]:  # the other numbered parts of the same feed
+            result.attempts = max(result.attempts, later.attempts)
+            result.rejected += later.rejected
+        sha256 = (upload.sha256 if len(uploads) == 1 else
+                  hashlib.sha256("".join(u.sha256 for u in uploads).encode()).hexdigest())
+        store.record(channel.name, destination.name, items=items, sha256=sha256,
+                     size=sum(u.size for u in uploads), target=result.target, ids=result.ids)
         report.outcomes.append(PushOutcome(
             channel.name, destination.name, redact(result.target), PUBLISHED, items,
             attempts=result.attempts, deleted=result.deleted,
@@ -257,27 +291,30 @@ def _push_channel(channel: _Staged, report: PushReport, store: StateStore, allow
     if not tripped:
         _promote(channel, channel_report)
         return
-    for (_, final, _), output in zip(channel.files, channel_report.outputs, strict=False):
+    for staged_output, output in zip(channel.files, channel_report.outputs, strict=False):
+        final = staged_output.final
         output.path = f"{final} (not replaced: guard tripped)" if final else "-"
 
 
-def _choose_file(channel: _Staged, destination: Destination) -> tuple[Path, Path | None, str]:
-    """The staged feed this destination receives: `file:` (a name or a format) or the first.
-
-    API destinations read items back, so they prefer the XML feed (see items.py)."""
+def _choose_file(channel: _Staged, destination: Destination) -> _StagedOutput:
+    """The staged output this destination receives: `file:` (a name or a format) or the
+    first. API destinations read items back, so they take the XML (else delimited) one."""
     wanted = destination.config.file
     files = channel.files
     if wanted is not None:
-        for staged, final, fmt_name in files:
-            if wanted in (staged.name, fmt_name):
-                return staged, final, fmt_name
+        for output in files:
+            if wanted in (output.staged.name, output.format):
+                return output
         raise ConfigError(f"publish.{destination.name}.file: channel {channel.name} has no "
                           f"output {wanted!r} (it has "
-                          + ", ".join(s.name for s, _, _ in files) + ")")
+                          + ", ".join(o.staged.name for o in files) + ")")
     if _is_api(destination):
-        for staged, final, fmt_name in files:
-            if channel.spec.formats[fmt_name].writer == "xml":
-                return staged, final, fmt_name
+        for writer in ("xml", "delimited"):
+            for output in files:
+                if channel.spec.formats[output.format].writer == writer:
+                    return output
+        raise ConfigError(f"publish.{destination.name}: channel {channel.name} needs an XML "
+                          "or CSV/TSV output for the API to read its items from")
     return files[0]
 
 
@@ -285,18 +322,28 @@ def _is_api(destination: Destination) -> bool:
     return destination.config.url.split("://")[0].lower() in API_SCHEMES
 
 
-def _upload(channel: _Staged, destination: Destination, items: int,
-            store: StateStore) -> Upload:
-    staged, final, fmt_name = _choose_file(channel, destination)
-    fmt = channel.spec.formats[fmt_name]
-    remote_name = (final or staged).name
-    media_type = fmt.media_type or _MEDIA_TYPES.get(staged.suffix, "application/octet-stream")
-    size = staged.stat().st_size if staged.exists() else 0
-    return Upload(
-        channel=channel.name, path=staged, remote_name=remote_name, media_type=media_type,
-        items=items, sha256=_sha256(staged) if staged.exists() else "", size=size,
-        read_items=lambda: read_items(staged, channel.spec, fmt),
+def _uploads(channel: _Staged, destination: Destination, items: int,
+             store: StateStore) -> list[Upload]:
+    """The files this destination receives: one, or each numbered part of a split feed
+    (an API destination reads the items of every part)."""
+    output = _choose_file(channel, destination)
+    fmt = channel.spec.formats[output.format]
+    files = output.files() or [(output.staged, output.final)]
+    media_type = fmt.media_type or _MEDIA_TYPES.get(output.staged.suffix,
+                                                    "application/octet-stream")
+
+    def every_item() -> Iterator[Item]:
+        for staged, _ in files:
+            yield from read_items(staged, channel.spec, fmt)
+
+    return [Upload(
+        channel=channel.name, path=staged, remote_name=(final or staged).name,
+        media_type=media_type, items=items,
+        sha256=_sha256(staged) if staged.exists() else "",
+        size=staged.stat().st_size if staged.exists() else 0,
+        read_items=every_item,
         previous_ids=lambda: store.published_ids(channel.name, destination.name))
+        for staged, final in files]
 
 
 def _sha256(path: Path) -> str:
@@ -308,23 +355,29 @@ def _sha256(path: Path) -> str:
 
 
 def _promote(channel: _Staged, channel_report: Any) -> None:
-    """Move the staged feeds over the channel's outputs (atomically: same folder rename)."""
-    for index, (staged, final, _) in enumerate(channel.files):
-        if final is None and index < len(channel_report.outputs):
-            channel_report.outputs[index].path = "- (sent to APIs only)"
-        if final is None or not staged.exists():
+    """Copy the staged feeds over the channel's outputs (temporary name, fsync, rename)."""
+    for index, output in enumerate(channel.files):
+        report = channel_report.outputs[index] if index < len(channel_report.outputs) else None
+        if output.final is None:
+            if report is not None:
+                report.path = "- (sent to APIs only)"
             continue
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.with_name(f".{final.name}.promote.partial")
-        shutil.copyfile(staged, tmp)
-        with tmp.open("rb") as fh:
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, final)
-        if index < len(channel_report.outputs):
-            channel_report.outputs[index].path = str(final)
+        files = output.files()
+        for staged, final in files:
+            assert final is not None
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = final.with_name(f".{final.name}.promote.partial")
+            shutil.copyfile(staged, tmp)
+            with tmp.open("rb") as fh:
+                os.fsync(fh.fileno())
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+            os.replace(tmp, final)
+        if files and files[0][0] != output.staged:  # numbered parts
+            remove_stale_parts(output.final, len(files))
+        if report is not None and files:
+            report.path = str(files[0][1])
 
 
 def _dry_run(config: Config, wanted: list[str], destinations: dict[str, list[Destination]],
@@ -339,36 +392,31 @@ def _dry_run(config: Config, wanted: list[str], destinations: dict[str, list[Des
     store = StateStore(db) if db.exists() else None
     try:
         for name, channel_destinations in destinations.items():
-            items = build.channels[name].items
-            staged = _Staged(name, config.channels[name], [],
-                             channel_destinations, load_spec(config.channels[name].spec,
-                                                             config.base_dir))
-            for output in config.channels[name].resolved_outputs():
-                path = config.resolve(output.path)
-                staged.files.append((path, path, output.format or _format_of(path, staged)))
-            if not staged.files:
-                fmt_name = next(iter(staged.spec.formats))
-                path = Path(f"{name}{staged.spec.formats[fmt_name].extension}")
-                staged.files.append((path, None, fmt_name))
-            for destination in channel_destinations:
-                staged_path, final, _ = _choose_file(staged, destination)
-                upload = Upload(name, staged_path, (final or staged_path).name, "", items, "",
-                                0)
-                last = store.last(name, destination.name) if store else None
-                reason = check_guards(items, last, max_drop=destination.config.max_drop,
-                                      allow_empty=allow_empty, force=force)
-                plan = (f"would send {items:,} items and delete those no longer in the feed"
-                        if _is_api(destination) else f"would send {upload.remote_name}")
-                report.outcomes.append(PushOutcome(
-                    name, destination.name, redact(destination.target(upload)),
-                    DRY_RUN if reason is None else GUARD, items, reason or plan))
+            spec = load_spec(config.channels[name].spec, config.base_dir)
+            for feed in api.plan_channels(config, [name]):
+                items = build.channels[feed.name].items
+                staged = _Staged(feed.name, config.channels[name],
+                                 [_StagedOutput(o.path, o.path, o.format) for o in feed.outputs],
+                                 channel_destinations, spec)
+                if not staged.files:
+                    fmt_name = next((n for n, f in spec.formats.items() if f.writer == "xml"),
+                                    next(iter(spec.formats)))
+                    path = Path(f"{feed.name}{spec.formats[fmt_name].extension}")
+                    staged.files.append(_StagedOutput(path, None, fmt_name))
+                for destination in channel_destinations:
+                    output = _choose_file(staged, destination)
+                    upload = Upload(feed.name, output.staged,
+                                    (output.final or output.staged).name, "", items, "", 0)
+                    last = store.last(feed.name, destination.name) if store else None
+                    reason = check_guards(items, last, max_drop=destination.config.max_drop,
+                                          allow_empty=allow_empty, force=force)
+                    plan = (f"would send {items:,} items and delete those no longer in the "
+                            "feed" if _is_api(destination) else
+                            f"would send {upload.remote_name}")
+                    report.outcomes.append(PushOutcome(
+                        feed.name, destination.name, redact(destination.target(upload)),
+                        DRY_RUN if reason is None else GUARD, items, reason or plan))
     finally:
         if store is not None:
             store.close()
     return report
-
-
-def _format_of(path: Path, channel: _Staged) -> str:
-    suffix = path.suffix if path.suffix != ".gz" else Path(path.stem).suffix
-    return next((n for n, f in channel.spec.formats.items() if f.extension == suffix),
-                next(iter(channel.spec.formats)))

@@ -32,6 +32,31 @@ def part_path(path: Path, number: int) -> Path:
     return path.with_name(f"{base}.part{number:04d}{extension}")
 
 
+def _numbered_parts(path: Path) -> list[tuple[int, Path]]:
+    base, extension = split_name(path)
+    pattern = re.compile(rf"^{re.escape(base)}\.part(\d{{4,}}){re.escape(extension)}$")
+    if not path.parent.is_dir():
+        return []
+    found = [(int(match.group(1)), candidate) for candidate in path.parent.iterdir()
+             if (match := pattern.match(candidate.name))]
+    return sorted(found)
+
+
+def existing_parts(path: Path) -> list[Path]:
+    """The numbered parts of `path` on disk, in order."""
+    return [part for _, part in _numbered_parts(path)]
+
+
+def remove_stale_parts(path: Path, parts: int) -> None:
+    """Remove parts numbered above `parts`, left over from an earlier, larger run."""
+    try:
+        for number, candidate in _numbered_parts(path):
+            if number > parts:
+                candidate.unlink()
+    except OSError as exc:
+        raise OutputError(f"cannot remove old parts of {path}: {exc}") from exc
+
+
 class PartedWriter:
     """A FeedWriter look-alike that opens a new part every `max_items` items."""
 
@@ -42,6 +67,10 @@ class PartedWriter:
         self.count = 0
         self.done: list[FeedWriter] = []
         self.current: FeedWriter = factory(part_path(path, 1))
+
+    @property
+    def first_path(self) -> Path:
+        return part_path(self.path, 1)
 
     @property
     def parts(self) -> int:
@@ -65,15 +94,7 @@ class PartedWriter:
         self._remove_stale(len(writers))
 
     def _remove_stale(self, parts: int) -> None:
-        base, extension = split_name(self.path)
-        pattern = re.compile(rf"^{re.escape(base)}\.part(\d{{4,}}){re.escape(extension)}$")
-        try:
-            for candidate in self.path.parent.iterdir():
-                match = pattern.match(candidate.name)
-                if match and int(match.group(1)) > parts:
-                    candidate.unlink()
-        except OSError as exc:
-            raise OutputError(f"cannot remove old parts of {self.path}: {exc}") from exc
+        remove_stale_parts(self.path, parts)
 
     def abort(self) -> None:
         for writer in [*self.done, self.current]:

@@ -235,3 +235,47 @@ def test_kill_9_mid_publish_keeps_the_old_feed_and_the_next_run_recovers(tienda,
     assert result.exit_code == ExitCode.OK, result.output
     assert sorted(p.name for p in public.iterdir()) == ["google_es.xml"]  # swept
     assert b"18.95 EUR" in (public / "google_es.xml").read_bytes()
+
+
+def _markets_and_parts(tienda: Path) -> Path:
+    """Google in two markets and eBay split into 25-item request files, both published."""
+    import yaml
+
+    data = yaml.safe_load(tienda.read_text(encoding="utf-8"))
+    data["publish"] = {"public": {"url": "public_html/", "retry": {"attempts": 1}}}
+    data["channels"] = {
+        "google": {"spec": "google_merchant", "publish": "public",
+                   "markets": [{"country": "ES", "language": "es", "currency": "EUR"},
+                               {"country": "MX", "language": "es", "currency": "MXN"}],
+                   "rates": {"MXN": 20.5}, "outputs": ["feeds/google_{country}.xml"]},
+        "ebay": {"spec": "ebay_inventory", "publish": "public", "output": "feeds/ebay.json",
+                 "settings": {"locale": "es_ES"}},
+    }
+    tienda.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return tienda
+
+
+def test_push_publishes_each_market_and_every_part(tienda, cli):
+    config = _markets_and_parts(tienda)
+    result = invoke(cli, "push", "-c", str(config), "--format", "json")
+    assert result.exit_code == ExitCode.OK, result.output
+    outcomes = {(o["channel"], o["status"]) for o in json.loads(result.stdout)["publish"]}
+    assert outcomes == {("google.ES", "published"), ("google.MX", "published"),
+                        ("ebay", "published")}
+    public, feeds = tienda.parent / "public_html", tienda.parent / "feeds"
+    for name in ("google_ES.xml", "google_MX.xml", "ebay.part0001.json", "ebay.part0002.json"):
+        assert (public / name).read_bytes() == (feeds / name).read_bytes()
+    assert b"MXN" in (public / "google_MX.xml").read_bytes()
+    db = sqlite3.connect(tienda.parent / ".feedsync" / "state.db")
+    recorded = dict(db.execute("SELECT channel, items FROM publishes").fetchall())
+    assert recorded == {"google.ES": 38, "google.MX": 38, "ebay": 39}
+
+
+def test_each_market_is_guarded_on_its_own(tienda, cli):
+    config = _markets_and_parts(tienda)
+    assert invoke(cli, "push", "-c", str(config)).exit_code == ExitCode.OK
+    truncate_master(config)
+    result = invoke(cli, "push", "-c", str(config), "--format", "json")
+    assert result.exit_code == ExitCode.GUARD_TRIPPED
+    statuses = {o["channel"]: o["status"] for o in json.loads(result.stdout)["publish"]}
+    assert statuses == {"google.ES": "guard", "google.MX": "guard", "ebay": "guard"}
