@@ -231,4 +231,4 @@ def test_build_table_says_how_many_parts(all_channels: Path) -> None:
     result = CliRunner().invoke(app, ["build", "-c", str(all_channels), "--channel", "ebay"],
                                 env={"COLUMNS": "300"})
     assert result.exit_code == 0, result.output
-    assert "ebay.json (2 parts)" in result.output
+    assert "ebay.part0001.json (2 parts)" in result.output
