@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -311,6 +312,16 @@ class Config(_Model):
     file: Path = Field(default=Path(DEFAULT_CONFIG_NAME), exclude=True)
     # Where each key was in the YAML, so rule errors found later can say `file:line`.
     _positions: PositionedYaml | None = PrivateAttr(default=None)
+    # destination name -> the problem with its unset ${VAR} (raised by push only)
+    _unset_publish_variables: dict[str, list[str]] = PrivateAttr(default_factory=dict)
+
+    def check_publish_variables(self, destinations: Iterable[str]) -> None:
+        """Raise ConfigError when a destination about to be used has an unset ${VAR}."""
+        problems = [problem for name in sorted(destinations)
+                    for problem in self._unset_publish_variables.get(name, [])]
+        if problems:
+            raise ConfigError(f"{self.file.name}: {len(problems)} problem(s) with publishing:",
+                              problems)
 
     @property
     def base_dir(self) -> Path:
@@ -369,7 +380,13 @@ def load_config(path: Path) -> Config:
                           "`channels:`")
     env_problems: list[tuple[Location, str]] = []
     data = expand_env(doc.data, (), env_problems)
-    problems = [f"{doc.where(loc)}: {dotted(loc)}: {msg}" for loc, msg in env_problems]
+    # Destinations' secrets are needed only by `push`: validate and build run without them.
+    deferred: dict[str, list[str]] = {}
+    for loc, msg in env_problems:
+        if loc[:1] == ("publish",) and len(loc) > 1:
+            deferred.setdefault(str(loc[1]), []).append(f"{doc.where(loc)}: {dotted(loc)}: {msg}")
+    problems = [f"{doc.where(loc)}: {dotted(loc)}: {msg}" for loc, msg in env_problems
+                if not (loc[:1] == ("publish",) and len(loc) > 1)]
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
@@ -379,6 +396,7 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"{doc.file} has {len(problems)} problem(s):", problems)
     config.file = doc.file
     config._positions = doc
+    config._unset_publish_variables = deferred
     from feedsync.rules.compile import check_rules  # rules import this module
 
     rule_problems = check_rules(config)

@@ -168,6 +168,9 @@ def run_push(config: Config, channels: Iterable[str] | None = None, *, dry_run: 
 
 
 def _open_destinations(config: Config, wanted: list[str]) -> dict[str, list[Destination]]:
+    config.check_publish_variables(
+        {d for name, channel in config.channels.items()
+         if (name in wanted if wanted else channel.enabled) for d in channel.publish})
     problems = []
     opened: dict[str, Destination] = {}
     result: dict[str, list[Destination]] = {}

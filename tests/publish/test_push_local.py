@@ -279,3 +279,18 @@ def test_each_market_is_guarded_on_its_own(tienda, cli):
     assert result.exit_code == ExitCode.GUARD_TRIPPED
     statuses = {o["channel"]: o["status"] for o in json.loads(result.stdout)["publish"]}
     assert statuses == {"google.ES": "guard", "google.MX": "guard", "ebay": "guard"}
+
+
+def test_destination_secrets_are_needed_by_push_only(tienda, cli, monkeypatch):
+    """build and validate run without the destinations' ${VAR}s; push names each unset one."""
+    config = configure(tienda, {"box": {"url": "sftp://sftp.example.com/feeds/",
+                                        "username": "shop",
+                                        "password": "${FEEDSYNC_TEST_UNSET_PASSWORD}",
+                                        "host_key": "SHA256:AAAA"}})
+    monkeypatch.delenv("FEEDSYNC_TEST_UNSET_PASSWORD", raising=False)
+    assert invoke(cli, "build", "-c", str(config), "-q").exit_code == ExitCode.OK
+    assert invoke(cli, "validate", "-c", str(config), "-q").exit_code == ExitCode.DATA_ERRORS
+    result = invoke(cli, "push", "-c", str(config))
+    assert result.exit_code == ExitCode.USAGE
+    assert ("publish.box.password: environment variable FEEDSYNC_TEST_UNSET_PASSWORD is not set"
+            in result.stderr)
