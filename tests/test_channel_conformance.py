@@ -125,3 +125,39 @@ def test_output_parses_with_a_safe_parser(name: str, fmt_name: str, tmp_path: Pa
     assert "<b>fuerte</b>, 50% más" in json.dumps(
         [i if isinstance(i, (dict, list)) else i.xpath("string()") for i in items],
         ensure_ascii=False)
+
+
+def _general_path_only(renderer: ChannelRenderer, product) -> tuple[dict, list, bool]:
+    """Every field through ChannelRenderer._render_field, the one general definition."""
+    item: dict = {}
+    issues: list = []
+    excluded = False
+    for index, field in enumerate(renderer.fields):
+        excluded = renderer._render_field(index, field.get(product), product, item,
+                                          issues) or excluded
+    return item, issues, excluded
+
+
+def _variants(spec_name: str) -> list:
+    """The kitchen sink, emptied one field at a time, stretched past limits, given odd
+    enum values: the cases where the generated fast path must hand over."""
+    products = [kitchen_sink()]
+    for field in load_spec(spec_name).fields:
+        products.append(without(kitchen_sink(), product_inputs(field)))
+    products += [kitchen_sink(title="word " * 2000, id="X" * 300, brand=""),
+                 kitchen_sink(availability="discontinued", condition="used", gender="female",
+                              age_group="newborn", color=None, size=""),
+                 kitchen_sink(availability="limited_availability",
+                              additional_image_link=[f"https://cdn.example.com/{n}.jpg"
+                                                     for n in range(30)])]
+    return products
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_generated_field_code_matches_the_general_path(name: str) -> None:
+    renderer = _renderer(load_spec(name))
+    for product in _variants(name):
+        item: dict = {}
+        issues: list = []
+        excluded = renderer._render_fields(product, item, issues)
+        assert (item, issues, excluded) == _general_path_only(renderer, product)
