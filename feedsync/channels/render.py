@@ -32,6 +32,7 @@ from feedsync.products.product import (
     Shipping,
     to_plain,
 )
+from feedsync.templating import fast_renderer
 
 Group = dict[str, str]
 # Typed scalars (Decimal, int, bool) come from the number/integer/boolean formats, for
@@ -196,9 +197,11 @@ class _FieldRenderer:
                     raise ConfigError(f"channel {channel}: field {spec.name}: {exc}") from exc
                 return lambda product: constant_text
 
+            render_text = fast_renderer(template)
+
             def render(product: Product) -> str | None:
                 context = {n: to_plain(product.get(n)) for n in product_names} | fixed
-                text = template.render(context).strip()
+                text = render_text(context).strip()
                 return text or None
 
             return render

@@ -11,7 +11,7 @@ written around the items, never built in memory.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
@@ -27,6 +27,7 @@ from feedsync.channels.shape import (
 )
 from feedsync.errors import ConfigError, OutputError
 from feedsync.resources import builtin_templates_dir
+from feedsync.templating import fast_renderer
 from feedsync.writers.base import FeedWriter
 
 
@@ -40,6 +41,10 @@ def _template_env() -> SandboxedEnvironment:
                                undefined=StrictUndefined, autoescape=False,
                                keep_trailing_newline=False)
     env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "default": json_default}
+    # Jinja's own tojson also escapes <, >, & and ' for HTML pages; these templates write
+    # JSON documents (checked by parsing each result), where a plain dump is exact and
+    # several times cheaper.
+    env.filters["tojson"] = partial(json.dumps, ensure_ascii=False, default=json_default)
     return env
 
 
@@ -54,7 +59,7 @@ class _ItemEncoder:
         self.shape = None
         if fmt.item_template:
             try:
-                self.template = _template_env().get_template(fmt.item_template)
+                self.template = fast_renderer(_template_env().get_template(fmt.item_template))
             except TemplateError as exc:
                 raise ConfigError(f"{self.where}: item_template {fmt.item_template}: {exc}"
                                   ) from exc
@@ -64,8 +69,7 @@ class _ItemEncoder:
     def encode(self, item: Item, position: int) -> str:
         if self.template is not None:
             try:
-                text = self.template.render(self.context | {"item": item,
-                                                            "position": position})
+                text = self.template(self.context | {"item": item, "position": position})
                 return _dumps(json.loads(text))
             except (TemplateError, ValueError) as exc:
                 raise OutputError(f"{self.where}: item_template gave no valid JSON for item "
