@@ -12,10 +12,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from feedsync.channels.render import Item
 from feedsync.config import PublishConfig
-from feedsync.errors import ExitCode, FeedsyncError
+from feedsync.errors import ConfigError, ExitCode, FeedsyncError
 from feedsync.publish.retry import RetryPolicy
 
 TEMP_SUFFIX = ".partial"
@@ -82,6 +83,16 @@ class Destination(Protocol):
     def publish(self, upload: Upload, retry: RetryPolicy) -> PublishResult:
         """Send `upload`, retrying what may pass; raise RetriableError or FatalError."""
         ...
+
+
+def url_number(name: str, url: str, form: str) -> str:
+    """The account or catalog number of an API destination URL such as
+    google-merchant://1234567; a ConfigError showing `form` when it is not one."""
+    parts = urlsplit(url)
+    number = (parts.hostname or parts.netloc or "").strip("/")
+    if not number.isdigit():
+        raise ConfigError(f"publish.{name}.url: write {form}")
+    return number
 
 
 def remote_location(path: str, upload: Upload) -> tuple[str, str]:

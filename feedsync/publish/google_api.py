@@ -19,14 +19,14 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 
 from feedsync.channels.render import Item
 from feedsync.config import PublishConfig
 from feedsync.errors import ConfigError
-from feedsync.publish.base import FatalError, PublishResult, RetriableError, Upload
+from feedsync.publish.base import FatalError, PublishResult, RetriableError, Upload, url_number
 from feedsync.publish.retry import RetryPolicy, parse_retry_after
 
 SCOPE = "https://www.googleapis.com/auth/content"
@@ -210,11 +210,8 @@ class MerchantApiDestination:
     def __init__(self, name: str, config: PublishConfig, base_dir: Path) -> None:
         self.name = name
         self.config = config
-        url = urlsplit(config.url)
-        self.account = (url.hostname or url.netloc or "").strip("/")
-        if not self.account.isdigit():
-            raise ConfigError(f"publish.{name}.url: write google-merchant://ACCOUNT_ID "
-                              "(the Merchant Center account number)")
+        self.account = url_number(name, config.url, "google-merchant://ACCOUNT_ID (the "
+                                  "Merchant Center account number)")
         problems = [k for k in ("data_source", "content_language", "feed_label")
                     if getattr(config, k) is None]
         if problems:

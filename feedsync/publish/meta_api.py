@@ -22,7 +22,7 @@ import requests
 from feedsync.channels.render import Item
 from feedsync.config import PublishConfig
 from feedsync.errors import ConfigError
-from feedsync.publish.base import FatalError, PublishResult, RetriableError, Upload
+from feedsync.publish.base import FatalError, PublishResult, RetriableError, Upload, url_number
 from feedsync.publish.retry import RetryPolicy, parse_retry_after
 
 DEFAULT_BASE_URL = "https://graph.facebook.com/v21.0"
@@ -60,10 +60,7 @@ class MetaCatalogDestination:
     def __init__(self, name: str, config: PublishConfig, base_dir: Path) -> None:
         self.name = name
         self.config = config
-        url = urlsplit(config.url)
-        self.catalog = (url.hostname or url.netloc or "").strip("/")
-        if not self.catalog.isdigit():
-            raise ConfigError(f"publish.{name}.url: write meta-catalog://CATALOG_ID")
+        self.catalog = url_number(name, config.url, "meta-catalog://CATALOG_ID")
         if config.token is None:
             raise ConfigError(f"publish.{name}: the Graph API needs `token:` (from ${{VAR}})")
         self.base_url = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
