@@ -54,6 +54,3 @@ def error(code: str, message: str, **where: Any) -> Issue:
 def warning(code: str, message: str, **where: Any) -> Issue:
     return Issue(code, Severity.WARNING, message, **where)
 
-
-def info(code: str, message: str, **where: Any) -> Issue:
-    return Issue(code, Severity.INFO, message, **where)

@@ -6,7 +6,6 @@ import html
 import re
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _HTML_TAG = re.compile(r"<\s*/?\s*[A-Za-z!][^<>]*>")
 _HTML_ENTITY = re.compile(r"&(?:[A-Za-z]{2,8}|#\d{1,6}|#x[0-9A-Fa-f]{1,6});")
 _BLOCK_TAG = re.compile(r"<\s*(?:br|/p|/div|/li|/h\d|/tr)\b[^>]*>", re.IGNORECASE)
@@ -33,10 +32,6 @@ def has_control_characters(text: str) -> bool:
 def remove_control_characters(text: str) -> str:
     """Drop C0/C1 control characters but keep tab and newlines."""
     return _CONTROL.sub("", text)
-
-
-def remove_xml_illegal(text: str) -> str:
-    return _XML_ILLEGAL.sub("", text)
 
 
 def has_html(text: str) -> bool:

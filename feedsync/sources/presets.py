@@ -372,7 +372,3 @@ _PRESETS: dict[str, tuple[Transform, tuple[str, ...], bool]] = {
     "meta": (_meta, ("id", "title", "price"), False),
 }
 PRESETS: tuple[str, ...] = tuple(_PRESETS)
-
-
-def preset_names() -> tuple[str, ...]:
-    return PRESETS
