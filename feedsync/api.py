@@ -50,14 +50,11 @@ class PlannedChannel:
 def plan_channels(config: Config, only: Iterable[str] | None = None) -> list[PlannedChannel]:
     """Resolve each selected channel's spec and outputs; every problem reported at once."""
     wanted = list(only or [])
-    unknown = [n for n in wanted if n not in config.channels]
-    if unknown:
-        raise ConfigError(f"unknown channel(s) {', '.join(unknown)}; the config has "
-                          + (", ".join(config.channels) or "none"))
+    entries = selected_entries(config, wanted)
     problems: list[str] = []
     planned = []
     for name, channel in config.channels.items():
-        if (wanted and name not in wanted) or (not wanted and not channel.enabled):
+        if (wanted and name not in entries) or (not wanted and not channel.enabled):
             continue
         try:
             spec = load_spec(channel.spec, config.base_dir)
@@ -65,6 +62,8 @@ def plan_channels(config: Config, only: Iterable[str] | None = None) -> list[Pla
             problems.append(f"channels.{name}.spec: {exc}")
             continue
         for variant in expand_channel(config, name, channel, spec, problems):
+            if wanted and name not in wanted and variant.name not in wanted:
+                continue  # another market of this entry
             outputs = []
             for output in channel.resolved_outputs():
                 path = config.resolve(variant.output_path(output.path))
@@ -75,10 +74,27 @@ def plan_channels(config: Config, only: Iterable[str] | None = None) -> list[Pla
                     continue
                 outputs.append(PlannedOutput(path, fmt))
             planned.append(PlannedChannel(variant.name, channel, spec, outputs, variant, name))
+    missing = [n for n in wanted if n not in config.channels
+               and n not in {p.name for p in planned}]
+    if missing and not problems:
+        raise ConfigError(f"unknown channel(s) {', '.join(missing)}; the config has "
+                          + ", ".join(p.name for p in plan_channels(config)))
     if problems:
         raise ConfigError(f"{config.file.name}: {len(problems)} problem(s) with channels:",
                           problems)
     return planned
+
+
+def selected_entries(config: Config, wanted: Iterable[str]) -> set[str]:
+    """The config entries behind channel names given by a user: an entry (`google`) or
+    one market of it (`google.MX`)."""
+    entries = {n if n in config.channels else n.split(".", 1)[0] for n in wanted}
+    unknown = sorted(n for n in wanted if (n if n in config.channels else n.split(".", 1)[0])
+                     not in config.channels)
+    if unknown:
+        raise ConfigError(f"unknown channel(s) {', '.join(unknown)}; the config has "
+                          + (", ".join(config.channels) or "none"))
+    return entries
 
 
 def make_renderer(planned: PlannedChannel, context: dict | None = None) -> ChannelRenderer:
@@ -92,18 +108,11 @@ def make_renderer(planned: PlannedChannel, context: dict | None = None) -> Chann
 
 def select_planned(config: Config, channel: str) -> PlannedChannel:
     """One feed by name: a channel entry, or one market of it (`google.MX`)."""
-    entry = channel if channel in config.channels else channel.split(".", 1)[0]
-    if entry not in config.channels:
-        raise ConfigError(f"unknown channel {channel!r}; the config has "
-                          + (", ".join(config.channels) or "none"))
-    planned = plan_channels(config, [entry])
-    if len(planned) == 1:
-        return planned[0]
-    for candidate in planned:
-        if candidate.name == channel:
-            return candidate
-    raise ConfigError(f"channel {entry!r} has one feed per market; name one of: "
-                      + ", ".join(p.name for p in planned))
+    planned = plan_channels(config, [channel])
+    if len(planned) != 1:
+        raise ConfigError(f"channel {channel!r} has one feed per market; name one of: "
+                          + ", ".join(p.name for p in planned))
+    return planned[0]
 
 
 def _guess_format(path: Path, spec: ChannelSpec) -> str:

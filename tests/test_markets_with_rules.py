@@ -49,3 +49,16 @@ def test_explain_a_market_shows_its_converted_item(tienda: Path):
                                     str(config)])
     assert ambiguous.exit_code == 2
     assert "google.ES, google.MX" in ambiguous.stderr
+
+
+def test_channel_option_selects_one_market(tienda: Path):
+    config = _markets_config(tienda)
+    result = runner.invoke(app, ["build", "-c", str(config), "--channel", "google.MX",
+                                 "-f", "json"])
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.stdout)["channels"]) == {"google.MX"}
+    assert (tienda.parent / "feeds" / "google_MX.xml").exists()
+    assert not (tienda.parent / "feeds" / "google_ES.xml").exists()
+    unknown = runner.invoke(app, ["build", "-c", str(config), "--channel", "google.FR"])
+    assert unknown.exit_code == 2
+    assert "unknown channel(s) google.FR" in unknown.stderr

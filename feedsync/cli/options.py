@@ -15,7 +15,8 @@ ConfigOption = Annotated[
 ]
 ChannelOption = Annotated[
     Optional[list[str]],  # noqa: UP045 - typer needs Optional at runtime on 3.10
-    typer.Option("--channel", help="Only this channel (repeat for several). Default: all."),
+    typer.Option("--channel", help="Only this channel, or one market of it (google.MX); "
+                                   "repeat for several. Default: all."),
 ]
 QuietOption = Annotated[
     int, typer.Option("--quiet", "-q", count=True, help="Print only errors.")

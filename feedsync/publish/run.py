@@ -168,14 +168,15 @@ def run_push(config: Config, channels: Iterable[str] | None = None, *, dry_run: 
 
 
 def _open_destinations(config: Config, wanted: list[str]) -> dict[str, list[Destination]]:
+    entries = api.selected_entries(config, wanted)
     config.check_publish_variables(
         {d for name, channel in config.channels.items()
-         if (name in wanted if wanted else channel.enabled) for d in channel.publish})
+         if (name in entries if wanted else channel.enabled) for d in channel.publish})
     problems = []
     opened: dict[str, Destination] = {}
     result: dict[str, list[Destination]] = {}
     for name, channel in config.channels.items():
-        if (wanted and name not in wanted) or (not wanted and not channel.enabled):
+        if (wanted and name not in entries) or (not wanted and not channel.enabled):
             continue
         result[name] = []
         for dest_name in channel.publish:
@@ -231,6 +232,8 @@ def _stage(config: Config, wanted: list[str], destinations: dict[str, list[Desti
         finals = api.plan_channels(config, [name])
         for final_feed, staged_feed in zip(finals, api.plan_channels(staged_config, [name]),
                                            strict=True):
+            if wanted and name not in wanted and staged_feed.name not in wanted:
+                continue  # another market of this entry, not asked for
             files = [_StagedOutput(output.path,
                                    final_feed.outputs[index].path
                                    if index < len(final_feed.outputs) else None,
@@ -397,6 +400,8 @@ def _dry_run(config: Config, wanted: list[str], destinations: dict[str, list[Des
         for name, channel_destinations in destinations.items():
             spec = load_spec(config.channels[name].spec, config.base_dir)
             for feed in api.plan_channels(config, [name]):
+                if wanted and name not in wanted and feed.name not in wanted:
+                    continue
                 items = build.channels[feed.name].items
                 staged = _Staged(feed.name, config.channels[name],
                                  [_StagedOutput(o.path, o.path, o.format) for o in feed.outputs],

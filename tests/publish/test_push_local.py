@@ -294,3 +294,11 @@ def test_destination_secrets_are_needed_by_push_only(tienda, cli, monkeypatch):
     assert result.exit_code == ExitCode.USAGE
     assert ("publish.box.password: environment variable FEEDSYNC_TEST_UNSET_PASSWORD is not set"
             in result.stderr)
+
+
+def test_push_one_market_only(tienda, cli):
+    config = _markets_and_parts(tienda)
+    result = invoke(cli, "push", "-c", str(config), "--channel", "google.MX", "-f", "json")
+    assert result.exit_code == ExitCode.OK, result.output
+    assert [o["channel"] for o in json.loads(result.stdout)["publish"]] == ["google.MX"]
+    assert sorted(p.name for p in (tienda.parent / "public_html").iterdir()) == ["google_MX.xml"]
