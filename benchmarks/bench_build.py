@@ -1,6 +1,6 @@
 """Full build benchmark: a seeded synthetic master of N products -> Google XML + TSV.
 
-    python benchmarks/bench_build.py [--products 200000] [--keep DIR]
+    python benchmarks/bench_build.py [--products 200000] [--keep DIR] [--jobs N]
 
 Prints products per second and the build process's peak RSS. The master is generated
 first (not timed); the build runs as a separate `feedsync build` process so its peak RSS
@@ -80,6 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--products", type=int, default=200_000)
     parser.add_argument("--keep", type=Path, help="Work in this folder and keep it")
+    parser.add_argument("--jobs", type=int, default=1, help="feedsync build --jobs N")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="feedsync-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -89,13 +90,15 @@ def main() -> None:
     print(f"generated {args.products:,} products ({master.stat().st_size / 2**20:.1f} MiB) "
           f"in {time.perf_counter() - started:.1f} s")
     (work / "feedsync.yaml").write_text(CONFIG)
-    command = [sys.executable, "-m", "feedsync", "build", "-q", "-c", str(work / "feedsync.yaml")]
+    command = [sys.executable, "-m", "feedsync", "build", "-q", "-c", str(work / "feedsync.yaml"),
+               "--jobs", str(args.jobs)]
     started = time.perf_counter()
     subprocess.run(command, check=True)
     elapsed = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest process
     sizes = {p.name: p.stat().st_size / 2**20 for p in (work / "feeds").iterdir()}
-    print(f"build: {args.products:,} products -> Google XML + TSV in {elapsed:.1f} s "
+    print(f"build --jobs {args.jobs}: {args.products:,} products -> Google XML + TSV in "
+          f"{elapsed:.1f} s "
           f"= {args.products / elapsed:,.0f} products/s; peak RSS {peak_kib / 1024:.0f} MiB")
     print("outputs: " + ", ".join(f"{n} {s:.1f} MiB" for n, s in sorted(sizes.items())))
     if not args.keep:

@@ -7,22 +7,24 @@ not grow with the catalog, except for the set of ids seen (to catch duplicates).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from feedsync.channels.loader import load_spec
 from feedsync.channels.markets import ChannelVariant, expand_channel
-from feedsync.channels.render import ChannelRenderer
+from feedsync.channels.render import ChannelRenderer, Item
 from feedsync.channels.spec import ChannelSpec
 from feedsync.checks.issue import Issue, Severity
 from feedsync.config import ChannelConfig, Config
 from feedsync.errors import ConfigError
 from feedsync.products.parse import RowParser
+from feedsync.products.product import Product
 from feedsync.report import ChannelReport, OutputReport, RunReport
 from feedsync.rules.compile import CompiledRules, compile_channels
 from feedsync.sources import describe_source, open_source
-from feedsync.sources.base import Source
+from feedsync.sources.base import Source, SourceRow
 from feedsync.writers import FeedWriter, open_writer
 
 Progress = Callable[[int], None]
@@ -126,24 +128,79 @@ def _guess_format(path: Path, spec: ChannelSpec) -> str:
 def run_validate(config: Config, channels: Iterable[str] | None = None, *,
                  progress: Progress | None = None,
                  sink: Callable[[Issue], None] | None = None,
-                 max_issues: int | None = None) -> RunReport:
-    """Read and check everything; write nothing."""
+                 max_issues: int | None = None, jobs: int = 1) -> RunReport:
+    """Read and check everything; write nothing. `jobs` > 1 parses and renders in that
+    many worker processes (same results, see feedsync.parallel)."""
     return _run(config, channels, write=False, progress=progress, sink=sink,
-                max_issues=max_issues)
+                max_issues=max_issues, jobs=jobs)
 
 
 def run_build(config: Config, channels: Iterable[str] | None = None, *,
               progress: Progress | None = None,
               sink: Callable[[Issue], None] | None = None,
-              max_issues: int | None = None) -> RunReport:
+              max_issues: int | None = None, jobs: int = 1) -> RunReport:
     """Read, check and write every selected channel's feeds, atomically."""
     return _run(config, channels, write=True, progress=progress, sink=sink,
-                max_issues=max_issues)
+                max_issues=max_issues, jobs=jobs)
+
+
+WRITTEN, EXCLUDED, FILTERED = "written", "excluded", "filtered"
+
+
+@dataclass
+class RowOutcome:
+    """What one master row became: its issues, and per channel an item or why not."""
+
+    issues: list[Issue]
+    valid: bool
+    # (WRITTEN, item, or per output its bytes or item) | (EXCLUDED | FILTERED, None)
+    channels: list[tuple[str, Any]]
+
+
+class RowProcessor:
+    """parse -> (per channel) rules -> render, for one row: the work a worker can do."""
+
+    def __init__(self, parser: RowParser, rules: list[CompiledRules],
+                 renderers: list[ChannelRenderer]) -> None:
+        self.parser = parser
+        self.channels = list(zip(rules, renderers, strict=True))
+        # Set for worker processes: per channel, per output, the writer's encoder when
+        # its format is position-independent; an item then leaves as bytes, ready to write.
+        self.encoders: list[list[Callable[[Item], bytes] | None]] | None = None
+
+    def __call__(self, source_row: SourceRow, duplicate_of: int | None) -> RowOutcome:
+        product, issues = self.parser.parse(source_row)
+        if product is not None and duplicate_of is not None:
+            issues.append(Issue(
+                "duplicate-id", Severity.ERROR,
+                f"id {product.id} is already used by row {duplicate_of}; this row is left out",
+                row=source_row.row, product_id=product.id, field="id", value=product.id))
+            product = None
+        if product is None:
+            return RowOutcome(issues, False, [])
+        results: list[tuple[str, Any]] = []
+        for channel_rules, renderer in self.channels:
+            channel_product: Product | None = product
+            if channel_rules:
+                channel_product, rule_issues = channel_rules.apply(product)
+                issues += rule_issues
+                if channel_product is None:
+                    results.append((FILTERED, None))
+                    continue
+            item, channel_issues = renderer.render(channel_product)
+            issues += channel_issues
+            results.append((EXCLUDED, None) if item is None else (WRITTEN, item))
+        if self.encoders is not None:
+            results = [(status, [encode(item) if encode else item for encode in encoders])
+                       if status == WRITTEN else (status, item)
+                       for (status, item), encoders in zip(results, self.encoders,
+                                                           strict=True)]
+        return RowOutcome(issues, True, results)
 
 
 def _run(config: Config, channel_names: Iterable[str] | None, *, write: bool,
          progress: Progress | None, sink: Callable[[Issue], None] | None,
-         max_issues: int | None) -> RunReport:
+         max_issues: int | None, jobs: int = 1) -> RunReport:
     planned = plan_channels(config, channel_names)
     source = open_source(config)
     parser = RowParser(config.source, source.columns, source.name)
@@ -153,6 +210,7 @@ def _run(config: Config, channel_names: Iterable[str] | None, *, write: bool,
     contexts = [p.variant.context(p.config.feed) if p.variant else None for p in planned]
     renderers = [make_renderer(p, context) for p, context in zip(planned, contexts, strict=True)]
     rules = prepare_rules(config, planned, source, parser)
+    process = RowProcessor(parser, rules, renderers)
     writers: list[list[FeedWriter]] = []
     for p in planned:
         report.channels[p.name] = ChannelReport(p.name, p.spec.name)
@@ -165,51 +223,60 @@ def _run(config: Config, channel_names: Iterable[str] | None, *, write: bool,
         else:
             writers = [[] for _ in planned]
         channel_reports = [report.channels[p.name] for p in planned]
-        seen_ids: dict[str, int] = {}
-        for source_row in source.rows():
+        first_rows: dict[str, int] = {}
+
+        def numbered_rows() -> Iterator[tuple[SourceRow, int | None]]:
+            """Each row with the row that already used its id, if one did."""
+            for source_row in source.rows():
+                product_id = parser.raw_id(source_row.data)
+                first = (first_rows.setdefault(product_id, source_row.row)
+                         if product_id else source_row.row)
+                yield source_row, (first if first != source_row.row else None)
+
+        if jobs > 1:
+            from feedsync.parallel import process_in_workers
+
+            process.encoders = [[w.encode if w.position_independent else None
+                                 for w in channel_writers] for channel_writers in writers]
+            for channel_writers in writers:
+                for writer in channel_writers:
+                    writer.flush_buffer()
+            outcomes = process_in_workers(process, rules, numbered_rows(), jobs)
+        else:
+            outcomes = (process(row, duplicate_of) for row, duplicate_of in numbered_rows())
+        for outcome in outcomes:
             report.rows += 1
-            product, issues = parser.parse(source_row)
-            if product is not None:
-                first_row = seen_ids.setdefault(product.id, source_row.row)
-                if first_row != source_row.row:
-                    issues.append(Issue(
-                        "duplicate-id", Severity.ERROR,
-                        f"id {product.id} is already used by row {first_row}; this row is "
-                        "left out", row=source_row.row, product_id=product.id, field="id",
-                        value=product.id))
-                    product = None
-            if issues:
-                report.add(issues)
-            if product is None:
+            if outcome.issues:
+                report.add(outcome.issues)
+            if not outcome.valid:
                 report.invalid += 1
             else:
                 report.products += 1
-                for renderer, channel_rules, channel_writers, channel_report in zip(
-                        renderers, rules, writers, channel_reports, strict=True):
-                    channel_product = product
-                    if channel_rules:
-                        channel_product, rule_issues = channel_rules.apply(product)
-                        if rule_issues:
-                            report.add(rule_issues)
-                        if channel_product is None:
-                            channel_report.filtered += 1
-                            continue
-                    item, channel_issues = renderer.render(channel_product)
-                    if channel_issues:
-                        report.add(channel_issues)
-                    if item is None:
+                for (status, item), channel_writers, channel_report in zip(
+                        outcome.channels, writers, channel_reports, strict=True):
+                    if status == FILTERED:
+                        channel_report.filtered += 1
+                    elif status == EXCLUDED:
                         channel_report.excluded += 1
-                        continue
-                    channel_report.items += 1
-                    for writer in channel_writers:
-                        writer.write(item)
+                    else:
+                        channel_report.items += 1
+                        if type(item) is dict:
+                            for writer in channel_writers:
+                                writer.write(item)
+                        else:  # encoded by a worker, output by output
+                            for writer, data in zip(channel_writers, item, strict=True):
+                                if type(data) is bytes:
+                                    writer.write_encoded(data)
+                                else:
+                                    writer.write(data)
             if progress is not None and report.rows % 1000 == 0:
                 progress(report.rows)
         if report.rows == 0:
             report.add([Issue("empty-source", Severity.WARNING,
                               f"{source.name} has a header but no products")])
-        for p, channel_writers in zip(planned, writers):
-            for output, writer in zip(p.outputs, channel_writers):
+        for p, channel_writers in zip(planned, writers, strict=True):
+            # validate opens no writers: then there is nothing to commit
+            for output, writer in zip(p.outputs, channel_writers, strict=bool(write)):
                 writer.commit()
                 report.channels[p.name].outputs.append(
                     OutputReport(str(getattr(writer, "first_path", output.path)),

@@ -185,3 +185,8 @@ def test_bad_gtins_corpus_reports_each_row():
     assert bad_rows == [2, 3, 4, 5, 6]
     assert results[5][0].gtin == "4006381333931"
     assert results[6][0].gtin == "9780306406157"
+
+
+def test_an_id_built_by_a_template_is_the_product_id():
+    product, issues = parse({"sku": "42"}, columns={"id": "SHOP-{{ sku }}"})
+    assert issues == [] and product.id == "SHOP-42"

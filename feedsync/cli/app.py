@@ -20,6 +20,7 @@ from feedsync.cli.options import (
     ChannelOption,
     ConfigOption,
     IssuesFileOption,
+    JobsOption,
     MaxIssuesOption,
     QuietOption,
     ReportFormat,
@@ -89,13 +90,13 @@ def _handled(output: Output) -> Iterator[None]:
 
 
 def _run(runner: Callable[..., Any], config_path: Path, channels: list[str] | None,
-         output: Output, issues_file: Path | None, max_issues: int) -> Any:
+         output: Output, issues_file: Path | None, max_issues: int, jobs: int = 1) -> Any:
     config: Config = load_config(config_path)
     sink = IssueFile(issues_file) if issues_file else None
     try:
         with output.progress(f"Reading {Path(describe_source(config)).name}") as progress:
             return runner(config, channels, progress=progress, sink=sink,
-                          max_issues=max_issues)
+                          max_issues=max_issues, jobs=jobs)
     finally:
         if sink is not None:
             sink.close()
@@ -109,6 +110,7 @@ def validate(
                                                  help="table, json or junit")] = ReportFormat.table,
     issues_file: IssuesFileOption = None,
     max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
+    jobs: JobsOption = 1,
     quiet: QuietOption = 0,
     verbose: VerboseOption = 0,
 ) -> None:
@@ -119,7 +121,8 @@ def validate(
     """
     output = Output(quiet, verbose)
     with _handled(output):
-        report = _run(api.run_validate, config, channel, output, issues_file, max_issues)
+        report = _run(api.run_validate, config, channel, output, issues_file, max_issues,
+                      jobs)
     if format is ReportFormat.json:
         print_json(report)
     elif format is ReportFormat.junit:
@@ -139,6 +142,7 @@ def build(
                                                 help="table or json")] = BuildFormat.table,
     issues_file: IssuesFileOption = None,
     max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
+    jobs: JobsOption = 1,
     quiet: QuietOption = 0,
     verbose: VerboseOption = 0,
 ) -> None:
@@ -149,7 +153,7 @@ def build(
     """
     output = Output(quiet, verbose)
     with _handled(output):
-        report = _run(api.run_build, config, channel, output, issues_file, max_issues)
+        report = _run(api.run_build, config, channel, output, issues_file, max_issues, jobs)
     if format is BuildFormat.json:
         print_json(report)
     else:
@@ -198,6 +202,7 @@ def push(
                                                 help="table or json")] = BuildFormat.table,
     issues_file: IssuesFileOption = None,
     max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
+    jobs: JobsOption = 1,
     quiet: QuietOption = 0,
     verbose: VerboseOption = 0,
 ) -> None:
@@ -214,7 +219,7 @@ def push(
     publish = partial(run_push, dry_run=dry_run, allow_empty=allow_empty, force=force,
                       log=output.log)
     with _handled(output):
-        report = _run(publish, config, channel, output, issues_file, max_issues)
+        report = _run(publish, config, channel, output, issues_file, max_issues, jobs)
     if format is BuildFormat.json:
         print_push_json(report)
     else:

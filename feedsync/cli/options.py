@@ -29,6 +29,12 @@ IssuesFileOption = Annotated[
     Optional[Path],  # noqa: UP045
     typer.Option("--issues-file", help="Also write every issue to this CSV file."),
 ]
+JobsOption = Annotated[
+    int,
+    typer.Option("--jobs", "-j", envvar="FEEDSYNC_JOBS", min=1,
+                 help="Parse and render in this many worker processes (same results; "
+                      "worth it from tens of thousands of products)."),
+]
 MaxIssuesOption = Annotated[
     int, typer.Option("--max-issues", help="How many issues to list in full (counts are exact).")
 ]

@@ -244,6 +244,12 @@ class RowParser:
                  {} if target in _MEMOISED else None)
                 for target, columns in self.mapping.items()]
 
+    def raw_id(self, data: dict[str, str | None]) -> str | None:
+        """The row's product id as the master gives it (its column or its template)."""
+        template = self.templates.get("id")
+        raw = template(data) if template is not None else data.get(self.id_column or "")
+        return (raw or "").strip() or None
+
     def _warn(self, code: str, message: str) -> None:
         self._warnings.append((code, message))
 
@@ -254,7 +260,7 @@ class RowParser:
         issues: list[Issue] = list(source_row.issues)
         values: dict[str, Any] = {}
         failed = any(i.is_error for i in issues)
-        product_id = (data.get(self.id_column) or "").strip() or None
+        product_id = self.raw_id(data)
         warnings = self._warnings
         warn = self._warn
 

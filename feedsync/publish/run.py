@@ -131,7 +131,8 @@ def run_push(config: Config, channels: Iterable[str] | None = None, *, dry_run: 
              log: Callable[[str], None] | None = None,
              progress: api.Progress | None = None, sink: Callable[[Issue], None] | None = None,
              max_issues: int | None = None,
-             retry: Callable[[RetryPolicy], RetryPolicy] | None = None) -> PushReport:
+             retry: Callable[[RetryPolicy], RetryPolicy] | None = None,
+             jobs: int = 1) -> PushReport:
     """Build, guard and publish the selected channels; see the module docstring."""
     redact = Redactor.for_config(config)
     say = (lambda text: log(redact(text))) if log else (lambda text: None)
@@ -139,7 +140,7 @@ def run_push(config: Config, channels: Iterable[str] | None = None, *, dry_run: 
     destinations = _open_destinations(config, wanted)
     if dry_run:
         return _dry_run(config, wanted, destinations, allow_empty, force, progress, sink,
-                        max_issues)
+                        max_issues, jobs)
     for name, destination in config.publish.items():
         if destination.url.split("://")[0].lower() in INSECURE_SCHEMES and (
                 destination.password is not None or destination.token is not None
@@ -153,7 +154,7 @@ def run_push(config: Config, channels: Iterable[str] | None = None, *, dry_run: 
         try:
             staged_config, staged = _stage(config, wanted, destinations, staging)
             build = api.run_build(staged_config, wanted or None, progress=progress, sink=sink,
-                                  max_issues=max_issues)
+                                  max_issues=max_issues, jobs=jobs)
             report = PushReport(build)
             store = StateStore(directory / STATE_NAME)
             try:
@@ -388,10 +389,11 @@ def _promote(channel: _Staged, channel_report: Any) -> None:
 
 def _dry_run(config: Config, wanted: list[str], destinations: dict[str, list[Destination]],
              allow_empty: bool, force: bool, progress: api.Progress | None,
-             sink: Callable[[Issue], None] | None, max_issues: int | None) -> PushReport:
+             sink: Callable[[Issue], None] | None, max_issues: int | None,
+             jobs: int = 1) -> PushReport:
     """Read and check everything, then say what would be sent where; send and write nothing."""
     build = api.run_validate(config, wanted or None, progress=progress, sink=sink,
-                             max_issues=max_issues)
+                             max_issues=max_issues, jobs=jobs)
     report = PushReport(build, dry_run=True)
     redact = Redactor.for_config(config)
     db = state_dir(config) / STATE_NAME

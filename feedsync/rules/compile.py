@@ -135,6 +135,16 @@ class CompiledRules:
                   for step, message in state.problems]
         return result, issues
 
+    def raw_counts(self) -> list[tuple[int, int]]:
+        """(changed, dropped) of every step, in a fixed order: what a worker process sends
+        back so the run's counts can be summed (see feedsync.parallel)."""
+        return [(step.changed, step.dropped) for step, _ in self._walk()]
+
+    def add_counts(self, counts: list[tuple[int, int]]) -> None:
+        for (step, _), (changed, dropped) in zip(self._walk(), counts, strict=True):
+            step.changed += changed
+            step.dropped += dropped
+
     def counts(self) -> list[RuleCount]:
         return [RuleCount(step.label, step.where, depth, step.changed, step.dropped)
                 for step, depth in self._walk()]

@@ -48,6 +48,11 @@ class AtomicFile:
             self.abort()
             raise OutputError(f"cannot write {self.target}: {exc.strerror or exc}") from exc
 
+    def flush_buffer(self) -> None:
+        """Hand buffered bytes to the OS (not the compressor's state, which would change
+        the .gz bytes): done before forking workers, so no process holds a copy of them."""
+        self._raw.flush()
+
     def commit(self) -> None:
         self.close()
         try:

@@ -37,6 +37,21 @@ class FeedWriter:
     def write(self, item: Item) -> None:
         raise NotImplementedError
 
+    # A format whose item bytes do not depend on the item's position in the file can be
+    # encoded by another process (feedsync.parallel) and written here as bytes.
+    position_independent = False
+
+    def encode(self, item: Item) -> bytes:
+        """The bytes `write(item)` would add (position-independent formats only)."""
+        raise NotImplementedError
+
+    def flush_buffer(self) -> None:
+        self._file.flush_buffer()
+
+    def write_encoded(self, data: bytes) -> None:
+        self.stream.write(data)
+        self.count += 1
+
     def end(self) -> None:
         """Write whatever comes after the last item."""
 

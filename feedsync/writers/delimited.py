@@ -52,16 +52,25 @@ class DelimitedWriter(FeedWriter):
             parts.pop()
         return self.fmt.subfield_separator.join(parts)
 
-    def _write_row(self, cells: list[str]) -> None:
+    def _row_bytes(self, cells: list[str]) -> bytes:
         if self.tab:
-            self.stream.write(("\t".join(cells) + "\n").encode("utf-8"))
-            return
+            return ("\t".join(cells) + "\n").encode("utf-8")
         self._csv.writerow(cells)
-        self.stream.write(self._buffer.getvalue().encode("utf-8"))
+        data = self._buffer.getvalue().encode("utf-8")
         self._buffer.seek(0)
         self._buffer.truncate()
+        return data
+
+    def _write_row(self, cells: list[str]) -> None:
+        self.stream.write(self._row_bytes(cells))
+
+    position_independent = True
 
     def write(self, item: Item) -> None:
+        self.stream.write(self.encode(item))
+        self.count += 1
+
+    def encode(self, item: Item) -> bytes:
         cells = []
         append = cells.append
         tab = self.tab
@@ -75,5 +84,4 @@ class DelimitedWriter(FeedWriter):
                 append(value)
             else:
                 append(self._cell(name, value))
-        self._write_row(cells)
-        self.count += 1
+        return self._row_bytes(cells)

@@ -76,13 +76,31 @@ class PartedWriter:
     def parts(self) -> int:
         return len(self.done) + 1
 
-    def write(self, item: Item) -> None:
+    def _next_part_if_full(self) -> None:
         if self.current.count >= self.max_items:
             number = self.parts + 1
             self.current.finish()
             self.done.append(self.current)
             self.current = self.factory(part_path(self.path, number))
+
+    def write(self, item: Item) -> None:
+        self._next_part_if_full()
         self.current.write(item)
+        self.count += 1
+
+    @property
+    def position_independent(self) -> bool:
+        return self.current.position_independent
+
+    def encode(self, item: Item) -> bytes:
+        return self.current.encode(item)
+
+    def flush_buffer(self) -> None:
+        self.current.flush_buffer()
+
+    def write_encoded(self, data: bytes) -> None:
+        self._next_part_if_full()
+        self.current.write_encoded(data)
         self.count += 1
 
     def commit(self) -> None:

@@ -46,7 +46,13 @@ class RssWriter(FeedWriter):
             tags = self._tags[name] = (f"<{self.prefix}{name}>", f"</{self.prefix}{name}>")
         return tags
 
+    position_independent = True
+
     def write(self, item: Item) -> None:
+        self.stream.write(self.encode(item))
+        self.count += 1
+
+    def encode(self, item: Item) -> bytes:
         parts = [self.item_open]
         append = parts.append
         tags = self._tags
@@ -65,8 +71,7 @@ class RssWriter(FeedWriter):
                                     for k, v in entry.items())
                     append(f"{open_tag}{inner}{close_tag}\n")
         append(self.item_close)
-        self.stream.write("".join(parts).encode("utf-8", "surrogatepass"))
-        self.count += 1
+        return "".join(parts).encode("utf-8", "surrogatepass")
 
     def end(self) -> None:
         self.stream.write(b"</channel>\n</rss>\n")

@@ -1,0 +1,131 @@
+"""`--jobs N`: parse, rule and render rows in N worker processes; write in this one.
+
+The master is read here, in order; batches of rows go round-robin to the workers, each of
+which runs the same RowProcessor as a sequential run (forked after everything is compiled,
+so workers need no set-up of their own), and the outcomes come back in the order the rows
+were read. Writing, duplicate detection, counting and reporting stay in this process, so a
+parallel run gives the same feeds, bytes and report as a sequential one (tests check it).
+
+Only a bounded number of batches is in flight, so memory stays constant. Worker processes
+are forked, so this needs a platform with `fork` (Linux, macOS); elsewhere runs are
+sequential.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import traceback
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from feedsync.api import RowOutcome, RowProcessor
+    from feedsync.rules.compile import CompiledRules
+    from feedsync.sources.base import SourceRow
+
+BATCH_ROWS = 500
+BATCHES_IN_FLIGHT = 3  # per worker
+
+Work = list[tuple["SourceRow", int | None]]
+
+
+class WorkerFailed(RuntimeError):
+    """A worker process raised; carries its traceback text."""
+
+
+def available() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def process_in_workers(process: RowProcessor, rules: list[CompiledRules],
+                       rows: Iterable[tuple[SourceRow, int | None]],
+                       jobs: int) -> Iterator[RowOutcome]:
+    """The outcomes of `process` over `rows`, in order, computed by `jobs` processes.
+
+    When the iteration ends, the workers' rule counts are added to `rules` in this process.
+    """
+    if not available():
+        yield from (process(row, duplicate_of) for row, duplicate_of in rows)
+        return
+    context = multiprocessing.get_context("fork")
+    # Queues, not bare pipes: their feeder threads let either side put a large batch
+    # while the other is itself busy putting one, where pipes would deadlock.
+    workers: list[tuple[Any, Any, Any]] = []
+    try:
+        for _ in range(jobs):
+            inbox, outbox = context.Queue(), context.Queue()
+            worker = context.Process(target=_work, args=(process, rules, inbox, outbox),
+                                     daemon=True)
+            worker.start()
+            workers.append((worker, inbox, outbox))
+        rows_iter = iter(rows)
+        batches = iter(lambda: list(islice(rows_iter, BATCH_ROWS)), [])
+        in_flight = sent = received = 0
+        exhausted = False
+        while True:
+            while not exhausted and in_flight < jobs * BATCHES_IN_FLIGHT:
+                batch = next(batches, None)
+                if batch is None:
+                    exhausted = True
+                    break
+                workers[sent % jobs][1].put(batch)
+                sent += 1
+                in_flight += 1
+            if in_flight == 0:
+                break
+            yield from _receive(workers[received % jobs], "outcomes")
+            received += 1
+            in_flight -= 1
+        for _, inbox, _ in workers:
+            inbox.put(None)
+        for worker in workers:
+            counts = _receive(worker, "counts")
+            for channel_rules, channel_counts in zip(rules, counts, strict=True):
+                channel_rules.add_counts(channel_counts)
+        for worker, _, _ in workers:
+            worker.join()
+    finally:
+        for worker, inbox, outbox in workers:
+            if worker.is_alive():
+                worker.terminate()
+                worker.join()
+            inbox.close()
+            outbox.close()
+            inbox.cancel_join_thread()
+            outbox.cancel_join_thread()
+
+
+def _receive(worker: tuple[Any, Any, Any], wanted: str) -> Any:
+    process, _, outbox = worker
+    while True:
+        try:
+            kind, payload = outbox.get(timeout=1.0)
+        except queue.Empty:
+            if not process.is_alive():
+                raise WorkerFailed(f"a worker process ended without an answer (exit code "
+                                   f"{process.exitcode})") from None
+            continue
+        if kind == "failed":
+            raise WorkerFailed(payload)
+        if kind != wanted:
+            raise WorkerFailed(f"a worker answered {kind!r} where {wanted!r} was expected")
+        return payload
+
+
+def _work(process: RowProcessor, rules: list[CompiledRules], inbox: Any,
+          outbox: Any) -> None:
+    """A worker: outcomes for each batch, then the rule counts when told to stop."""
+    for channel_rules in rules:
+        channel_rules.reset_counts()  # forked with the parent's counts: count afresh
+    try:
+        while (batch := inbox.get()) is not None:
+            outbox.put(("outcomes", [process(row, duplicate_of) for row, duplicate_of
+                                     in batch]))
+        outbox.put(("counts", [channel_rules.raw_counts() for channel_rules in rules]))
+    except BaseException:
+        outbox.put(("failed", traceback.format_exc()))
+    finally:
+        outbox.close()
+        outbox.join_thread()  # everything put is sent before the process ends

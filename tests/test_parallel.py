@@ -1,0 +1,77 @@
+"""--jobs N gives exactly what a sequential run gives: the same feed bytes, the same report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from feedsync import parallel
+from feedsync.api import run_build
+from feedsync.cli.app import app
+from feedsync.config import load_config
+from tests.helpers import write_config
+
+pytestmark = pytest.mark.skipif(not parallel.available(), reason="needs the fork start method")
+runner = CliRunner()
+
+
+def _build_both(config: Path, monkeypatch, jobs: int = 2) -> tuple[dict, dict, dict, dict]:
+    """(sequential report, parallel report, sequential files, parallel files)."""
+    # Small batches so that even the example's 40 rows spread over several workers.
+    monkeypatch.setattr(parallel, "BATCH_ROWS", 3)
+    reports, files = [], []
+    for run_jobs in (1, jobs):
+        result = runner.invoke(app, ["build", "-c", str(config), "-f", "json",
+                                     "--jobs", str(run_jobs)])
+        assert result.exit_code == 0, result.output
+        reports.append(json.loads(result.stdout))
+        feeds = config.parent / "feeds"
+        files.append({p.name: p.read_bytes() for p in sorted(feeds.rglob("*")) if p.is_file()})
+        shutil.rmtree(feeds)
+    return reports[0], reports[1], files[0], files[1]
+
+
+def test_example_shop_with_rules_is_identical_in_parallel(tienda: Path, monkeypatch):
+    sequential, parallel_report, sequential_files, parallel_files = _build_both(
+        tienda, monkeypatch)
+    assert parallel_files == sequential_files and len(sequential_files) == 3
+    assert parallel_report == sequential
+    assert parallel_report["channels"]["google_es"]["rules"][0]["dropped"] == 3
+
+
+def test_every_channel_and_market_is_identical_in_parallel(tienda: Path, monkeypatch):
+    config = tienda.parent / "feedsync.all-channels.yaml"
+    sequential, parallel_report, sequential_files, parallel_files = _build_both(
+        config, monkeypatch, jobs=3)
+    assert parallel_files == sequential_files and len(sequential_files) > 15
+    assert parallel_report == sequential
+
+
+def test_quirks_and_duplicates_are_reported_the_same(tmp_path: Path, monkeypatch):
+    for name in ("duplicate_ids.csv", "ragged_rows.csv", "invalid_values.csv"):
+        folder = tmp_path / name
+        folder.mkdir()
+        config = write_config(folder, name, outputs=["feeds/g.xml.gz", "feeds/g.tsv",
+                                                     "feeds/g.xml"])
+        sequential, parallel_report, sequential_files, parallel_files = _build_both(
+            config, monkeypatch)
+        assert parallel_report == sequential, name
+        assert parallel_files == sequential_files, name
+
+
+def test_a_failing_worker_stops_the_run_and_keeps_the_old_feed(tienda: Path, monkeypatch):
+    run_build(load_config(tienda))
+    old = (tienda.parent / "feeds" / "google_es.xml").read_bytes()
+
+    def explode(self, product):
+        raise RuntimeError("renderer bug")
+
+    monkeypatch.setattr("feedsync.channels.render.ChannelRenderer.render", explode)
+    with pytest.raises(parallel.WorkerFailed, match="renderer bug"):
+        run_build(load_config(tienda), jobs=2)
+    assert (tienda.parent / "feeds" / "google_es.xml").read_bytes() == old
+    assert not list((tienda.parent / "feeds").glob(".*"))  # no temporary file left
