@@ -452,3 +452,14 @@ def test_sandbox_blocks_unsafe_attributes(tmp_path: Path) -> None:
     result, issues = compiled.apply(product())
     assert result is not None and result.title == "Camiseta"
     assert issues and "unsafe" in issues[0].message
+
+
+@pytest.mark.parametrize("text", [
+    "plain text", " leading space", "trailing space ", "two  spaces", "tab\there",
+    "line\nbreak", "a &amp; b", "a &copy 2026", "<b>bold</b>", "nbsp\u00a0here", "ctrl\x07",
+])
+def test_plain_text_shortcut_matches_strip_html(text):
+    from feedsync.checks.text import strip_html
+    from feedsync.rules.steps import plain_text
+
+    assert plain_text(text) == strip_html(text)

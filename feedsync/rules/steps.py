@@ -20,7 +20,12 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from feedsync.checks.text import collapse_whitespace, strip_html, truncate_words
+from feedsync.checks.text import (
+    collapse_whitespace,
+    needs_cleaning,
+    strip_html,
+    truncate_words,
+)
 from feedsync.products.dates import DateFormatError, parse_datetime
 from feedsync.products.numbers import (
     NumberFormatError,
@@ -558,6 +563,10 @@ def title_case(text: str) -> str:
 
 
 def plain_text(text: str) -> str:
+    # Most values are plain already (parse.py cleans the master's text): skip the regexes.
+    if ("&" not in text and not needs_cleaning(text)
+            and not text[:1].isspace() and not text[-1:].isspace()):
+        return text
     return strip_html(text)
 
 
