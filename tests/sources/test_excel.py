@@ -234,3 +234,60 @@ def test_zip_bomb_is_refused_before_parsing(tmp_path: Path) -> None:
         archive.writestr("xl/worksheets/sheet1.xml", b" " * (300 * 2**20))
     with pytest.raises(SourceError, match=r"bomba\.xlsx would unpack to 300 MiB .* zip bomb"):
         ExcelSource(bomb)
+
+
+def test_a_real_password_protected_workbook(tmp_path: Path) -> None:
+    """tests/data/password_protected.xlsx was encrypted with the password `feedsync-test`
+    by msoffcrypto-tool (ECMA-376 agile encryption, as Excel does), not hand-made."""
+    from typer.testing import CliRunner
+
+    from feedsync.cli.app import app
+    from tests.conftest import DATA
+
+    config = tmp_path / "feedsync.yaml"
+    config.write_text(f"source: {{path: '{DATA / 'password_protected.xlsx'}'}}\n"
+                      "channels: {g: {spec: google_merchant, output: g.xml}}\n")
+    result = CliRunner().invoke(app, ["validate", "-c", str(config)])
+    assert result.exit_code == 3
+    assert "password_protected.xlsx is password-protected" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def _excel_style(path: Path) -> Path:
+    """The workbook that LibreOffice 7.4 opened and saved as tests/data/libreoffice_saved.xlsx
+    (soffice --headless --convert-to xlsx), rebuilt here with openpyxl."""
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "Productos"
+    sheet.append(["Catálogo de invierno"])
+    sheet.append(["SKU", "Nombre", "PVP", "Alta", "Activo", "EAN", "Stock", "Notas"])
+    sheet.append(["A-1", "Taza grande", 19.95, date(2026, 11, 20), True, "0012345678905", 3,
+                  None])
+    sheet.append(["B-2", "Manta de lana", 1234.5, datetime(2026, 11, 20, 9, 30), False,
+                  "4006381333931", 0, "última unidad"])
+    sheet.append(["C-3", "Vela", 7, date(2027, 1, 15), True, None, 12, "=1+1"])
+    workbook.save(path)
+    return path
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_a_workbook_saved_by_libreoffice_reads_like_one_saved_by_excel_tools(
+        tmp_path: Path, reader: str) -> None:
+    """A real LibreOffice save (tests/data/libreoffice_saved.xlsx): same header detection,
+    row numbers, typed values; only the formula differs, as LibreOffice stores its result."""
+    from tests.conftest import DATA
+
+    saved_by_libreoffice = ExcelSource(DATA / "libreoffice_saved.xlsx", reader=reader,
+                                       header_row=2)
+    saved_by_openpyxl = ExcelSource(_excel_style(tmp_path / "m.xlsx"), reader="openpyxl",
+                                    header_row=2)
+    office_rows = list(saved_by_libreoffice.rows())
+    tool_rows = list(saved_by_openpyxl.rows())
+    assert saved_by_libreoffice.columns == saved_by_openpyxl.columns
+    assert [r.row for r in office_rows] == [r.row for r in tool_rows] == [3, 4, 5]
+    assert [r.data for r in office_rows[:2]] == [r.data for r in tool_rows[:2]]
+    assert office_rows[1].data["PVP"] == "1234.5"
+    assert office_rows[1].data["Alta"] == "2026-11-20T09:30:00"
+    assert office_rows[2].data["Notas"] == "2"  # LibreOffice saved the formula's result
+    assert tool_rows[2].data["Notas"] is None   # openpyxl saved none: a warning instead
+    assert [i.code for i in tool_rows[2].issues] == ["formula-without-value"]
