@@ -401,8 +401,23 @@ def load_config(path: Path) -> Config:
 
     rule_problems = check_rules(config)
     if rule_problems:
+        # Report the unknown field names too, in the same message, when the master's
+        # header can be read now: every rule problem at once, not one kind per run.
+        columns = _master_columns(config)
+        if columns is not None:
+            rule_problems = check_rules(config, columns)
         raise ConfigError(f"{doc.file} has {len(rule_problems)} problem(s):", rule_problems)
     return config
+
+
+def _master_columns(config: Config) -> list[str] | None:
+    from feedsync.errors import FeedsyncError
+    from feedsync.sources import open_source  # sources import this module
+
+    try:
+        return open_source(config).columns
+    except FeedsyncError:
+        return None
 
 
 def format_validation_errors(exc: ValidationError, doc: PositionedYaml,

@@ -207,3 +207,19 @@ channels:
                                "'strip_htm' (did you mean 'strip_html'?)")
     assert found[0].endswith("(used by channel google)")
     assert found[1].startswith("feedsync.yaml:10: rulesets.unused[0].sett: unknown step")
+
+
+def test_unknown_steps_and_unknown_fields_are_reported_together(tmp_path):
+    """Issue 5: all rule errors at once, even those that need the master's header."""
+    from feedsync.config import load_config
+    from feedsync.errors import ConfigError
+    from tests.helpers import write_config
+
+    config = write_config(tmp_path, "utf8_bom.csv", channels={"g": {
+        "spec": "google_merchant", "output": "g.xml",
+        "rules": [{"fitler": "brand == 'x'"}, {"set": {"title": "{{ brnad }} {{ title }}"}}]}})
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    problems = "\n".join(caught.value.problems)
+    assert "unknown step 'fitler' (did you mean 'filter'?)" in problems
+    assert "unknown field 'brnad' (did you mean 'brand'?)" in problems

@@ -179,19 +179,20 @@ def compile_channels(config: Config, channels: list[tuple[str, ChannelSpec]],
     return result
 
 
-def check_rules(config: Config) -> list[str]:
-    """Problems found without reading the master (load time): all but unknown columns."""
+def check_rules(config: Config, columns: list[str] | None = None) -> list[str]:
+    """Problems found at load time: all of them given the master's `columns`, else all but
+    unknown field names."""
     problems: list[str] = []
     used: set[str] = set()
     for name in config.channels:
-        compiler = RuleCompiler(config, name, None, None, None)
+        compiler = RuleCompiler(config, name, None, columns, None)
         compiler.compile_channel()
         used |= compiler.used_rulesets
         problems += [p for p in compiler.problems if p not in problems]
     for name in getattr(config, "rulesets", {}) or {}:
         if name in used:
             continue  # its problems are already listed, with the channel using it
-        compiler = RuleCompiler(config, "", None, None, None)
+        compiler = RuleCompiler(config, "", None, columns, None)
         compiler.compile_list(config.rulesets[name], ("rulesets", name))
         problems += [p for p in compiler.problems if p not in problems]
     return problems
