@@ -218,7 +218,8 @@ def _run(config: Config, channel_names: Iterable[str] | None, *, write: bool,
         if write:
             for p, context in zip(planned, contexts, strict=True):
                 writers.append([open_writer(o.path, p.spec, p.spec.formats[o.format],
-                                            p.config.feed, context=context)
+                                            p.config.feed, context=context,
+                                            template_dirs=[config.base_dir / "templates"])
                                 for o in p.outputs])
         else:
             writers = [[] for _ in planned]

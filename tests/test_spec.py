@@ -88,3 +88,25 @@ def test_more_than_ten_additional_images_are_cut_with_a_warning():
     item, issues = render({"additional_image_link": urls})
     assert len(item["additional_image_link"]) == 10
     assert [i.code for i in issues] == ["too-many-values"]
+
+
+def test_a_project_channel_with_its_own_template(tmp_path: Path):
+    """Channels are data: a project adds one spec file and one template, no Python."""
+    from feedsync.api import run_build
+    from feedsync.config import load_config
+    from tests.helpers import write_config
+
+    (tmp_path / "channel_specs").mkdir()
+    (tmp_path / "channel_specs" / "lista.yaml").write_text(
+        "name: lista\ntitle: Lista de precios\n"
+        "formats: {jsonl: {writer: jsonl, extension: .jsonl, item_template: "
+        "lista/item.json.j2}}\n"
+        "fields: [{name: id, required: true}, {name: title}, {name: price, format: money}]\n")
+    (tmp_path / "templates" / "lista").mkdir(parents=True)
+    (tmp_path / "templates" / "lista" / "item.json.j2").write_text(
+        '{"sku": {{ item.id | tojson }}, "precio": {{ item.price | tojson }}}')
+    config = write_config(tmp_path, "utf8_bom.csv",
+                          channels={"lista": {"spec": "lista", "output": "lista.jsonl"}})
+    run_build(load_config(config))
+    lines = (tmp_path / "lista.jsonl").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == '{"sku": "SKU-1", "precio": "19.99 EUR"}'

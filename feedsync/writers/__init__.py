@@ -24,10 +24,12 @@ _WRITERS: dict[str, type[FeedWriter]] = {
 
 
 def open_writer(path: Path, spec: ChannelSpec, fmt: FormatSpec, feed: FeedInfo, *,
-                context: dict[str, Any] | None = None) -> FeedWriter:
+                context: dict[str, Any] | None = None,
+                template_dirs: list[Path] | None = None) -> FeedWriter:
     writer_class = _WRITERS[fmt.writer]
     if fmt.max_items_per_file:
         return PartedWriter(  # type: ignore[return-value]
             path, fmt.max_items_per_file,
-            lambda part: writer_class(part, spec, fmt, feed, context=context))
-    return writer_class(path, spec, fmt, feed, context=context)
+            lambda part: writer_class(part, spec, fmt, feed, context=context,
+                                      template_dirs=template_dirs))
+    return writer_class(path, spec, fmt, feed, context=context, template_dirs=template_dirs)

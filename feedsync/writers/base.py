@@ -14,8 +14,11 @@ from feedsync.writers.atomic import AtomicFile
 
 class FeedWriter:
     def __init__(self, path: Path, spec: ChannelSpec, fmt: FormatSpec, feed: FeedInfo, *,
-                 context: dict[str, Any] | None = None) -> None:
+                 context: dict[str, Any] | None = None,
+                 template_dirs: list[Path] | None = None) -> None:
         self.path = path
+        # Where item templates are looked up: the project's templates/, then the built-ins.
+        self.template_dirs = template_dirs or []
         self.spec = spec
         self.fmt = fmt
         self.feed = feed

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache, partial
+from pathlib import Path
 from typing import Any
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
@@ -36,8 +37,9 @@ def _dumps(value: Any) -> str:
 
 
 @lru_cache(maxsize=1)
-def _template_env() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(loader=FileSystemLoader(str(builtin_templates_dir())),
+def _template_env(project_dirs: tuple[Path, ...]) -> SandboxedEnvironment:
+    searched = [str(d) for d in project_dirs if d.is_dir()] + [str(builtin_templates_dir())]
+    env = SandboxedEnvironment(loader=FileSystemLoader(searched),
                                undefined=StrictUndefined, autoescape=False,
                                keep_trailing_newline=False)
     env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "default": json_default}
@@ -59,7 +61,9 @@ class _ItemEncoder:
         self.shape = None
         if fmt.item_template:
             try:
-                self.template = fast_renderer(_template_env().get_template(fmt.item_template))
+                self.template = fast_renderer(
+                    _template_env(tuple(writer.template_dirs)).get_template(
+                        fmt.item_template))
             except TemplateError as exc:
                 raise ConfigError(f"{self.where}: item_template {fmt.item_template}: {exc}"
                                   ) from exc
