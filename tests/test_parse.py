@@ -190,3 +190,13 @@ def test_bad_gtins_corpus_reports_each_row():
 def test_an_id_built_by_a_template_is_the_product_id():
     product, issues = parse({"sku": "42"}, columns={"id": "SHOP-{{ sku }}"})
     assert issues == [] and product.id == "SHOP-42"
+
+
+@pytest.mark.parametrize("text", [
+    "plain", "two  spaces", "tab\there", "line\nbreak", "nbsp\u00a0x", "ctrl\x07", "<b>x</b>",
+    "a &amp; b", "a & b", "x < y", "em\u2003space", "zero\u200bwidth", "ñandú café",
+])
+def test_needs_cleaning_shortcut_agrees_with_the_full_pattern(text):
+    from feedsync.checks.text import _NEEDS_CLEANING, needs_cleaning
+
+    assert needs_cleaning(text) == (_NEEDS_CLEANING.search(text) is not None)

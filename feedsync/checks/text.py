@@ -22,6 +22,10 @@ _NEEDS_CLEANING = re.compile(
 
 
 def needs_cleaning(text: str) -> bool:
+    # C-level string tests settle the usual case; isprintable() is False for control
+    # characters, tabs, line breaks and non-breaking spaces.
+    if text.isprintable() and "  " not in text and "<" not in text and "&" not in text:
+        return False
     return _NEEDS_CLEANING.search(text) is not None
 
 
