@@ -14,8 +14,7 @@ from decimal import Decimal
 from operator import attrgetter
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, meta
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import TemplateError, meta
 
 from feedsync.channels.spec import ChannelSpec, FieldSpec, RuleSpec
 from feedsync.checks.issue import Issue, Severity
@@ -32,7 +31,7 @@ from feedsync.products.product import (
     Shipping,
     to_plain,
 )
-from feedsync.templating import fast_renderer
+from feedsync.templating import fast_renderer, template_environment
 
 Group = dict[str, str]
 # Typed scalars (Decimal, int, bool) come from the number/integer/boolean formats, for
@@ -152,7 +151,7 @@ FORMATTERS: dict[str, Callable[[Any], Value]] = {
 }
 
 _EMPTYABLE = (str, list, tuple)
-_template_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+_template_env = template_environment()
 
 
 class _FieldRenderer:

@@ -20,19 +20,18 @@ the items go.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from decimal import Decimal
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, UndefinedError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import TemplateError, UndefinedError
 
 from feedsync.errors import ConfigError
+from feedsync.templating import template_environment
 
 ITEMS = "$items"
 MISSING: Any = object()
 Resolver = Callable[[dict[str, Any], int, Any], Any]
 
-_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+_env = template_environment()
 
 
 def shape_references(node: Any) -> set[str]:
@@ -168,13 +167,6 @@ def _compile_string(text: str, context: dict[str, Any], where: str) -> tuple[Res
         return (lambda item, position, current: literal), False
     constant = render_constant(text, context, where) if "{{" in text or "{%" in text else text
     return (lambda item, position, current: constant), False
-
-
-def json_default(value: Any) -> Any:
-    """Decimals become JSON numbers: integers when whole, else floats (15.5, 19.95)."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
 def resolve_constants(node: Any, context: dict[str, Any], where: str) -> Any:

@@ -15,8 +15,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import StrictUndefined, Template, TemplateError, meta
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import Template, TemplateError, meta
 from stdnum import ean, isbn
 
 from feedsync.checks.issue import Issue, Severity
@@ -48,6 +47,7 @@ from feedsync.products.product import (
     Shipping,
 )
 from feedsync.sources.base import SourceRow
+from feedsync.templating import template_environment
 
 
 class FieldProblem(Exception):
@@ -119,7 +119,7 @@ class ColumnTemplate:
         return self.template.render(context)
 
 
-_column_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+_column_env = template_environment()
 
 
 def compile_column_template(target: str, text: str, columns: list[str],

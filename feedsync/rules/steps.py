@@ -17,8 +17,7 @@ from datetime import datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import TemplateError
 
 from feedsync.checks.text import (
     collapse_whitespace,
@@ -41,28 +40,9 @@ from feedsync.products.product import (
     Product,
 )
 from feedsync.rules.taxonomy import Taxonomy
+from feedsync.templating import template_environment
 
-
-def _blank_none(value: Any) -> Any:
-    # A missing field prints as nothing, not as "None".
-    return "" if value is None else value
-
-
-def _regex_search(value: Any, pattern: str) -> str:
-    """`{{ attrs | regex_search('material=([^,]+)') }}`: the first group, or the match."""
-    match = re.search(pattern, "" if value is None else str(value))
-    if match is None:
-        return ""
-    return match.group(1) if match.groups() else match.group(0)
-
-
-def _regex_replace(value: Any, pattern: str, replacement: str = "") -> str:
-    return re.sub(pattern, replacement, "" if value is None else str(value))
-
-
-ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, finalize=_blank_none)
-ENV.filters["regex_search"] = _regex_search
-ENV.filters["regex_replace"] = _regex_replace
+ENV = template_environment()
 
 TEXT_FIELDS = frozenset({
     "id", "title", "description", "link", "image_link", "brand", "gtin", "mpn",

@@ -11,24 +11,21 @@ written around the items, never built in memory.
 from __future__ import annotations
 
 import json
-from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import TemplateError
 
 from feedsync.channels.render import Item
 from feedsync.channels.shape import (
     ITEMS,
     MISSING,
     compile_shape,
-    json_default,
     resolve_constants,
 )
 from feedsync.errors import ConfigError, OutputError
 from feedsync.resources import builtin_templates_dir
-from feedsync.templating import fast_renderer
+from feedsync.templating import fast_renderer, json_default, template_environment
 from feedsync.writers.base import FeedWriter
 
 
@@ -36,18 +33,10 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=json_default)
 
 
-@lru_cache(maxsize=1)
-def _template_env(project_dirs: tuple[Path, ...]) -> SandboxedEnvironment:
-    searched = [str(d) for d in project_dirs if d.is_dir()] + [str(builtin_templates_dir())]
-    env = SandboxedEnvironment(loader=FileSystemLoader(searched),
-                               undefined=StrictUndefined, autoescape=False,
-                               keep_trailing_newline=False)
-    env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "default": json_default}
-    # Jinja's own tojson also escapes <, >, & and ' for HTML pages; these templates write
-    # JSON documents (checked by parsing each result), where a plain dump is exact and
-    # several times cheaper.
-    env.filters["tojson"] = partial(json.dumps, ensure_ascii=False, default=json_default)
-    return env
+def _template_env(project_dirs: tuple[Path, ...]) -> Any:
+    """The shared environment, searching the project's templates/ before the built-in ones."""
+    return template_environment([d for d in project_dirs if d.is_dir()]
+                                + [builtin_templates_dir()])
 
 
 class _ItemEncoder:
