@@ -21,7 +21,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from feedsync.api import RowOutcome, RowProcessor
+    from feedsync.pipeline import RowOutcome, RowProcessor
     from feedsync.rules.compile import CompiledRules
     from feedsync.sources.base import SourceRow
 

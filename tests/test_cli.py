@@ -190,7 +190,7 @@ def test_unexpected_errors_have_no_traceback_unless_vv(tmp_path: Path, monkeypat
     def explode(*args, **kwargs):
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr("feedsync.api.run_build", explode)
+    monkeypatch.setattr("feedsync.api.Project.build", explode)
     result = run("build", "-c", str(config))
     assert result.exit_code == 70
     assert "kaboom" in result.stderr and "Traceback" not in result.stderr

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from feedsync.api import run_validate
-from feedsync.config import load_config
+from feedsync.api import load_project, run_validate
 from feedsync.errors import ConfigError
 
 MASTER = "SKU;Nombre;Marca;PVP;Stock;Coste\nA1;Camiseta;Acme;19,95;in_stock;8\n"
@@ -29,7 +28,7 @@ def write(tmp_path: Path, body: str) -> Path:
 
 def problems(path: Path) -> list[str]:
     with pytest.raises(ConfigError) as caught:
-        config = load_config(path)
+        config = load_project(path).config
         run_validate(config)
     return caught.value.problems
 
@@ -182,7 +181,7 @@ channels:
       - filter: "availability != 'out_of_stock'"
       - set: {title: "{{ brand }} {{ title }}", custom_label_0: "{{ Coste }}"}
 """)
-    report = run_validate(load_config(path))
+    report = run_validate(load_project(path).config)
     counts = report.channels["google"].rules
     assert [(c.label, c.where, c.changed) for c in counts] == [
         ("filter keep availability != 'out_of_stock'", "feedsync.yaml:10", 0),
@@ -211,7 +210,7 @@ channels:
 
 def test_unknown_steps_and_unknown_fields_are_reported_together(tmp_path):
     """Issue 5: all rule errors at once, even those that need the master's header."""
-    from feedsync.config import load_config
+    from feedsync.api import load_project
     from feedsync.errors import ConfigError
     from tests.helpers import write_config
 
@@ -219,7 +218,7 @@ def test_unknown_steps_and_unknown_fields_are_reported_together(tmp_path):
         "spec": "google_merchant", "output": "g.xml",
         "rules": [{"fitler": "brand == 'x'"}, {"set": {"title": "{{ brnad }} {{ title }}"}}]}})
     with pytest.raises(ConfigError) as caught:
-        load_config(config)
+        load_project(config)
     problems = "\n".join(caught.value.problems)
     assert "unknown step 'fitler' (did you mean 'filter'?)" in problems
     assert "unknown field 'brnad' (did you mean 'brand'?)" in problems

@@ -38,6 +38,11 @@ Group = dict[str, str]
 # JSON feeds; text writers turn them into text with `scalar_text`.
 Value = str | Decimal | int | bool | list[str] | list[Group]
 Item = dict[str, Value]
+# An item as API destinations take it: rendered values, with Money, datetime, Measure,
+# DateWindow and lists of Shipping rules where the spec formats such a value as text.
+TypedItem = dict[str, Any]
+# Field formats whose text is made from a typed value (see ChannelRenderer.typed_item).
+TYPED_FORMATS = frozenset({"text", "money", "datetime", "interval", "measure", "shipping"})
 
 # Template names that are not product fields: the run's channel settings, market and feed.
 CONTEXT_NAMES = frozenset({"settings", "market", "feed"})
@@ -94,6 +99,11 @@ def _format_shipping(rule: Shipping) -> Group:
         if value is not None:
             group[name] = str(value)
     return group
+
+
+def text_value(value: Any) -> str:
+    """A typed value (Money, datetime, Measure, DateWindow...) as the feeds write it."""
+    return _text(value)
 
 
 def scalar_text(value: Any) -> str:
@@ -391,6 +401,26 @@ class ChannelRenderer:
         return Issue(rule.code, Severity(rule.severity), message, row=product.row,
                      product_id=product.id, field=(rule.require or rule.require_any)[0],
                      channel=self.channel)
+
+    def typed_item(self, product: Product, item: Item) -> TypedItem:
+        """`item` (rendered from `product` by `render`) with its money, dates, measures
+        and shipping rules as the typed values they were formatted from, for API
+        destinations: they send the same values as the feed without parsing its text.
+
+        A field whose value went through a value map keeps its rendered form."""
+        if self.localize is not None:
+            local, _ = self.localize(product)
+            if local is not None:
+                product = local
+        typed: TypedItem = dict(item)
+        for field in self.fields:
+            if (field.name in item and field.spec.format in TYPED_FORMATS
+                    and field.values is None):
+                raw = field.get(product)
+                if isinstance(raw, (Money, datetime, Measure, DateWindow)) or (
+                        isinstance(raw, list) and raw and isinstance(raw[0], Shipping)):
+                    typed[field.name] = raw
+        return typed
 
     def _issue(self, product: Product, code: str, severity: Severity, message: str,
                spec: FieldSpec, value: str | None = None) -> Issue:

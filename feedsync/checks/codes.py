@@ -37,3 +37,10 @@ def register(code: str, severity: Severity, title: str) -> str:
 def all_codes() -> list[IssueCode]:
     """Every registered code, sorted by name."""
     return [REGISTRY[name] for name in sorted(REGISTRY)]
+
+
+# pipeline (feedsync/pipeline.py)
+DUPLICATE_ID = register("duplicate-id", Severity.ERROR,
+                        "Two rows of the master share one product id")
+EMPTY_SOURCE = register("empty-source", Severity.WARNING,
+                        "The master has a header but no products")

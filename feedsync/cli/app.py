@@ -7,14 +7,12 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
 from feedsync import __version__, api
-from feedsync.channels.loader import available_specs, load_spec
 from feedsync.cli.options import (
     BuildFormat,
     ChannelOption,
@@ -29,14 +27,17 @@ from feedsync.cli.options import (
 from feedsync.cli.output import (
     IssueFile,
     Output,
+    explanation_text,
     junit_xml,
     print_json,
     print_report_table,
+    print_spec,
+    print_spec_list,
 )
-from feedsync.config import DEFAULT_CONFIG_NAME, Config, load_config
-from feedsync.errors import ExitCode, FeedsyncError
-from feedsync.report import DEFAULT_MAX_ISSUES
-from feedsync.sources import describe_source
+from feedsync.cli.publish_output import print_push_json, print_push_table
+
+DEFAULT_CONFIG_NAME = api.DEFAULT_CONFIG_NAME
+DEFAULT_MAX_ISSUES = api.DEFAULT_MAX_ISSUES
 
 app = typer.Typer(
     name="feedsync",
@@ -71,7 +72,7 @@ def _handled(output: Output) -> Iterator[None]:
     """Turn run-stopping problems into one clear message and their exit code."""
     try:
         yield
-    except FeedsyncError as exc:
+    except api.FeedsyncError as exc:
         output.error(str(exc))
         if output.verbose >= 2:
             output.err.print(traceback.format_exc())
@@ -89,14 +90,17 @@ def _handled(output: Output) -> Iterator[None]:
         raise typer.Exit(70) from None
 
 
-def _run(runner: Callable[..., Any], config_path: Path, channels: list[str] | None,
-         output: Output, issues_file: Path | None, max_issues: int, jobs: int = 1) -> Any:
-    config: Config = load_config(config_path)
+def _run(command: str, config_path: Path, channels: list[str] | None, output: Output,
+         issues_file: Path | None, max_issues: int, jobs: int = 1, **options: Any) -> Any:
+    """Load the project and run one of its commands (`validate`, `build`, `push`) with the
+    CLI's progress display and issues file."""
+    project = api.load_project(config_path)
+    runner: Callable[..., Any] = getattr(project, command)
     sink = IssueFile(issues_file) if issues_file else None
     try:
-        with output.progress(f"Reading {Path(describe_source(config)).name}") as progress:
-            return runner(config, channels, progress=progress, sink=sink,
-                          max_issues=max_issues, jobs=jobs)
+        with output.progress(f"Reading {Path(project.source_name).name}") as progress:
+            return runner(channels, progress=progress, sink=sink, max_issues=max_issues,
+                          jobs=jobs, **options)
     finally:
         if sink is not None:
             sink.close()
@@ -121,15 +125,14 @@ def validate(
     """
     output = Output(quiet, verbose)
     with _handled(output):
-        report = _run(api.run_validate, config, channel, output, issues_file, max_issues,
-                      jobs)
+        report = _run("validate", config, channel, output, issues_file, max_issues, jobs)
     if format is ReportFormat.json:
         print_json(report)
     elif format is ReportFormat.junit:
         sys.stdout.write(junit_xml(report))
     else:
         print_report_table(output, report, built=False)
-    raise typer.Exit(int(ExitCode.DATA_ERRORS if report.errors else ExitCode.OK))
+    raise typer.Exit(int(api.ExitCode.DATA_ERRORS if report.errors else api.ExitCode.OK))
 
 
 @app.command()
@@ -153,13 +156,13 @@ def build(
     """
     output = Output(quiet, verbose)
     with _handled(output):
-        report = _run(api.run_build, config, channel, output, issues_file, max_issues, jobs)
+        report = _run("build", config, channel, output, issues_file, max_issues, jobs)
     if format is BuildFormat.json:
         print_json(report)
     else:
         print_report_table(output, report, built=True)
     failed = strict and report.excluded_somewhere
-    raise typer.Exit(int(ExitCode.DATA_ERRORS if failed else ExitCode.OK))
+    raise typer.Exit(int(api.ExitCode.DATA_ERRORS if failed else api.ExitCode.OK))
 
 
 @app.command()
@@ -175,16 +178,13 @@ def explain(
     Prints the master row, each rule in order with what it changed (or why it did not apply)
     and the final channel item. Example: feedsync explain CAM-BAS-BLA-S --channel google_es
     """
-    from feedsync.rules.explain import explain as explain_product
-    from feedsync.rules.explain import format_text
-
     output = Output()
     with _handled(output):
-        result = explain_product(load_config(config), product_id, channel)
+        result = api.load_project(config).explain(product_id, channel)
     if format is BuildFormat.json:
         sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n")
     else:
-        sys.stdout.write(format_text(result))
+        sys.stdout.write(explanation_text(result))
 
 
 @app.command()
@@ -212,14 +212,10 @@ def push(
     the last publish); the exit code says what happened (see the README, "Publishing").
     Example: feedsync push -c shop/feedsync.yaml --dry-run
     """
-    from feedsync.cli.publish_output import print_push_json, print_push_table
-    from feedsync.publish.run import run_push
-
     output = Output(quiet, verbose)
-    publish = partial(run_push, dry_run=dry_run, allow_empty=allow_empty, force=force,
-                      log=output.log)
     with _handled(output):
-        report = _run(publish, config, channel, output, issues_file, max_issues, jobs)
+        report = _run("push", config, channel, output, issues_file, max_issues, jobs,
+                      dry_run=dry_run, allow_empty=allow_empty, force=force, log=output.log)
     if format is BuildFormat.json:
         print_push_json(report)
     else:
@@ -239,16 +235,7 @@ def channels_list(
         return
     output = Output()
     with _handled(output):
-        project = _project_dir(config)
-        from rich.table import Table
-
-        table = Table(title="Channel specs", title_justify="left")
-        for column in ("Name", "Channel", "Formats", "Fields"):
-            table.add_column(column)
-        for name in available_specs(project):
-            spec = load_spec(name, project)
-            table.add_row(name, spec.title, ", ".join(spec.formats), str(len(spec.fields)))
-        output.out.print(table)
+        print_spec_list(output, api.spec_summaries(_project_dir(config)))
 
 
 @channels_app.command("show")
@@ -261,38 +248,7 @@ def channels_show(
     """Show a channel spec's formats, fields, limits and rules."""
     output = Output()
     with _handled(output):
-        from rich.table import Table
-
-        spec = load_spec(name, _project_dir(config))
-        out = output.out
-        out.print(f"[bold]{spec.title}[/] ({spec.name}): {spec.description}")
-        if spec.reference:
-            out.print(f"Reference: {spec.reference}", highlight=False)
-        out.print("Formats: " + ", ".join(f"{n} ({f.extension})" for n, f in spec.formats.items()))
-        if spec.settings:
-            out.print("Settings: " + ", ".join(
-                f"{k} (required)" if v is None else f"{k}={v!r}"
-                for k, v in spec.settings.items()), highlight=False)
-        table = Table(title="Fields", title_justify="left")
-        for column in ("Field", "From", "Status", "Format", "Limits", "Values"):
-            table.add_column(column, overflow="fold")
-        for f in spec.fields:
-            status = "required" if f.required else "recommended" if f.recommended else "optional"
-            origin = f.source or ("template" if f.template else "constant" if f.value else f.name)
-            limits = []
-            if f.max_length:
-                limits.append(f"≤{f.max_length} chars" + (" (cut)" if f.too_long == "truncate"
-                                                          else ""))
-            if f.max_items:
-                limits.append(f"≤{f.max_items} values")
-            values = ", ".join(f"{k}→{v}" if k != v else k for k, v in (f.values or {}).items())
-            table.add_row(f.name, origin, status, f.format, "; ".join(limits), values)
-        out.print(table)
-        for rule in spec.rules:
-            when = ", ".join(f"{k}={v}" for k, v in rule.when.items())
-            needs = ", ".join(rule.require) or " or ".join(rule.require_any)
-            out.print(f"Rule ({rule.severity}): {'when ' + when + ', ' if when else ''}"
-                      f"requires {needs}", highlight=False)
+        print_spec(output, api.spec_summary(name, _project_dir(config)))
 
 
 def _project_dir(config: Path | None) -> Path | None:

@@ -15,7 +15,9 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from feedsync.api import Explanation, SpecSummary
 from feedsync.checks.issue import Issue, Severity
+from feedsync.products.product import to_plain
 from feedsync.report import RunReport
 
 TABLE_ROW_LIMIT = 200
@@ -209,3 +211,77 @@ class IssueFile:
 
     def close(self) -> None:
         self._fh.close()
+
+
+# -- explain ---------------------------------------------------------------------------------
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = repr(to_plain(value)) if value is not None else "(empty)"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _item_value(value: Any) -> str:
+    if isinstance(value, list):
+        return " | ".join(":".join(v.values()) if isinstance(v, dict) else str(v) for v in value)
+    return str(value)
+
+
+def explanation_text(explanation: Explanation) -> str:
+    """The human-readable explanation, as plain lines."""
+    e = explanation
+    lines = [f"{e.product_id}: row {e.row} of {e.source}, channel {e.channel} ({e.spec})", "",
+             "Master row:"]
+    width = max((len(k) for k in e.master), default=0)
+    lines += [f"  {k.ljust(width)}  {v}" for k, v in e.master.items() if v not in (None, "")]
+    lines += ["", "Rules:" if e.steps else "Rules: (none for this channel)"]
+    for number, t in enumerate(e.steps, 1):
+        indent = "  " + "  " * t.depth
+        lines.append(f"{indent}{number}. {t.label} ({t.where}): {t.outcome}"
+                     + (f" - {t.note}" if t.note else ""))
+        for name, before, after in t.changes:
+            lines.append(f"{indent}     {name}: {_short(before)} -> {_short(after)}")
+    lines += ["", f"Result: {e.outcome}"]
+    if e.item is not None:
+        lines.append(f"Channel item ({e.spec}):")
+        width = max((len(k) for k in e.item), default=0)
+        for name, value in e.item.items():
+            lines.append(f"  {name.ljust(width)}  {_item_value(value)}")
+    if e.issues:
+        lines += ["", "Issues:"]
+        lines += [f"  {i.severity.value} {i.code}"
+                  + (f" [{i.channel}]" if i.channel else "") + f": {i.message}"
+                  for i in e.issues]
+    return "\n".join(lines) + "\n"
+
+
+# -- channel specs ---------------------------------------------------------------------------
+
+def print_spec_list(output: Output, specs: list[SpecSummary]) -> None:
+    """`feedsync channels`: one row per spec."""
+    table = Table(title="Channel specs", title_justify="left")
+    for column in ("Name", "Channel", "Formats", "Fields"):
+        table.add_column(column)
+    for spec in specs:
+        table.add_row(spec.name, spec.title, ", ".join(spec.formats), str(len(spec.fields)))
+    output.out.print(table)
+
+
+def print_spec(output: Output, spec: SpecSummary) -> None:
+    """`feedsync channels show NAME`: formats, settings, fields with limits, rules."""
+    out = output.out
+    out.print(f"[bold]{spec.title}[/] ({spec.name}): {spec.description}")
+    if spec.reference:
+        out.print(f"Reference: {spec.reference}", highlight=False)
+    out.print("Formats: " + ", ".join(f"{n} ({ext})" for n, ext in spec.formats.items()))
+    if spec.settings:
+        out.print("Settings: " + ", ".join(
+            f"{k} (required)" if v is None else f"{k}={v!r}"
+            for k, v in spec.settings.items()), highlight=False)
+    table = Table(title="Fields", title_justify="left")
+    for column in ("Field", "From", "Status", "Format", "Limits", "Values"):
+        table.add_column(column, overflow="fold")
+    for f in spec.fields:
+        table.add_row(f.name, f.origin, f.status, f.format, "; ".join(f.limits), f.values)
+    out.print(table)
+    for rule in spec.rules:
+        out.print(rule, highlight=False)

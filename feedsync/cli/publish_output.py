@@ -7,10 +7,12 @@ import sys
 
 from rich.table import Table
 
+from feedsync.api import PublishStatus, PushReport
 from feedsync.cli.output import Output, print_report_table
-from feedsync.publish.run import DRY_RUN, FATAL, GUARD, PUBLISHED, TEMPORARY, PushReport
 
-_STYLE = {PUBLISHED: "green", DRY_RUN: "cyan", GUARD: "yellow", TEMPORARY: "red", FATAL: "bold red"}
+_STYLE = {PublishStatus.PUBLISHED: "green", PublishStatus.DRY_RUN: "cyan",
+          PublishStatus.GUARD: "yellow", PublishStatus.TEMPORARY: "red",
+          PublishStatus.FATAL: "bold red"}
 
 
 def print_push_table(output: Output, report: PushReport) -> None:
@@ -23,7 +25,7 @@ def print_push_table(output: Output, report: PushReport) -> None:
         table.add_column(column, overflow="fold")
     for o in report.outcomes:
         detail = o.message
-        if o.status == PUBLISHED:
+        if o.status is PublishStatus.PUBLISHED:
             parts = [f"{o.attempts} attempt(s)"]
             if o.deleted:
                 parts.append(f"{o.deleted:,} deleted")
@@ -31,7 +33,7 @@ def print_push_table(output: Output, report: PushReport) -> None:
                 parts.append(f"{o.rejected_count:,} item(s) rejected, e.g. {o.rejected[0]}")
             detail = ", ".join(parts)
         table.add_row(o.channel, o.destination, o.target, f"{o.items:,}",
-                      f"[{_STYLE.get(o.status, '')}]{o.status}", detail)
+                      f"[{_STYLE.get(o.status, '')}]{o.status.value}", detail)
     output.out.print(table)
 
 

@@ -11,13 +11,15 @@ import posixpath
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
-from feedsync.channels.render import Item
+from feedsync.channels.render import TypedItem
 from feedsync.config import PublishConfig
 from feedsync.errors import ConfigError, ExitCode, FeedsyncError
-from feedsync.publish.retry import RetryPolicy
+
+if TYPE_CHECKING:  # retry.py raises this module's errors; only the type is needed here
+    from feedsync.publish.retry import RetryPolicy
 
 TEMP_SUFFIX = ".partial"
 
@@ -55,8 +57,8 @@ class Upload:
     items: int
     sha256: str
     size: int
-    # API destinations read the items back from the built feed (see items.py).
-    read_items: Callable[[], Iterator[Item]] | None = None
+    # API destinations stream the build's typed items from its spool (see items.py).
+    read_items: Callable[[], Iterator[TypedItem]] | None = None
     previous_ids: Callable[[], Iterator[str]] | None = None
 
 

@@ -1,6 +1,7 @@
 """Google Merchant API v1: `productInputs` insert and delete, sent in HTTP batches.
 
-Items are read back from the built feed (items.py) and mapped to `ProductInput` JSON
+Items come from the push's item spool (items.py: the build's typed values, Money, datetime,
+Measure, shipping rules) and are mapped to `ProductInput` JSON
 (../shared/reference/channel-specs.md §1.6): money as `amountMicros` + `currencyCode`,
 enums upper-case, lists for gtins and product types, attributes the API does not name as
 `customAttributes`. Requests go in `multipart/mixed` batches to `{base}/batch/products/v1`;
@@ -23,9 +24,10 @@ from urllib.parse import quote
 
 import requests
 
-from feedsync.channels.render import Item
+from feedsync.channels.render import TypedItem
 from feedsync.config import PublishConfig
 from feedsync.errors import ConfigError
+from feedsync.products.product import DateWindow, Measure, Money, Shipping
 from feedsync.publish.base import FatalError, PublishResult, RetriableError, Upload, url_number
 from feedsync.publish.retry import RetryPolicy, parse_retry_after
 
@@ -64,17 +66,30 @@ def camel(name: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-def _money(text: str) -> dict[str, str]:
-    amount, _, currency = text.strip().partition(" ")
-    try:
-        micros = int((Decimal(amount) * 1_000_000).to_integral_value())
-    except InvalidOperation:
-        raise ValueError(f"not a price: {text!r}") from None
+def _money(value: Money | str) -> dict[str, str]:
+    """A price as the API's Price: micros of the currency unit, and the currency code."""
+    if isinstance(value, Money):
+        amount, currency = value.amount, value.currency
+    else:  # an item given as feed text (hand-made items; the spool gives Money)
+        text, _, currency = value.strip().partition(" ")
+        try:
+            amount = Decimal(text)
+        except InvalidOperation:
+            raise ValueError(f"not a price: {value!r}") from None
+    micros = int((amount * 1_000_000).to_integral_value())
     return {"amountMicros": str(micros), "currencyCode": currency.strip().upper()}
 
 
-def _timestamp(text: str) -> str:
-    """`2026-02-24T11:07+0100` (the feed's minute precision) -> RFC 3339."""
+def _minutes(value: datetime) -> str:
+    """RFC 3339 at the feed's minute precision, so the API gets what the feed says."""
+    return value.replace(second=0, microsecond=0).isoformat()
+
+
+def _timestamp(value: datetime | str) -> str:
+    """A datetime, or `2026-02-24T11:07+0100` (the feed's minute precision), as RFC 3339."""
+    if isinstance(value, datetime):
+        return _minutes(value)
+    text = value
     for pattern in ("%Y-%m-%dT%H:%M%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"):
         try:
             return datetime.strptime(text.strip(), pattern).isoformat()
@@ -87,10 +102,26 @@ def _group_from_text(text: str, keys: tuple[str, ...]) -> dict[str, str]:
     return {k: v for k, v in zip(keys, text.split(":"), strict=False) if v}
 
 
+def _shipping_rule(rule: Shipping) -> dict[str, Any]:
+    result: dict[str, Any] = {"country": rule.country}
+    for name in ("region", "postal_code", "service"):
+        if getattr(rule, name):
+            result[camel(name)] = getattr(rule, name)
+    result["price"] = _money(rule.price)
+    for name in ("min_handling_time", "max_handling_time", "min_transit_time",
+                 "max_transit_time"):
+        if getattr(rule, name) is not None:
+            result[camel(name)] = str(getattr(rule, name))
+    return result
+
+
 def _shipping(value: Any) -> list[dict[str, Any]]:
     groups = value if isinstance(value, list) else [value]
     result = []
     for group in groups:
+        if isinstance(group, Shipping):
+            result.append(_shipping_rule(group))
+            continue
         if isinstance(group, str):
             group = _group_from_text(group, _SHIPPING_KEYS)
         rule: dict[str, Any] = {}
@@ -100,34 +131,53 @@ def _shipping(value: Any) -> list[dict[str, Any]]:
     return result
 
 
+def _json_number(value: Decimal) -> int | float:
+    """A JSON number: an int when whole; else the float whose shortest repr is the
+    Decimal's own digits (true for every weight with fewer than 16 significant digits)."""
+    if value == value.to_integral_value():
+        return int(value)
+    return float(value)
+
+
 def _listify(value: Any) -> list[str]:
     if isinstance(value, list):
         return [str(v) for v in value]
     return [v.strip() for v in str(value).split(",") if v.strip()]
 
 
-def product_input(item: Item, content_language: str, feed_label: str) -> dict[str, Any]:
-    """One feed item (Google attribute names) -> a Merchant API v1 ProductInput."""
+def product_input(item: TypedItem, content_language: str,
+                  feed_label: str) -> dict[str, Any]:
+    """One feed item (Google attribute names, typed values) -> a Merchant API v1
+    ProductInput."""
     attributes: dict[str, Any] = {}
     custom: list[dict[str, str]] = []
     for name, value in item.items():
         if name == "id":
             continue
         if name in _MONEY:
-            attributes[camel(name)] = _money(str(value))
+            attributes[camel(name)] = _money(value if isinstance(value, Money) else str(value))
         elif name in _ENUMS:
             attributes[camel(name)] = str(value).strip().upper().replace(" ", "_")
         elif name in _BOOLEANS:
             attributes[camel(name)] = str(value).strip().lower() in ("yes", "true", "1")
         elif name in _DATES:
-            attributes[camel(name)] = _timestamp(str(value))
+            attributes[camel(name)] = _timestamp(
+                value if isinstance(value, datetime) else str(value))
         elif name == "sale_price_effective_date":
-            start, _, end = str(value).partition("/")
-            attributes["salePriceEffectiveDate"] = {"startTime": _timestamp(start),
-                                                    "endTime": _timestamp(end)}
+            if isinstance(value, DateWindow):
+                start_time, end_time = _minutes(value.start), _minutes(value.end)
+            else:
+                start, _, end = str(value).partition("/")
+                start_time, end_time = _timestamp(start), _timestamp(end)
+            attributes["salePriceEffectiveDate"] = {"startTime": start_time,
+                                                    "endTime": end_time}
         elif name == "shipping_weight":
-            number, _, unit = str(value).strip().partition(" ")
-            attributes["shippingWeight"] = {"value": float(number), "unit": unit}
+            if isinstance(value, Measure):
+                number, unit = value.value, value.unit
+            else:
+                text, _, unit = str(value).strip().partition(" ")
+                number = Decimal(text)
+            attributes["shippingWeight"] = {"value": _json_number(number), "unit": unit}
         elif name == "shipping":
             attributes["shipping"] = _shipping(value)
         elif name in _LISTS:

@@ -1,92 +1,111 @@
-"""Read the items of a built feed back, for destinations that take items rather than a file.
+"""The item spool: what API destinations send, written by the same build the guards checked.
 
-The API destinations (Google Merchant API, Meta items_batch) send exactly what the build
-wrote and the guards checked: the built feed is streamed back (constant memory) into the
-same `Item` shape the writers received. XML is preferred because it keeps repeated and
-nested values (shipping groups) apart; delimited feeds come back as strings, split on the
-format's list separator for list fields.
+A push builds every feed into a staging area; for a feed with API destinations (Merchant
+API, Meta batch) the build also writes its items, as typed values (Money, Decimal, datetime,
+Measure, shipping rules: see ChannelRenderer.typed_item), to a spool file of one JSON line
+per item. The destinations then stream the spool back (constant memory), so they send
+exactly the items the feed holds, with the values the feed was formatted from, and never
+parse feed text ("59.90 EUR", "1.2 kg") back into numbers.
+
+Values are tagged, so they come back with their types: `{"$money": ["59.90", "EUR"]}`,
+`{"$datetime": "2026-03-01T00:00:00+01:00"}`, `{"$measure": ["1.2", "kg"]}`,
+`{"$window": [start, end]}`, `{"$shipping": {...}}`, `{"$decimal": "3"}`.
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
+import json
 from collections.abc import Iterator
+from dataclasses import fields
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
-from typing import IO
+from typing import Any
 
-from lxml import etree
+from feedsync.channels.render import TypedItem
+from feedsync.products.product import DateWindow, Measure, Money, Shipping
+from feedsync.writers.atomic import AtomicFile
 
-from feedsync.channels.render import Group, Item
-from feedsync.channels.spec import ChannelSpec, FormatSpec
-
-
-def _open(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+SPOOL_SUFFIX = ".items.jsonl"
 
 
-def _local(tag: str) -> str:
-    return tag.rpartition("}")[2]
+def encode_value(value: Any) -> Any:
+    """A typed value as tagged JSON data (see the module docstring)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Money):
+        return {"$money": [str(value.amount), value.currency]}
+    if isinstance(value, datetime):
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, Measure):
+        return {"$measure": [str(value.value), value.unit]}
+    if isinstance(value, DateWindow):
+        return {"$window": [value.start.isoformat(), value.end.isoformat()]}
+    if isinstance(value, Shipping):
+        return {"$shipping": {f.name: encode_value(getattr(value, f.name))
+                              for f in fields(value) if getattr(value, f.name) is not None}}
+    if isinstance(value, bool) or value is None or isinstance(value, int):
+        return value
+    if isinstance(value, Decimal):
+        return {"$decimal": str(value)}
+    if isinstance(value, list):
+        return [encode_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: encode_value(v) for k, v in value.items()}
+    raise TypeError(f"cannot spool {type(value).__name__}")
 
 
-def read_items(path: Path, spec: ChannelSpec, fmt: FormatSpec) -> Iterator[Item]:
-    if fmt.writer == "xml":
-        yield from _read_xml(path, fmt)
-    else:
-        yield from _read_delimited(path, spec, fmt)
+def decode_value(value: Any) -> Any:
+    """The typed value `encode_value` tagged."""
+    if isinstance(value, list):
+        return [decode_value(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        tag, data = next(iter(value.items()))
+        if tag == "$money":
+            return Money(Decimal(data[0]), data[1])
+        if tag == "$datetime":
+            return datetime.fromisoformat(data)
+        if tag == "$measure":
+            return Measure(Decimal(data[0]), data[1])
+        if tag == "$window":
+            return DateWindow(datetime.fromisoformat(data[0]), datetime.fromisoformat(data[1]))
+        if tag == "$decimal":
+            return Decimal(data)
+        if tag == "$shipping":
+            return Shipping(**{k: decode_value(v) for k, v in data.items()})
+    return {k: decode_value(v) for k, v in value.items()}
 
 
-def _read_xml(path: Path, fmt: FormatSpec) -> Iterator[Item]:
-    with _open(path) as fh:
-        events = etree.iterparse(fh, events=("end",), tag=fmt.item_element,
-                                 resolve_entities=False, no_network=True, load_dtd=False,
-                                 huge_tree=False)
-        for _, element in events:
-            item: Item = {}
-            for child in element:
-                name = _local(child.tag)
-                value: str | Group
-                if len(child):
-                    value = {_local(c.tag): (c.text or "") for c in child}
-                else:
-                    value = child.text or ""
-                if name in item:
-                    existing = item[name]
-                    if isinstance(existing, list):
-                        existing.append(value)  # type: ignore[arg-type]
-                    else:
-                        item[name] = [existing, value]  # type: ignore[list-item]
-                elif isinstance(value, dict):
-                    item[name] = [value]
-                else:
-                    item[name] = value
-            # Free what was read: the element and the emptied items before it.
-            element.clear()
-            parent = element.getparent()
-            while element.getprevious() is not None and parent is not None:
-                del parent[0]
-            yield item
+class ItemSpool:
+    """Writes one feed's typed items to `path`, atomically (temporary name, then rename)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+        self._file = AtomicFile(path)
+
+    def write(self, item: TypedItem) -> None:
+        """Append one item."""
+        line = json.dumps({k: encode_value(v) for k, v in item.items()}, ensure_ascii=False)
+        self._file.stream.write(line.encode("utf-8") + b"\n")
+        self.count += 1
+
+    def commit(self) -> None:
+        """Publish the spool under its name."""
+        self._file.close()
+        self._file.commit()
+
+    def abort(self) -> None:
+        """Remove the temporary file; nothing is published."""
+        self._file.abort()
 
 
-def _read_delimited(path: Path, spec: ChannelSpec, fmt: FormatSpec) -> Iterator[Item]:
-    by_header = {(f.header or f.name): f for f in spec.fields}
-    with _open(path) as raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-        reader = csv.reader(text, delimiter=fmt.delimiter,
-                            quoting=csv.QUOTE_NONE if fmt.delimiter == "\t" else csv.QUOTE_MINIMAL)
-        header = next(reader, None)
-        if header is None:
-            return
-        fields = [by_header.get(h) for h in header]
-        for row in reader:
-            item: Item = {}
-            for name, field, cell in zip(header, fields, row, strict=False):
-                if not cell:
-                    continue
-                key = field.name if field else name
-                if field is not None and field.format == "list":
-                    item[key] = cell.split(fmt.list_separator)
-                else:
-                    item[key] = cell
-            yield item
+def read_spool(path: Path) -> Iterator[TypedItem]:
+    """Stream the items of a spool written by `ItemSpool`, with their types."""
+    with path.open("rb") as fh:
+        for line in fh:
+            if line.strip():
+                data = json.loads(line)
+                yield {k: decode_value(v) for k, v in data.items()}

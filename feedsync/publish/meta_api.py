@@ -19,9 +19,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from feedsync.channels.render import Item
+from feedsync.channels.render import TypedItem, text_value
 from feedsync.config import PublishConfig
 from feedsync.errors import ConfigError
+from feedsync.products.product import Shipping
 from feedsync.publish.base import FatalError, PublishResult, RetriableError, Upload, url_number
 from feedsync.publish.retry import RetryPolicy, parse_retry_after
 
@@ -37,23 +38,33 @@ _FINISHED = {"finished"}
 _FAILED = {"error", "canceled"}
 
 
-def meta_item(item: Item) -> dict[str, Any]:
-    """One feed item -> the `data` of an items_batch request, in Meta's feed spellings."""
+def meta_item(item: TypedItem) -> dict[str, Any]:
+    """One feed item (typed values from the spool, or feed text) -> the `data` of an
+    items_batch request, in Meta's feed spellings: the same text the feed file holds."""
     data: dict[str, Any] = {}
     for name, value in item.items():
         if isinstance(value, list):
+            if value and isinstance(value[0], Shipping):
+                value = [_shipping_text(rule) for rule in value]
             if value and isinstance(value[0], dict):
                 text = ",".join(":".join(g.get(k, "") for k in ("country", "region", "service",
                                                                  "price"))
-                                for g in value)  # type: ignore[union-attr]
+                                for g in value)
             else:
-                text = ",".join(value)  # type: ignore[arg-type]
-        else:
+                text = ",".join(str(v) for v in value)
+        elif isinstance(value, str):
             text = value
+        else:
+            text = text_value(value)
         if name == "availability":
             text = _AVAILABILITY.get(text, text.replace("_", " "))
         data[name] = text
     return data
+
+
+def _shipping_text(rule: Shipping) -> dict[str, str]:
+    return {"country": rule.country, "region": rule.region or "",
+            "service": rule.service or "", "price": text_value(rule.price)}
 
 
 class MetaCatalogDestination:

@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, TypeVar
 
+from feedsync.publish.base import RetriableError
+
 if TYPE_CHECKING:
     from feedsync.config import RetryConfig
 
@@ -42,8 +44,6 @@ class RetryPolicy:
 
     def call(self, operation: Callable[[], T]) -> tuple[T, int]:
         """Run `operation` until it succeeds; return its result and the attempts used."""
-        from feedsync.publish.base import RetriableError
-
         started = self.clock()
         attempt = 1
         while True:

@@ -3,6 +3,10 @@
     lock -> build (staged) -> per channel: guards -> each destination (retried) -> record
          -> promote the staged feeds to the channel's own outputs
 
+The staged build is the same pipeline as `build` (feedsync.pipeline), given the planned
+feeds with staged output paths; a feed with API destinations also spools its items as
+typed values (feedsync.publish.items), which is what the APIs send.
+
 The channel's configured outputs are replaced only when its guards pass, so an empty or
 truncated master leaves every copy of the old feed where it was: the local file, the
 remote file and the API catalog. The publish record is written only after a destination
@@ -14,21 +18,27 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from feedsync import api
-from feedsync.channels.loader import load_spec
-from feedsync.channels.render import Item
 from feedsync.channels.spec import ChannelSpec
 from feedsync.checks.issue import Issue
-from feedsync.config import ChannelConfig, Config, OutputConfig
+from feedsync.config import ChannelConfig, Config
 from feedsync.errors import ConfigError, ExitCode
+from feedsync.pipeline import (
+    Pipeline,
+    PlannedOutput,
+    Progress,
+    plan_channels,
+    run_feeds,
+    selected_entries,
+)
 from feedsync.publish import open_destination
 from feedsync.publish.base import Destination, PublishError, Upload
-from feedsync.publish.items import read_items
+from feedsync.publish.items import SPOOL_SUFFIX, ItemSpool, read_spool
 from feedsync.publish.redact import Redactor
 from feedsync.publish.retry import RetryPolicy
 from feedsync.report import RunReport
@@ -37,11 +47,25 @@ from feedsync.state.lock import RunLock
 from feedsync.state.store import STATE_NAME, StateStore
 from feedsync.writers.parts import existing_parts, remove_stale_parts
 
-PUBLISHED = "published"
-GUARD = "guard"
-TEMPORARY = "temporary"
-FATAL = "fatal"
-DRY_RUN = "dry-run"
+
+class PublishStatus(str, Enum):
+    """What happened to one feed at one destination; the JSON output shows the value."""
+
+    PUBLISHED = "published"
+    GUARD = "guard"  # a guard tripped: nothing sent, the old feed kept
+    TEMPORARY = "temporary"  # still failing after the retries; may pass later
+    FATAL = "fatal"  # will not pass by retrying (credentials, host key, TLS, permission)
+    DRY_RUN = "dry-run"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+PUBLISHED = PublishStatus.PUBLISHED
+GUARD = PublishStatus.GUARD
+TEMPORARY = PublishStatus.TEMPORARY
+FATAL = PublishStatus.FATAL
+DRY_RUN = PublishStatus.DRY_RUN
 MAX_REJECTED_LISTED = 100
 INSECURE_SCHEMES = ("ftp", "http")
 API_SCHEMES = ("google-merchant", "meta-catalog")  # destinations that take items, not a file
@@ -56,7 +80,7 @@ class PushOutcome:
     channel: str
     destination: str
     target: str
-    status: str
+    status: PublishStatus
     items: int
     message: str = ""
     attempts: int = 0
@@ -65,7 +89,10 @@ class PushOutcome:
     rejected_count: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return vars(self).copy()
+        """Plain JSON-ready data."""
+        data = vars(self).copy()
+        data["status"] = self.status.value
+        return data
 
 
 @dataclass
@@ -98,7 +125,7 @@ class _StagedOutput:
     """One output of a feed: where the build writes it, and the output it will replace."""
 
     staged: Path
-    final: Path | None  # None: built only for API destinations to read items from
+    final: Path | None
     format: str
 
     def files(self) -> list[tuple[Path, Path | None]]:
@@ -120,6 +147,7 @@ class _Staged:
     files: list[_StagedOutput]
     destinations: list[Destination]
     spec: ChannelSpec
+    spool: Path | None = None  # the typed items API destinations send
 
 
 def state_dir(config: Config) -> Path:
@@ -129,7 +157,7 @@ def state_dir(config: Config) -> Path:
 def run_push(config: Config, channels: Iterable[str] | None = None, *, dry_run: bool = False,
              allow_empty: bool = False, force: bool = False,
              log: Callable[[str], None] | None = None,
-             progress: api.Progress | None = None, sink: Callable[[Issue], None] | None = None,
+             progress: Progress | None = None, sink: Callable[[Issue], None] | None = None,
              max_issues: int | None = None,
              retry: Callable[[RetryPolicy], RetryPolicy] | None = None,
              jobs: int = 1) -> PushReport:
@@ -152,8 +180,8 @@ def run_push(config: Config, channels: Iterable[str] | None = None, *, dry_run: 
         staging = directory / "staging"
         shutil.rmtree(staging, ignore_errors=True)
         try:
-            staged_config, staged = _stage(config, wanted, destinations, staging)
-            build = api.run_build(staged_config, wanted or None, progress=progress, sink=sink,
+            staged = _stage(config, wanted, destinations, staging)
+            build = _build_staged(config, staged, progress=progress, sink=sink,
                                   max_issues=max_issues, jobs=jobs)
             report = PushReport(build)
             store = StateStore(directory / STATE_NAME)
@@ -169,7 +197,7 @@ def run_push(config: Config, channels: Iterable[str] | None = None, *, dry_run: 
 
 
 def _open_destinations(config: Config, wanted: list[str]) -> dict[str, list[Destination]]:
-    entries = api.selected_entries(config, wanted)
+    entries = selected_entries(config, wanted)
     config.check_publish_variables(
         {d for name, channel in config.channels.items()
          if (name in entries if wanted else channel.enabled) for d in channel.publish})
@@ -201,50 +229,50 @@ def _open_destinations(config: Config, wanted: list[str]) -> dict[str, list[Dest
 
 
 def _stage(config: Config, wanted: list[str], destinations: dict[str, list[Destination]],
-           staging: Path) -> tuple[Config, list[_Staged]]:
-    """A copy of the config whose channels write into `staging` instead of their outputs.
-
-    Staged names keep their `{country}`-style placeholders, so a channel with markets
-    expands into one staged feed per market exactly as its real outputs do."""
-    staged_config = config.model_copy(deep=True)
-    staged_config.file = config.file
+           staging: Path) -> list[_Staged]:
+    """Each feed to publish, with its outputs redirected into `staging`: the same planned
+    feed a build writes (markets included), under folders named by position, not by
+    channel name, so no name can lead a staged file outside `staging`."""
     staged: list[_Staged] = []
-    for name, channel in staged_config.channels.items():
-        if name not in destinations:
-            continue
-        original = config.channels[name]
-        spec = load_spec(original.spec, config.base_dir)
-        outputs: list[str | OutputConfig] = [
-            OutputConfig(path=str(staging / name / str(index) / Path(output.path).name),
-                         format=output.format)
-            for index, output in enumerate(original.resolved_outputs())]
-        if not outputs and destinations[name]:
-            # An API-only channel: stage a feed in the spec's XML (else first) format to read
-            # items from.
-            fmt_name = next((n for n, f in spec.formats.items() if f.writer == "xml"),
-                            next(iter(spec.formats)))
-            market = "_{country}" if original.markets else ""
-            outputs.append(OutputConfig(
-                path=str(staging / name / "api" / f"{name}{market}"
-                         f"{spec.formats[fmt_name].extension}"), format=fmt_name))
-        channel.output = None
-        channel.format = None
-        channel.outputs = outputs
-        finals = api.plan_channels(config, [name])
-        for final_feed, staged_feed in zip(finals, api.plan_channels(staged_config, [name]),
-                                           strict=True):
-            if wanted and name not in wanted and staged_feed.name not in wanted:
+    for name, channel_destinations in destinations.items():
+        for feed in plan_channels(config, [name]):
+            if wanted and name not in wanted and feed.name not in wanted:
                 continue  # another market of this entry, not asked for
-            files = [_StagedOutput(output.path,
-                                   final_feed.outputs[index].path
-                                   if index < len(final_feed.outputs) else None,
+            folder = staging / str(len(staged))
+            files = [_StagedOutput(folder / str(index) / output.path.name, output.path,
                                    output.format)
-                     for index, output in enumerate(staged_feed.outputs)]
-            feed = _Staged(staged_feed.name, original, files, destinations[name], spec)
-            for destination in feed.destinations:
-                _choose_file(feed, destination)  # a wrong `file:` fails before building
-            staged.append(feed)
-    return staged_config, staged
+                     for index, output in enumerate(feed.outputs)]
+            spool = (folder / "api" / f"items{SPOOL_SUFFIX}"
+                     if any(_is_api(d) for d in channel_destinations) else None)
+            item = _Staged(feed.name, feed.config, files, channel_destinations, feed.spec,
+                           spool)
+            for destination in channel_destinations:
+                _choose_file(item, destination)  # a wrong `file:` fails before building
+            staged.append(item)
+    return staged
+
+
+def _build_staged(config: Config, staged: list[_Staged], *, progress: Progress | None,
+                  sink: Callable[[Issue], None] | None, max_issues: int | None,
+                  jobs: int) -> Any:
+    """One build of every staged feed: outputs into the staging area, typed items into
+    each API feed's spool, committed only when the whole build succeeded."""
+    planned = {f.name: f for f in plan_channels(config, [s.name for s in staged])}
+    feeds = [replace(planned[s.name],
+                     outputs=[PlannedOutput(f.staged, f.format) for f in s.files])
+             for s in staged]
+    pipeline = Pipeline(config, feeds=feeds,
+                        typed_feeds=[s.name for s in staged if s.spool is not None])
+    spools = {s.name: ItemSpool(s.spool) for s in staged if s.spool is not None}
+    try:
+        report = run_feeds(pipeline, write=True, progress=progress, sink=sink,
+                           max_issues=max_issues, jobs=jobs, spools=spools)
+        for spool in spools.values():
+            spool.commit()
+    finally:
+        for spool in spools.values():
+            spool.abort()
+    return report
 
 
 def _push_channel(channel: _Staged, report: PushReport, store: StateStore, allow_empty: bool,
@@ -305,9 +333,11 @@ def _push_channel(channel: _Staged, report: PushReport, store: StateStore, allow
 
 def _choose_file(channel: _Staged, destination: Destination) -> _StagedOutput:
     """The staged output this destination receives: `file:` (a name or a format) or the
-    first. API destinations read items back, so they take the XML (else delimited) one."""
+    first. API destinations take the feed's item spool instead."""
     wanted = destination.config.file
     files = channel.files
+    if _is_api(destination) and channel.spool is not None and wanted is None:
+        return _StagedOutput(channel.spool, None, "items")
     if wanted is not None:
         for output in files:
             if wanted in (output.staged.name, output.format):
@@ -315,13 +345,9 @@ def _choose_file(channel: _Staged, destination: Destination) -> _StagedOutput:
         raise ConfigError(f"publish.{destination.name}.file: channel {channel.name} has no "
                           f"output {wanted!r} (it has "
                           + ", ".join(o.staged.name for o in files) + ")")
-    if _is_api(destination):
-        for writer in ("xml", "delimited"):
-            for output in files:
-                if channel.spec.formats[output.format].writer == writer:
-                    return output
-        raise ConfigError(f"publish.{destination.name}: channel {channel.name} needs an XML "
-                          "or CSV/TSV output for the API to read its items from")
+    if not files:
+        raise ConfigError(f"publish.{destination.name}: channel {channel.name} has no output "
+                          "to send (give it `output:`)")
     return files[0]
 
 
@@ -331,25 +357,27 @@ def _is_api(destination: Destination) -> bool:
 
 def _uploads(channel: _Staged, destination: Destination, items: int,
              store: StateStore) -> list[Upload]:
-    """The files this destination receives: one, or each numbered part of a split feed
-    (an API destination reads the items of every part)."""
+    """What this destination receives: the feed's item spool (API destinations), or its
+    file, or each numbered part of a split feed."""
     output = _choose_file(channel, destination)
+    previous = lambda: store.published_ids(channel.name, destination.name)  # noqa: E731
+    if _is_api(destination) and channel.spool is not None:
+        spool = channel.spool
+        return [Upload(channel=channel.name, path=spool, remote_name=spool.name,
+                       media_type="application/x-ndjson", items=items,
+                       sha256=_sha256(spool) if spool.exists() else "",
+                       size=spool.stat().st_size if spool.exists() else 0,
+                       read_items=lambda: read_spool(spool), previous_ids=previous)]
     fmt = channel.spec.formats[output.format]
     files = output.files() or [(output.staged, output.final)]
     media_type = fmt.media_type or _MEDIA_TYPES.get(output.staged.suffix,
                                                     "application/octet-stream")
-
-    def every_item() -> Iterator[Item]:
-        for staged, _ in files:
-            yield from read_items(staged, channel.spec, fmt)
-
     return [Upload(
         channel=channel.name, path=staged, remote_name=(final or staged).name,
         media_type=media_type, items=items,
         sha256=_sha256(staged) if staged.exists() else "",
         size=staged.stat().st_size if staged.exists() else 0,
-        read_items=every_item,
-        previous_ids=lambda: store.published_ids(channel.name, destination.name))
+        previous_ids=previous)
         for staged, final in files]
 
 
@@ -366,8 +394,6 @@ def _promote(channel: _Staged, channel_report: Any) -> None:
     for index, output in enumerate(channel.files):
         report = channel_report.outputs[index] if index < len(channel_report.outputs) else None
         if output.final is None:
-            if report is not None:
-                report.path = "- (sent to APIs only)"
             continue
         files = output.files()
         for staged, final in files:
@@ -388,31 +414,27 @@ def _promote(channel: _Staged, channel_report: Any) -> None:
 
 
 def _dry_run(config: Config, wanted: list[str], destinations: dict[str, list[Destination]],
-             allow_empty: bool, force: bool, progress: api.Progress | None,
+             allow_empty: bool, force: bool, progress: Progress | None,
              sink: Callable[[Issue], None] | None, max_issues: int | None,
              jobs: int = 1) -> PushReport:
     """Read and check everything, then say what would be sent where; send and write nothing."""
-    build = api.run_validate(config, wanted or None, progress=progress, sink=sink,
-                             max_issues=max_issues, jobs=jobs)
+    build = run_feeds(Pipeline(config, wanted or None), write=False, progress=progress,
+                      sink=sink, max_issues=max_issues, jobs=jobs)
     report = PushReport(build, dry_run=True)
     redact = Redactor.for_config(config)
     db = state_dir(config) / STATE_NAME
     store = StateStore(db) if db.exists() else None
     try:
         for name, channel_destinations in destinations.items():
-            spec = load_spec(config.channels[name].spec, config.base_dir)
-            for feed in api.plan_channels(config, [name]):
+            for feed in plan_channels(config, [name]):
                 if wanted and name not in wanted and feed.name not in wanted:
                     continue
                 items = build.channels[feed.name].items
-                staged = _Staged(feed.name, config.channels[name],
+                api_feed = any(_is_api(d) for d in channel_destinations)
+                staged = _Staged(feed.name, feed.config,
                                  [_StagedOutput(o.path, o.path, o.format) for o in feed.outputs],
-                                 channel_destinations, spec)
-                if not staged.files:
-                    fmt_name = next((n for n, f in spec.formats.items() if f.writer == "xml"),
-                                    next(iter(spec.formats)))
-                    path = Path(f"{feed.name}{spec.formats[fmt_name].extension}")
-                    staged.files.append(_StagedOutput(path, None, fmt_name))
+                                 channel_destinations, feed.spec,
+                                 Path(f"{feed.name}{SPOOL_SUFFIX}") if api_feed else None)
                 for destination in channel_destinations:
                     output = _choose_file(staged, destination)
                     upload = Upload(feed.name, output.staged,

@@ -209,7 +209,7 @@ class RuleCompiler:
         self.config = config
         self.channel = channel
         self.spec = spec
-        doc = getattr(config, "_positions", None)
+        doc = config.positions
         self.doc: PositionedYaml = doc or PositionedYaml({}, {}, config.file)
         mapped: dict[str, str] = {}
         for target, cols in config.source.columns.items():

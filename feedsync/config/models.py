@@ -1,36 +1,30 @@
-"""`feedsync.yaml` -> pydantic models, with every problem reported at once as `file:line key`.
+"""The models of `feedsync.yaml`: plain pydantic data, no I/O and nothing compiled.
 
-Relative paths are relative to the config file's own folder, so cron can run feedsync from
-anywhere. `${VAR}` in any string expands from the environment, `${VAR:-default}` falls back
-to a default, and `$${` writes a literal `${`.
+Loading (YAML with positions, `${VAR}` expansion) is in `feedsync.config.loading`; turning
+pydantic errors into `file:line: key: message` is in `feedsync.config.diagnostics`; checking
+rules against the master is a project-loading step in `feedsync.api`, not done here.
 """
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     SecretStr,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from feedsync.errors import ConfigError
 from feedsync.products.product import CANONICAL_FIELDS, ENUMS
-from feedsync.yamlpos import Location, PositionedYaml, dotted, load_positioned
+from feedsync.yamlpos import PositionedYaml
 
 DEFAULT_CONFIG_NAME = "feedsync.yaml"
-_VAR = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 # Mapping targets that are not canonical fields but feed one.
 VIRTUAL_TARGETS = {
@@ -300,6 +294,11 @@ class PublishConfig(_Model):
 
 
 class Config(_Model):
+    """A whole feedsync.yaml: the master, the channels, rule sets and destinations."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True,
+                              arbitrary_types_allowed=True)
+
     source: SourceConfig
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
     rulesets: dict[str, list[Any]] = Field(
@@ -310,15 +309,15 @@ class Config(_Model):
 
     # Set by `load_config`, not read from YAML.
     file: Path = Field(default=Path(DEFAULT_CONFIG_NAME), exclude=True)
-    # Where each key was in the YAML, so rule errors found later can say `file:line`.
-    _positions: PositionedYaml | None = PrivateAttr(default=None)
-    # destination name -> the problem with its unset ${VAR} (raised by push only)
-    _unset_publish_variables: dict[str, list[str]] = PrivateAttr(default_factory=dict)
+    # Where each key was in the YAML, so problems found later (rules) can say `file:line`.
+    positions: PositionedYaml | None = Field(default=None, exclude=True)
+    # destination name -> the problems with its unset ${VAR} (raised by push only)
+    unset_publish_variables: dict[str, list[str]] = Field(default_factory=dict, exclude=True)
 
     def check_publish_variables(self, destinations: Iterable[str]) -> None:
         """Raise ConfigError when a destination about to be used has an unset ${VAR}."""
         problems = [problem for name in sorted(destinations)
-                    for problem in self._unset_publish_variables.get(name, [])]
+                    for problem in self.unset_publish_variables.get(name, [])]
         if problems:
             raise ConfigError(f"{self.file.name}: {len(problems)} problem(s) with publishing:",
                               problems)
@@ -332,107 +331,3 @@ class Config(_Model):
         return candidate if candidate.is_absolute() else self.base_dir / candidate
 
 
-def expand_env(data: Any, path: Location, problems: list[tuple[Location, str]]) -> Any:
-    if isinstance(data, dict):
-        return {k: expand_env(v, (*path, k), problems) for k, v in data.items()}
-    if isinstance(data, list):
-        return [expand_env(v, (*path, i), problems) for i, v in enumerate(data)]
-    if isinstance(data, str) and "${" in data:
-
-        def substitute(match: re.Match[str]) -> str:
-            if match.group(1):
-                return match.group(0)[1:]
-            value = os.environ.get(match.group(2))
-            if value is None and match.group(3) is not None:
-                return match.group(3)
-            if value is None:
-                problems.append((path, f"environment variable {match.group(2)} is not set"))
-                return ""
-            return value
-
-        return _VAR.sub(substitute, data)
-    return data
-
-
-def read_config_file(path: Path) -> PositionedYaml:
-    if path.is_dir():
-        path = path / DEFAULT_CONFIG_NAME
-    if not path.exists():
-        raise ConfigError(f"config file {path} not found (use -c PATH or set FEEDSYNC_CONFIG)")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
-    try:
-        return load_positioned(text, path.resolve())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path.name}:{mark.line + 1}" if mark else path.name
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}: invalid YAML: {problem}") from exc
-
-
-def load_config(path: Path) -> Config:
-    """Read and validate a feedsync.yaml; raise ConfigError listing every problem."""
-    doc = read_config_file(path)
-    if not isinstance(doc.data, dict):
-        raise ConfigError(f"{doc.file.name}: the config must be a mapping with `source:` and "
-                          "`channels:`")
-    env_problems: list[tuple[Location, str]] = []
-    data = expand_env(doc.data, (), env_problems)
-    # Destinations' secrets are needed only by `push`: validate and build run without them.
-    deferred: dict[str, list[str]] = {}
-    for loc, msg in env_problems:
-        if loc[:1] == ("publish",) and len(loc) > 1:
-            deferred.setdefault(str(loc[1]), []).append(f"{doc.where(loc)}: {dotted(loc)}: {msg}")
-    problems = [f"{doc.where(loc)}: {dotted(loc)}: {msg}" for loc, msg in env_problems
-                if not (loc[:1] == ("publish",) and len(loc) > 1)]
-    try:
-        config = Config.model_validate(data)
-    except ValidationError as exc:
-        problems += format_validation_errors(exc, doc)
-        config = None
-    if problems or config is None:
-        raise ConfigError(f"{doc.file} has {len(problems)} problem(s):", problems)
-    config.file = doc.file
-    config._positions = doc
-    config._unset_publish_variables = deferred
-    from feedsync.rules.compile import check_rules  # rules import this module
-
-    rule_problems = check_rules(config)
-    if rule_problems:
-        # Report the unknown field names too, in the same message, when the master's
-        # header can be read now: every rule problem at once, not one kind per run.
-        columns = _master_columns(config)
-        if columns is not None:
-            rule_problems = check_rules(config, columns)
-        raise ConfigError(f"{doc.file} has {len(rule_problems)} problem(s):", rule_problems)
-    return config
-
-
-def _master_columns(config: Config) -> list[str] | None:
-    from feedsync.errors import FeedsyncError
-    from feedsync.sources import open_source  # sources import this module
-
-    try:
-        return open_source(config).columns
-    except FeedsyncError:
-        return None
-
-
-def format_validation_errors(exc: ValidationError, doc: PositionedYaml,
-                             prefix: Location = ()) -> list[str]:
-    problems = []
-    for err in exc.errors():
-        loc = _yaml_location((*prefix, *err["loc"]))
-        message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            message = "unknown key (check its spelling)"
-        problems.append(f"{doc.where(loc)}: {dotted(loc)}: {message}")
-    return problems
-
-
-def _yaml_location(loc: tuple[Any, ...]) -> Location:
-    # pydantic inserts union member names (`str`, `OutputConfig`) into locations.
-    return tuple(p for p in loc if not (isinstance(p, str) and (
-        p in ("str", "int", "float") or p[:1].isupper() or "[" in p)))

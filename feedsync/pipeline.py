@@ -1,0 +1,444 @@
+"""The row pipeline under every command: plan the feeds, then source -> parse -> rules -> render.
+
+A `Pipeline` is one selection of a project's feeds, compiled once: the planned feeds
+(channel x market) with their outputs, the opened master, the row parser, each feed's
+compiled rules and renderer. It yields one typed `RowOutcome` per master row: the row's
+issues and, per feed, `Written` (the rendered item), `Excluded` (the channel's checks
+failed) or `Filtered` (the channel's rules left it out). `build`, `validate` and `push`
+consume that stream into writers and a report (`run_feeds`); `explain` runs the same
+processor on one row with a trace, so it can never disagree with a build.
+
+The master is read once; every feed's writers are open at the same time; memory does not
+grow with the catalog, except for the set of ids seen (to catch duplicates).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from feedsync.channels.loader import load_spec
+from feedsync.channels.markets import ChannelVariant, expand_channel
+from feedsync.channels.render import ChannelRenderer, Item, TypedItem
+from feedsync.channels.spec import ChannelSpec
+from feedsync.checks import codes
+from feedsync.checks.issue import Issue, Severity
+from feedsync.config import ChannelConfig, Config
+from feedsync.errors import ConfigError, FeedsyncError
+from feedsync.products.parse import RowParser
+from feedsync.products.product import Product
+from feedsync.report import ChannelReport, OutputReport, RunReport
+from feedsync.rules.compile import CompiledRules, compile_channels
+from feedsync.rules.steps import TraceEntry
+from feedsync.sources import describe_source, open_source
+from feedsync.sources.base import Source, SourceRow
+from feedsync.writers import FeedWriter, open_writer
+
+if TYPE_CHECKING:  # the spool is publish's; the pipeline only hands it items
+    from feedsync.publish.items import ItemSpool
+
+Progress = Callable[[int], None]
+IssueSink = Callable[[Issue], None]
+
+_EXTENSION_FORMATS = {".xml": "xml", ".tsv": "tsv", ".txt": "tsv", ".csv": "csv",
+                      ".json": "json", ".jsonl": "jsonl"}
+
+
+# -- planning: which feeds a run builds, and where they go ---------------------------------
+
+@dataclass
+class PlannedOutput:
+    """One file a feed is written to, in one of its spec's formats."""
+
+    path: Path
+    format: str
+
+
+@dataclass
+class PlannedChannel:
+    """One feed of a run: a channel entry, or one market of it, with its outputs."""
+
+    name: str
+    config: ChannelConfig
+    spec: ChannelSpec
+    outputs: list[PlannedOutput]
+    variant: ChannelVariant | None = None  # market and settings (channels/markets.py)
+    entry: str = ""  # the config's channel key (`google` for market `google.ES`)
+
+
+def plan_channels(config: Config, only: Iterable[str] | None = None) -> list[PlannedChannel]:
+    """Resolve each selected channel's spec and outputs; every problem reported at once."""
+    wanted = list(only or [])
+    entries = selected_entries(config, wanted)
+    problems: list[str] = []
+    planned = []
+    for name, channel in config.channels.items():
+        if (wanted and name not in entries) or (not wanted and not channel.enabled):
+            continue
+        try:
+            spec = load_spec(channel.spec, config.base_dir)
+        except ConfigError as exc:
+            problems.append(f"channels.{name}.spec: {exc}")
+            continue
+        for variant in expand_channel(config, name, channel, spec, problems):
+            if wanted and name not in wanted and variant.name not in wanted:
+                continue  # another market of this entry
+            outputs = []
+            for output in channel.resolved_outputs():
+                path = config.resolve(variant.output_path(output.path))
+                fmt = output.format or _guess_format(path, spec)
+                if fmt not in spec.formats:
+                    problems.append(f"channels.{name}: {spec.name} has no format {fmt!r} for "
+                                    f"{output.path} (it has {', '.join(spec.formats)})")
+                    continue
+                outputs.append(PlannedOutput(path, fmt))
+            planned.append(PlannedChannel(variant.name, channel, spec, outputs, variant, name))
+    missing = [n for n in wanted if n not in config.channels
+               and n not in {p.name for p in planned}]
+    if missing and not problems:
+        raise ConfigError(f"unknown channel(s) {', '.join(missing)}; the config has "
+                          + ", ".join(p.name for p in plan_channels(config)))
+    if problems:
+        raise ConfigError(f"{config.file.name}: {len(problems)} problem(s) with channels:",
+                          problems)
+    return planned
+
+
+def selected_entries(config: Config, wanted: Iterable[str]) -> set[str]:
+    """The config entries behind channel names given by a user: an entry (`google`) or
+    one market of it (`google.MX`)."""
+    wanted = list(wanted)
+    entries = {n if n in config.channels else n.split(".", 1)[0] for n in wanted}
+    unknown = sorted(n for n in wanted if (n if n in config.channels else n.split(".", 1)[0])
+                     not in config.channels)
+    if unknown:
+        raise ConfigError(f"unknown channel(s) {', '.join(unknown)}; the config has "
+                          + (", ".join(config.channels) or "none"))
+    return entries
+
+
+def select_planned(config: Config, channel: str) -> PlannedChannel:
+    """One feed by name: a channel entry, or one market of it (`google.MX`)."""
+    planned = plan_channels(config, [channel])
+    if len(planned) != 1:
+        raise ConfigError(f"channel {channel!r} has one feed per market; name one of: "
+                          + ", ".join(p.name for p in planned))
+    return planned[0]
+
+
+def make_renderer(planned: PlannedChannel,
+                  context: dict[str, Any] | None = None) -> ChannelRenderer:
+    """The renderer for one planned feed, with its market's context and localisation."""
+    variant = planned.variant
+    if context is None and variant is not None:
+        context = variant.context(planned.config.feed)
+    return ChannelRenderer(planned.spec, planned.name, context=context,
+                           localize=variant.localize if variant else None)
+
+
+def _guess_format(path: Path, spec: ChannelSpec) -> str:
+    suffix = path.suffix if path.suffix != ".gz" else Path(path.stem).suffix
+    for name, fmt in spec.formats.items():
+        if fmt.extension == suffix:
+            return name
+    return _EXTENSION_FORMATS.get(suffix, suffix.lstrip(".") or "?")
+
+
+# -- row outcomes ----------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class Written:
+    """The feed got an item. `encoded` holds, per output, the bytes a worker process already
+    encoded (or the item itself where an output's encoding depends on its position)."""
+
+    item: Item
+    encoded: list[Item | bytes] | None = None
+    # The item with typed values, for feeds that API destinations read (`typed_feeds`).
+    typed: TypedItem | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Excluded:
+    """The channel's own checks left the product out (its issues say why)."""
+
+    def __reduce__(self) -> str:
+        return "EXCLUDED"  # one instance, also across worker processes: `is` works
+
+
+@dataclass(frozen=True, slots=True)
+class Filtered:
+    """The channel's rules left the product out on purpose (a filter, a variant parent)."""
+
+    def __reduce__(self) -> str:
+        return "FILTERED"
+
+
+EXCLUDED = Excluded()
+FILTERED = Filtered()
+FeedOutcome = Written | Excluded | Filtered
+
+
+@dataclass(slots=True)
+class RowOutcome:
+    """What one master row became: its issues, and per feed (in plan order) what it got.
+
+    `feeds` is empty when the row itself is invalid (`valid` False): no feed sees it."""
+
+    row: int
+    product_id: str | None
+    issues: list[Issue]
+    valid: bool
+    feeds: list[FeedOutcome]
+
+
+@dataclass
+class Trace:
+    """What `explain` wants to see of one row in one feed, filled in by the processor."""
+
+    steps: list[TraceEntry] = field(default_factory=list)
+    product: Product | None = None  # the canonical product (None: the row has errors)
+    result: Product | None = None  # after the rules (None: a rule dropped it)
+    item: Item | None = None  # the rendered item (None: the channel's checks failed)
+    issues: list[Issue] = field(default_factory=list)
+
+
+class RowProcessor:
+    """parse -> (per feed) rules -> render, for one row: the work a worker can do."""
+
+    def __init__(self, parser: RowParser, rules: list[CompiledRules],
+                 renderers: list[ChannelRenderer], typed: list[bool] | None = None) -> None:
+        """`typed`: per feed, whether its items are also wanted as typed values."""
+        self.parser = parser
+        self.channels = list(zip(rules, renderers, typed or [False] * len(renderers),
+                                 strict=True))
+        # Set for worker processes: per feed, per output, the writer's encoder when its
+        # format is position-independent; an item then leaves as bytes, ready to write.
+        self.encoders: list[list[Callable[[Item], bytes] | None]] | None = None
+
+    def __call__(self, source_row: SourceRow, duplicate_of: int | None,
+                 trace: Trace | None = None) -> RowOutcome:
+        """The row's outcome; with `trace` (one feed only), also every rule step's effect."""
+        product, issues = self.parser.parse(source_row)
+        if product is not None and duplicate_of is not None:
+            issues.append(Issue(
+                codes.DUPLICATE_ID, Severity.ERROR,
+                f"id {product.id} is already used by row {duplicate_of}; this row is left out",
+                row=source_row.row, product_id=product.id, field="id", value=product.id))
+            product = None
+        if trace is not None:
+            trace.product = product
+        if product is None:
+            return RowOutcome(source_row.row, None, issues, False, [])
+        results: list[FeedOutcome] = []
+        for channel_rules, renderer, typed in self.channels:
+            channel_product: Product | None = product
+            if channel_rules:
+                channel_product, rule_issues = channel_rules.apply(
+                    product, trace.steps if trace is not None else None)
+                issues += rule_issues
+                if channel_product is None:
+                    results.append(FILTERED)
+                    continue
+            if trace is not None:
+                trace.result = channel_product
+            item, channel_issues = renderer.render(channel_product)
+            issues += channel_issues
+            if item is None:
+                results.append(EXCLUDED)
+                continue
+            if trace is not None:
+                trace.item = item
+            results.append(Written(item, typed=renderer.typed_item(channel_product, item)
+                                   if typed else None))
+        if self.encoders is not None:
+            for outcome, encoders in zip(results, self.encoders, strict=True):
+                if isinstance(outcome, Written):
+                    outcome.encoded = [encode(outcome.item) if encode else outcome.item
+                                       for encode in encoders]
+        return RowOutcome(source_row.row, product.id, issues, True, results)
+
+
+# -- the pipeline ----------------------------------------------------------------------------
+
+class ProductNotFound(FeedsyncError):
+    """The id asked about is not in the master (exit code 2, like other usage errors)."""
+
+
+class Pipeline:
+    """The selected feeds of a project, compiled once, and the stream of row outcomes."""
+
+    def __init__(self, config: Config, channels: Iterable[str] | None = None, *,
+                 feeds: list[PlannedChannel] | None = None,
+                 typed_feeds: Iterable[str] = ()) -> None:
+        """Plan `channels` (default: every enabled one), or take `feeds` already planned
+        (push plans them with staged outputs). Feeds named in `typed_feeds` also yield
+        their items as typed values (`Written.typed`), for API destinations."""
+        self.config = config
+        self.feeds = feeds if feeds is not None else plan_channels(config, channels)
+        self.source: Source = open_source(config)
+        self.parser = RowParser(config.source, self.source.columns, self.source.name)
+        self.contexts = [f.variant.context(f.config.feed) if f.variant else None
+                         for f in self.feeds]
+        self.renderers = [make_renderer(f, context)
+                          for f, context in zip(self.feeds, self.contexts, strict=True)]
+        self.rules = prepare_rules(config, self.feeds, self.source, self.parser)
+        typed = set(typed_feeds)
+        self.processor = RowProcessor(self.parser, self.rules, self.renderers,
+                                      [f.name in typed for f in self.feeds])
+
+    def numbered_rows(self) -> Iterator[tuple[SourceRow, int | None]]:
+        """Each master row with the row that already used its id, if one did."""
+        first_rows: dict[str, int] = {}
+        raw_id = self.parser.raw_id
+        for source_row in self.source.rows():
+            product_id = raw_id(source_row.data)
+            first = (first_rows.setdefault(product_id, source_row.row)
+                     if product_id else source_row.row)
+            yield source_row, (first if first != source_row.row else None)
+
+    def outcomes(self, jobs: int = 1) -> Iterator[RowOutcome]:
+        """Every row's outcome, in master order; `jobs` > 1 computes them in that many
+        forked worker processes (same outcomes, see feedsync.parallel)."""
+        if jobs > 1:
+            from feedsync.parallel import process_in_workers
+
+            return process_in_workers(self.processor, self.rules, self.numbered_rows(), jobs)
+        process = self.processor
+        return (process(row, duplicate_of) for row, duplicate_of in self.numbered_rows())
+
+    def trace(self, product_id: str) -> tuple[SourceRow, Trace]:
+        """Run the first feed's processor on the row whose id (as the parser computes it,
+        column templates included) is `product_id`, recording every rule step."""
+        wanted = product_id.strip()
+        raw_id = self.parser.raw_id
+        seen: dict[str, int] = {}
+        for source_row in self.source.rows():
+            row_id = raw_id(source_row.data)
+            if row_id is None:
+                continue
+            first = seen.setdefault(row_id, source_row.row)
+            if row_id != wanted:
+                continue
+            trace = Trace()
+            outcome = self.processor(source_row, first if first != source_row.row else None,
+                                     trace)
+            trace.issues = outcome.issues
+            return source_row, trace
+        id_column = self.parser.mapping.get("id") or []
+        column = (f" (column {id_column[0]})" if id_column and "id" not in self.parser.templates
+                  else "")
+        raise ProductNotFound(f"no product with id {wanted!r} in {self.source.name}{column}")
+
+
+def prepare_rules(config: Config, planned: list[PlannedChannel], source: Source,
+                  parser: RowParser) -> list[CompiledRules]:
+    """Each planned feed's compiled rules; a first pass over the master when a step
+    (variants) needs to see every product before the first is transformed."""
+    compiled = compile_channels(config, [(p.name, p.spec) for p in planned], source.columns,
+                                entries={p.name: p.entry for p in planned if p.entry})
+    rules = [compiled[p.name] for p in planned]
+    observers = [r for r in rules if r.needs_prepass]
+    if observers:
+        for source_row in source.rows():
+            product, _ = parser.parse(source_row)
+            if product is not None:
+                for channel_rules in observers:
+                    channel_rules.observe(product)
+        for channel_rules in observers:
+            channel_rules.reset_counts()
+    return rules
+
+
+# -- running the stream into writers and a report ------------------------------------------
+
+def run_feeds(pipeline: Pipeline, *, write: bool, progress: Progress | None = None,
+              sink: IssueSink | None = None, max_issues: int | None = None,
+              jobs: int = 1, observers: Iterable[Callable[[RowOutcome], None]] = (),
+              spools: Mapping[str, ItemSpool] | None = None) -> RunReport:
+    """Consume the pipeline's outcomes: count and report them, and (with `write`) write
+    every feed's outputs atomically. `observers` see each outcome (a ledger, a preview);
+    `spools` (feed name -> spool) receive the typed items of feeds built `typed`."""
+    config, planned = pipeline.config, pipeline.feeds
+    report = RunReport(source=describe_source(config), sink=sink)
+    if max_issues is not None:
+        report.max_issues = max_issues
+    writers: list[list[FeedWriter]] = []
+    for p in planned:
+        report.channels[p.name] = ChannelReport(p.name, p.spec.name)
+    watchers = list(observers)
+    try:
+        if write:
+            for p, context in zip(planned, pipeline.contexts, strict=True):
+                writers.append([open_writer(o.path, p.spec, p.spec.formats[o.format],
+                                            p.config.feed, context=context,
+                                            template_dirs=[config.base_dir / "templates"])
+                                for o in p.outputs])
+        else:
+            writers = [[] for _ in planned]
+        channel_reports = [report.channels[p.name] for p in planned]
+        feed_spools = [(spools or {}).get(p.name) for p in planned]
+        if jobs > 1:
+            pipeline.processor.encoders = [
+                [w.encode if w.position_independent else None for w in channel_writers]
+                for channel_writers in writers]
+            for channel_writers in writers:
+                for writer in channel_writers:
+                    writer.flush_buffer()
+        for outcome in pipeline.outcomes(jobs):
+            report.rows += 1
+            if outcome.issues:
+                report.add(outcome.issues)
+            if not outcome.valid:
+                report.invalid += 1
+            else:
+                report.products += 1
+                for feed_outcome, channel_writers, channel_report, spool in zip(
+                        outcome.feeds, writers, channel_reports, feed_spools, strict=True):
+                    if feed_outcome is FILTERED:
+                        channel_report.filtered += 1
+                    elif feed_outcome is EXCLUDED:
+                        channel_report.excluded += 1
+                    else:
+                        assert isinstance(feed_outcome, Written)
+                        channel_report.items += 1
+                        _write(feed_outcome, channel_writers)
+                        if spool is not None and feed_outcome.typed is not None:
+                            spool.write(feed_outcome.typed)
+            for watch in watchers:
+                watch(outcome)
+            if progress is not None and report.rows % 1000 == 0:
+                progress(report.rows)
+        if report.rows == 0:
+            report.add([Issue(codes.EMPTY_SOURCE, Severity.WARNING,
+                              f"{pipeline.source.name} has a header but no products")])
+        for p, channel_writers in zip(planned, writers, strict=True):
+            # validate opens no writers: then there is nothing to commit
+            for output, writer in zip(p.outputs, channel_writers, strict=bool(write)):
+                writer.commit()
+                report.channels[p.name].outputs.append(
+                    OutputReport(str(getattr(writer, "first_path", output.path)),
+                                 output.format, writer.count, getattr(writer, "parts", 1)))
+        for p, channel_rules in zip(planned, pipeline.rules, strict=True):
+            report.channels[p.name].rules = channel_rules.counts()
+        writers = []
+    finally:
+        for channel_writers in writers:
+            for writer in channel_writers:
+                writer.abort()
+    if progress is not None:
+        progress(report.rows)
+    return report
+
+
+def _write(outcome: Written, writers: list[FeedWriter]) -> None:
+    if outcome.encoded is None:
+        for writer in writers:
+            writer.write(outcome.item)
+        return
+    for writer, data in zip(writers, outcome.encoded, strict=True):  # encoded by a worker
+        if type(data) is bytes:
+            writer.write_encoded(data)
+        else:
+            writer.write(data)  # type: ignore[arg-type]
