@@ -1,4 +1,4 @@
-"""Publish building blocks: reading a built feed back, mapping items for the APIs,
+"""Publish building blocks: reading the typed item spool, mapping items for the APIs,
 encoding Merchant API batches, and a local atomic publish. Prints figures; asserts nothing.
 
     python benchmarks/publish.py [ITEMS]      (default 20,000 items)
@@ -11,13 +11,15 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from decimal import Decimal
 from pathlib import Path
 
 from feedsync.channels.loader import load_spec
 from feedsync.config import FeedInfo, PublishConfig
+from feedsync.products.product import Measure, Money, Shipping
 from feedsync.publish.base import Upload
 from feedsync.publish.google_api import encode_batch, product_input
-from feedsync.publish.items import read_items
+from feedsync.publish.items import ItemSpool, read_spool
 from feedsync.publish.local import LocalDestination
 from feedsync.publish.meta_api import meta_item
 from feedsync.publish.retry import RetryPolicy
@@ -37,6 +39,12 @@ ITEM = {
     "age_group": "adult", "shipping_weight": "0.2 kg",
     "shipping": [{"country": "ES", "service": "Estándar", "price": "3.95 EUR"}],
 }
+
+# The same item as the build spools it for API destinations: typed values.
+TYPED = {**ITEM, "price": Money(Decimal("19.95"), "EUR"),
+         "sale_price": Money(Decimal("14.95"), "EUR"),
+         "shipping_weight": Measure(Decimal("0.2"), "kg"),
+         "shipping": [Shipping("ES", Money(Decimal("3.95"), "EUR"), service="Estándar")]}
 
 
 def timed(label: str, count: int, unit: str, func) -> object:  # type: ignore[no-untyped-def]
@@ -67,12 +75,17 @@ def main() -> None:
         size = feed.stat().st_size
         print(f"{n:,} items, {size / 2**20:.1f} MiB of RSS")
 
-        timed("read items back (lxml iterparse)", n, "items",
-              lambda: sum(1 for _ in read_items(feed, spec, fmt)))
+        spool_path = Path(tmp) / "items.jsonl"
+        spool = ItemSpool(spool_path)
+        for i in range(n):
+            spool.write({**TYPED, "id": f"SKU-{i:07d}"})
+        spool.commit()
+        timed("read the typed item spool", n, "items",
+              lambda: sum(1 for _ in read_spool(spool_path)))
         timed("read + map to Merchant API ProductInput", n, "items",
-              lambda: sum(1 for i in read_items(feed, spec, fmt) if product_input(i, "es", "ES")))
+              lambda: sum(1 for i in read_spool(spool_path) if product_input(i, "es", "ES")))
         timed("read + map to Meta items_batch data", n, "items",
-              lambda: sum(1 for i in read_items(feed, spec, fmt) if meta_item(i)))
+              lambda: sum(1 for i in read_spool(spool_path) if meta_item(i)))
         bodies = [product_input({**ITEM, "id": f"SKU-{i}"}, "es", "ES") for i in range(1000)]
         timed("encode multipart batches of 100", 1000, "requests", lambda: [
             encode_batch({f"insert-{j}": ("POST", "/products/v1/accounts/1/productInputs:insert"

@@ -80,8 +80,8 @@ def process_in_workers(process: RowProcessor, rules: list[CompiledRules],
             in_flight -= 1
         for _, inbox, _ in workers:
             inbox.put(None)
-        for worker in workers:
-            counts = _receive(worker, "counts")
+        for handles in workers:
+            counts = _receive(handles, "counts")
             for channel_rules, channel_counts in zip(rules, counts, strict=True):
                 channel_rules.add_counts(channel_counts)
         for worker, _, _ in workers:

@@ -241,6 +241,7 @@ class RowProcessor:
                 if channel_product is None:
                     results.append(FILTERED)
                     continue
+            assert channel_product is not None
             if trace is not None:
                 trace.result = channel_product
             item, channel_issues = renderer.render(channel_product)

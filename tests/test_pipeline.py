@@ -98,3 +98,14 @@ def test_outcomes_are_the_same_from_worker_processes(tmp_path: Path) -> None:
     assert [(o.row, o.product_id, o.feeds) for o in parallel] == [
         (o.row, o.product_id, o.feeds) for o in sequential]
     assert parallel[1].feeds[1] is FILTERED  # the singleton survives pickling
+
+
+def test_the_readme_python_example_runs(tienda: Path) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### From Python", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    code = code.replace('"examples/tienda/feedsync.yaml"', repr(str(tienda)))
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["report"].channels["google_es"].items > 0
+    assert namespace["explanation"].item["id"] == "CAM-BAS-BLA-S"

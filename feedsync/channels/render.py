@@ -370,7 +370,7 @@ class ChannelRenderer:
         if spec.max_length:
             kept = [v for v in value if not isinstance(v, str) or len(v) <= spec.max_length]
             if len(kept) != len(value):
-                return kept, ("too-long", Severity.WARNING,
+                return kept, ("too-long", Severity.WARNING,  # type: ignore[return-value]
                               f"a {spec.name} value is longer than {spec.max_length} "
                               "characters and is left out")
         return None

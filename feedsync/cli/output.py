@@ -68,8 +68,8 @@ def issues_table(report: RunReport, verbose: int) -> Table:
     for column in ("Row", "Product", "Channel", "Column", "Severity", "Problem"):
         table.add_column(column, overflow="fold")
     for issue in issues[:TABLE_ROW_LIMIT]:
-        column = issue.column if issue.column and issue.column != issue.field else None
-        where = f"{issue.field} ({column})" if column else (issue.field or "")
+        shown_column = issue.column if issue.column and issue.column != issue.field else None
+        where = f"{issue.field} ({shown_column})" if shown_column else (issue.field or "")
         table.add_row(str(issue.row or ""), issue.product_id or "", issue.channel or "all",
                       where, f"[{_SEVERITY_STYLE[issue.severity.value]}]{issue.severity.value}",
                       issue.message)

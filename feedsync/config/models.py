@@ -86,7 +86,7 @@ class SourceConfig(_Model):
         None, description="Separator of multi-valued cells (images); default `,` `|` or newline")
     columns: dict[str, str | list[str]] = Field(
         default_factory=dict, description="canonical field -> master column (or list of columns)")
-    defaults: dict[str, str | int | float] = Field(
+    defaults: dict[str, str] = Field(
         default_factory=dict, description="canonical field -> value used when the cell is empty")
     values: dict[str, dict[str, str]] = Field(
         default_factory=dict, description="canonical field -> {master value: canonical value}")
@@ -133,9 +133,11 @@ class SourceConfig(_Model):
                 "(they are kept under their own header)")
         return columns
 
-    @field_validator("defaults")
+    @field_validator("defaults", mode="before")
     @classmethod
-    def _known_defaults(cls, defaults: dict[str, Any]) -> dict[str, Any]:
+    def _known_defaults(cls, defaults: Any) -> Any:
+        if not isinstance(defaults, dict):
+            return defaults  # pydantic reports the type
         known = set(CANONICAL_FIELDS) | SOURCE_DEFAULT_KEYS
         unknown = [k for k in defaults if k not in known]
         if unknown:

@@ -26,7 +26,8 @@ def month_first(locale: str | None) -> bool:
         pattern = Locale.parse(locale.replace("-", "_")).date_formats["short"].pattern
     except Exception:
         return False
-    return pattern.lower().find("m") < pattern.lower().find("d")
+    text = str(pattern).lower()
+    return text.find("m") < text.find("d")
 
 
 def parse_datetime(

@@ -315,7 +315,7 @@ class RowParser:
         self._finish(values, issues, row, product_id)
         if failed or any(i.is_error for i in issues):
             return None, issues
-        extra = {c: v for c in self.extra_columns if (v := data.get(c))}
+        extra = {c: cell for c in self.extra_columns if (cell := data.get(c))}
         values.pop("currency", None)
         values.pop("sale_price_start", None)
         values.pop("sale_price_end", None)
@@ -440,9 +440,10 @@ class RowParser:
         if not sep:
             raise FieldProblem("invalid-date", f"{raw!r} is not a start/end interval "
                                                "(e.g. 2026-11-01/2026-11-30)")
-        kwargs = {"locale": self.locale, "tz": self.tz, "date_format": self.source.date_format}
-        return DateWindow(parse_datetime(start, **kwargs),
-                          parse_datetime(end, end_of_day=True, **kwargs))
+        locale, tz, date_format = self.locale, self.tz, self.source.date_format
+        return DateWindow(
+            parse_datetime(start, locale=locale, tz=tz, date_format=date_format),
+            parse_datetime(end, end_of_day=True, locale=locale, tz=tz, date_format=date_format))
 
     def _gtin(self, raw: str, warn: Warn) -> str:
         if _SCIENTIFIC.match(raw):

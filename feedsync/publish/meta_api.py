@@ -166,7 +166,7 @@ class MetaCatalogDestination:
                 data = {}
             status = response.status_code
             if 200 <= status < 300 and "error" not in data:
-                return data
+                return dict(data)
             error = data.get("error") if isinstance(data.get("error"), dict) else {}
             code = error.get("code")
             summary = (f"{self.name}: Graph API answered {status} "

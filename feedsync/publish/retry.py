@@ -40,7 +40,7 @@ class RetryPolicy:
     def backoff(self, attempt: int) -> float:
         """Wait before try `attempt + 1`: doubling, capped, with 'equal jitter'."""
         ceiling = min(self.max_delay, self.delay * (2 ** (attempt - 1)))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        return float(ceiling / 2 + random.uniform(0, ceiling / 2))
 
     def call(self, operation: Callable[[], T]) -> tuple[T, int]:
         """Run `operation` until it succeeds; return its result and the attempts used."""

@@ -163,7 +163,10 @@ def run_push(config: Config, channels: Iterable[str] | None = None, *, dry_run: 
              jobs: int = 1) -> PushReport:
     """Build, guard and publish the selected channels; see the module docstring."""
     redact = Redactor.for_config(config)
-    say = (lambda text: log(redact(text))) if log else (lambda text: None)
+    def say(text: str) -> None:
+        if log is not None:
+            log(redact(text))
+
     wanted = list(channels or [])
     destinations = _open_destinations(config, wanted)
     if dry_run:

@@ -19,7 +19,7 @@ import re
 import threading
 import warnings
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from itertools import zip_longest
 from pathlib import Path
@@ -159,7 +159,7 @@ class ExcelSource:
                                   "no header row")
         return self._header
 
-    def rows(self) -> Iterator[SourceRow]:
+    def rows(self) -> Generator[SourceRow, None, None]:
         raw = self._calamine_rows() if self.reader == "calamine" else self._openpyxl_rows()
         header: list[str] | None = None
         width = 0
@@ -261,12 +261,13 @@ def _no_dimension_scan() -> Iterator[None]:
     from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 
     with _PATCH_LOCK:
-        original = ReadOnlyWorksheet._get_size
-        ReadOnlyWorksheet._get_size = lambda self: None  # type: ignore[method-assign]
+        # A private openpyxl method, absent from its stubs: hence setattr/getattr.
+        original = getattr(ReadOnlyWorksheet, "_get_size")  # noqa: B009
+        setattr(ReadOnlyWorksheet, "_get_size", lambda self: None)  # noqa: B010
         try:
             yield
         finally:
-            ReadOnlyWorksheet._get_size = original  # type: ignore[method-assign]
+            setattr(ReadOnlyWorksheet, "_get_size", original)  # noqa: B010
 
 
 def _sheet_member(path: Path, sheet: str) -> str | None:
@@ -294,7 +295,8 @@ def _all_rows(worksheet: Any) -> Iterator[tuple[Any, ...]]:
     """Every row, ignoring the <dimension> the file declares: LibreOffice and other writers
     may declare `A1` for a whole sheet, which would cut read-only openpyxl to one cell."""
     worksheet.reset_dimensions()
-    return worksheet.iter_rows(values_only=True)
+    rows: Iterator[tuple[Any, ...]] = worksheet.iter_rows(values_only=True)
+    return rows
 
 
 def _header(texts: list[str | None]) -> list[str]:

@@ -90,7 +90,7 @@ def _item_values(item: etree._Element) -> dict[str, str | None]:
                 _text(child))
         elif qname.namespace in (None, ATOM_NS) and qname.localname in _PLAIN:
             name = _PLAIN[qname.localname]
-            text = child.get("href") if qname.localname == "link" and child.get("href") \
+            text = child.get("href") or "" if qname.localname == "link" and child.get("href") \
                 else _text(child)
         else:
             continue
@@ -102,7 +102,7 @@ def _item_values(item: etree._Element) -> dict[str, str | None]:
 
 
 def _text(element: etree._Element) -> str:
-    return "".join(element.itertext()).strip()
+    return "".join(str(t) for t in element.itertext()).strip()
 
 
 def _shipping(element: etree._Element) -> str:

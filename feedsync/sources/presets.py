@@ -272,14 +272,14 @@ def _magento2(inner: Source, ctx: PresetContext) -> Iterator[SourceRow]:
         if (data.get("product_online") or "1").strip() == "2":
             continue  # disabled in the shop
         sku = data.get("sku") or ""
-        parent = parent_of.get(sku)
-        if parent is None and (data.get("visibility") or "") == "Not Visible Individually":
+        parent_row = parent_of.get(sku)
+        if parent_row is None and (data.get("visibility") or "") == "Not Visible Individually":
             continue
         row: Row = {field: data.get(column) for field, column in MAGENTO2_COLUMNS.items()}
         row["title"] = html.unescape(data.get("name") or "") or None  # names hold &trade;
-        row["description"] = _plain(data.get("description") or (parent or {}).get(
+        row["description"] = _plain(data.get("description") or (parent_row or {}).get(
             "description") or data.get("short_description"))
-        url_key = (parent or {}).get("url_key") or data.get("url_key") or sku.lower()
+        url_key = (parent_row or {}).get("url_key") or data.get("url_key") or sku.lower()
         row["link"] = f"{ctx.shop_url}/{url_key}.html"
         media = f"{ctx.shop_url}/media/catalog/product"
         images = [data.get("base_image"), *(data.get("additional_images") or "").split(",")]
@@ -299,9 +299,9 @@ def _magento2(inner: Source, ctx: PresetContext) -> Iterator[SourceRow]:
         if categories:
             path = [p for p in categories[0].split("/") if p and p != "Default Category"]
             row["product_type"] = " > ".join(path) or None
-        if parent is not None:
-            row["item_group_id"] = parent["sku"]
-        attributes = _key_values((parent or {}).get("additional_attributes") or "", ",")
+        if parent_row is not None:
+            row["item_group_id"] = parent_row["sku"]
+        attributes = _key_values((parent_row or {}).get("additional_attributes") or "", ",")
         attributes.update(_key_values(data.get("additional_attributes") or "", ","))
         for key, value in attributes.items():
             if key in ("has_options", "required_options", "quantity_and_stock_status"):

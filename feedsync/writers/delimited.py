@@ -35,12 +35,12 @@ class DelimitedWriter(FeedWriter):
         if not isinstance(value, list):
             return scalar_text(value)
         fmt = self.fmt
-        if value and isinstance(value[0], dict):  # type: ignore[index]
+        if value and isinstance(value[0], dict):
             layout = self.layouts.get(name)
             return fmt.group_separator.join(
-                self._clean(self._group(g, layout)) for g in value)  # type: ignore[union-attr]
+                self._clean(self._group(g, layout)) for g in value)
         separator = self.separators.get(name, fmt.list_separator)
-        return self._clean(separator.join(value))  # type: ignore[arg-type]
+        return self._clean(separator.join(value))
 
     def _group(self, group: Group, layout: list[str] | None) -> str:
         if not layout:
@@ -71,7 +71,7 @@ class DelimitedWriter(FeedWriter):
         self.count += 1
 
     def encode(self, item: Item) -> bytes:
-        cells = []
+        cells: list[str] = []
         append = cells.append
         tab = self.tab
         for name in self.columns:
