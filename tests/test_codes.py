@@ -68,28 +68,32 @@ def _literal_code_calls(path: Path, root: Path = ROOT) -> list[str]:
         if not isinstance(node, ast.Call):
             continue
         name = _called_name(node)
-        # `output.error("...")` prints a message: only the issue module's own functions
-        # (and parse.py's helpers, by their distinct names) take a code.
         if name not in CODE_TAKING_CALLS or name not in issue_names:
             continue
-        if isinstance(node.func, ast.Attribute) and name in {"error", "warning"}:
+        # `output.error("...")` and `warnings.warn("...")` take a message, not a code.
+        if isinstance(node.func, ast.Attribute) and name in {"error", "warning", "warn"}:
             continue
         arguments = [*node.args[:1], *(k.value for k in node.keywords if k.arg == "code")]
-        if any(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in arguments):
+        # Anywhere in the argument: `Issue("a" if x else "b", ...)` is two stray strings.
+        if any(isinstance(n, ast.Constant) and isinstance(n.value, str)
+               for a in arguments for n in ast.walk(a)):
             found.append(f"{path.relative_to(root)}:{node.lineno}: "
                          f"{name}({ast.unparse(arguments[0])}")
     return found
 
 
-def _stray_code_strings(path: Path) -> list[str]:
-    """String literals equal to a registered code, outside docstrings."""
+def _stray_code_strings(path: Path, root: Path = ROOT) -> list[str]:
+    """String literals equal to a registered code, outside docstrings and the `register(...)`
+    call that declares the code (a module may register its own codes)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-    docstrings = {id(node.value) for node in ast.walk(tree)
-                  if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)}
-    return [f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}"
+    allowed = {id(node.value) for node in ast.walk(tree)
+               if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)}
+    allowed |= {id(node.args[0]) for node in ast.walk(tree)
+                if isinstance(node, ast.Call) and _called_name(node) == "register" and node.args}
+    return [f"{path.relative_to(root)}:{node.lineno}: {node.value!r}"
             for node in ast.walk(tree)
             if isinstance(node, ast.Constant) and isinstance(node.value, str)
-            and node.value in codes.REGISTRY and id(node) not in docstrings]
+            and node.value in codes.REGISTRY and id(node) not in allowed]
 
 
 # -- no code is a stray string -----------------------------------------------------------
@@ -104,11 +108,22 @@ def test_the_literal_code_check_catches_a_string_literal(tmp_path: Path):
     sample.write_text("from feedsync.checks.issue import Issue, warning\n"
                       "def f(output):\n"
                       "    output.error('a message, not a code')\n"
+                      "    warnings.warn('a message too')\n"
                       "    return [Issue('made-up', None, 'm'),\n"
+                      "            Issue('a' if output else 'b', None, 'm'),\n"
                       "            warning(code='other', message='m')]\n",
                       encoding="utf-8")
     found = [line.rsplit(": ", 1)[1] for line in _literal_code_calls(sample, tmp_path)]
-    assert found == ["Issue('made-up'", "warning('other'"]
+    assert found == ["Issue('made-up'", "Issue('a' if output else 'b'", "warning('other'"]
+
+
+def test_the_stray_string_check_allows_only_docstrings_and_registrations(tmp_path: Path):
+    sample = tmp_path / "sample.py"
+    sample.write_text('"""invalid-gtin"""\n'
+                      "CODE = register('invalid-gtin', None, 'a title')\n"
+                      "TABLE = {'gtin': 'invalid-gtin', 'other': 'not-a-code-at-all'}\n",
+                      encoding="utf-8")
+    assert _stray_code_strings(sample, tmp_path) == ["sample.py:3: 'invalid-gtin'"]
 
 
 def test_a_code_value_is_written_only_in_the_registry():
