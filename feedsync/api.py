@@ -49,6 +49,7 @@ __all__ = [
     "Explanation",
     "FeedsyncError",
     "FieldSummary",
+    "IssueCode",
     "Project",
     "PublishStatus",
     "PushReport",
