@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from feedsync.channels.loader import available_specs, load_spec
+from feedsync.channels.loader import available_specs, load_spec, spec_issue_codes
 from feedsync.channels.spec import ChannelSpec
 from feedsync.checks.codes import IssueCode, all_codes
 from feedsync.config import DEFAULT_CONFIG_NAME, Config, load_config
@@ -49,6 +49,7 @@ __all__ = [
     "Explanation",
     "FeedsyncError",
     "FieldSummary",
+    "IssueCode",
     "Project",
     "PublishStatus",
     "PushReport",
@@ -237,6 +238,8 @@ def _summarise(spec: ChannelSpec) -> SpecSummary:
                        fields, rules)
 
 
-def issue_codes() -> list[IssueCode]:
-    """Every issue code feedsync can report, with its default severity and title."""
-    return all_codes()
+def issue_codes(project_dir: Path | None = None) -> list[IssueCode]:
+    """Every issue code feedsync can report, sorted: the built-in ones and those the channel
+    specs declare (the built-in specs, plus the project's own `channel_specs/` when given)."""
+    listed = all_codes() + spec_issue_codes(project_dir)
+    return sorted(listed, key=lambda issue_code: issue_code.code)

@@ -9,6 +9,7 @@ import yaml
 from pydantic import ValidationError
 
 from feedsync.channels.spec import ChannelSpec
+from feedsync.checks.codes import IssueCode
 from feedsync.config import format_validation_errors
 from feedsync.errors import ConfigError
 from feedsync.resources import builtin_specs_dir
@@ -54,3 +55,15 @@ def load_spec_file(path: Path) -> ChannelSpec:
     if spec.name != path.stem:
         raise ConfigError(f"channel spec {path}: name {spec.name!r} must match the file name")
     return spec
+
+
+def spec_issue_codes(project_dir: Path | None = None) -> list[IssueCode]:
+    """The issue codes channel specs declare in their `rules:` (beyond feedsync's built-in
+    ones), sorted; a code several specs declare is listed for the first spec by name."""
+    found: dict[str, IssueCode] = {}
+    specs = available_specs(project_dir)
+    for name in sorted(specs):
+        for issue_code in load_spec_file(specs[name]).issue_codes():
+            if issue_code.spec is not None:
+                found.setdefault(issue_code.code, issue_code)
+    return [found[code] for code in sorted(found)]

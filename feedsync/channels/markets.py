@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from feedsync.channels.spec import ChannelSpec
+from feedsync.checks import codes
 from feedsync.checks.issue import Issue, Severity
 from feedsync.config import ChannelConfig, Config
 from feedsync.products.numbers import currency_decimals, iso_currencies
@@ -159,7 +160,7 @@ class MarketLocalizer:
         return Money(amount, self.market.currency)
 
     def _no_rate(self, product: Product, name: str, currency: str) -> Issue:
-        return Issue("no-exchange-rate", Severity.ERROR,
+        return Issue(codes.NO_EXCHANGE_RATE, Severity.ERROR,
                      f"no exchange rate from {currency} to {self.market.currency} for market "
                      f"{self.market.country}", row=product.row, product_id=product.id,
                      field=name, value=currency, channel=self.channel)

@@ -17,6 +17,7 @@ from typing import Any
 from jinja2 import TemplateError, meta
 
 from feedsync.channels.spec import ChannelSpec, FieldSpec, RuleSpec
+from feedsync.checks import codes
 from feedsync.checks.issue import Issue, Severity
 from feedsync.checks.text import truncate_words
 from feedsync.errors import ConfigError
@@ -318,12 +319,12 @@ class ChannelRenderer:
         spec = field.spec
         if raw is None or (raw.__class__ in _EMPTYABLE and not raw):
             if field.required:
-                issues.append(self._issue(product, "missing-required", Severity.ERROR,
+                issues.append(self._issue(product, codes.MISSING_REQUIRED, Severity.ERROR,
                                           f"{spec.name} is required by {self.spec.title}",
                                           spec))
                 return True
             if field.recommended:
-                issues.append(self._issue(product, "missing-recommended", Severity.INFO,
+                issues.append(self._issue(product, codes.MISSING_RECOMMENDED, Severity.INFO,
                                           f"{spec.name} is recommended by {self.spec.title}",
                                           spec))
             return False
@@ -332,7 +333,7 @@ class ChannelRenderer:
             mapped = field.values.get(key)
             if mapped is None:
                 issues.append(self._issue(
-                    product, "unsupported-value", Severity.ERROR,
+                    product, codes.UNSUPPORTED_VALUE, Severity.ERROR,
                     f"{self.spec.title} does not accept {field.name} {key!r}", spec, key))
                 return True
             raw = mapped
@@ -353,10 +354,10 @@ class ChannelRenderer:
             if spec.max_length and len(value) > spec.max_length:
                 if spec.too_long == "truncate":
                     return truncate_words(value, spec.max_length), (
-                        "truncated", Severity.WARNING,
+                        codes.TRUNCATED, Severity.WARNING,
                         f"{spec.name} is {len(value)} characters; {self.spec.title} allows "
                         f"{spec.max_length}, so it was cut at a word boundary")
-                return value, ("too-long", Severity.ERROR,
+                return value, (codes.TOO_LONG, Severity.ERROR,
                                f"{spec.name} is {len(value)} characters; {self.spec.title} "
                                f"allows at most {spec.max_length}")
             return None
@@ -364,13 +365,13 @@ class ChannelRenderer:
             return None
         if spec.max_items and len(value) > spec.max_items:
             return value[: spec.max_items], (
-                "too-many-values", Severity.WARNING,
+                codes.TOO_MANY_VALUES, Severity.WARNING,
                 f"{len(value)} values for {spec.name}; {self.spec.title} takes "
                 f"{spec.max_items}, the rest are left out")
         if spec.max_length:
             kept = [v for v in value if not isinstance(v, str) or len(v) <= spec.max_length]
             if len(kept) != len(value):
-                return kept, ("too-long", Severity.WARNING,  # type: ignore[return-value]
+                return kept, (codes.TOO_LONG, Severity.WARNING,  # type: ignore[return-value]
                               f"a {spec.name} value is longer than {spec.max_length} "
                               "characters and is left out")
         return None

@@ -11,6 +11,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from feedsync.checks import codes
+from feedsync.checks.codes import IssueCode
+from feedsync.checks.issue import Severity
+
 FieldFormat = Literal[
     "text",          # the value as text
     "money",         # 15.00 EUR
@@ -29,6 +33,9 @@ FieldFormat = Literal[
     "currency",      # EUR: the currency code of a price
 ]
 _XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+# Issue codes are lower-case words joined by hyphens, like every code feedsync reports:
+# people filter by them and CI greps for them.
+ISSUE_CODE_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 
 
 class _Model(BaseModel):
@@ -113,7 +120,8 @@ class FormatSpec(_Model):
 class RuleSpec(_Model):
     """A check across fields: `when` the product matches, `require` fields or one of them."""
 
-    code: str = "missing-required"
+    code: str = Field(codes.MISSING_REQUIRED, pattern=ISSUE_CODE_PATTERN,
+                      description="The issue code reported: a built-in one or the spec's own")
     when: dict[str, str | list[str]] = Field(default_factory=dict)
     require: list[str] = Field(default_factory=list)
     require_any: list[str] = Field(default_factory=list)
@@ -179,3 +187,24 @@ class ChannelSpec(_Model):
 
     def field(self, name: str) -> FieldSpec | None:
         return next((f for f in self.fields if f.name == name), None)
+
+    def issue_codes(self) -> list[IssueCode]:
+        """The codes this spec's rules report, once each, in rule order.
+
+        A code feedsync has built in (`missing-required`) is feedsync's entry; any other is
+        the spec's own, with the severity of its first rule and the rule's message (or what
+        the rule requires) as its title.
+        """
+        found: dict[str, IssueCode] = {}
+        for rule in self.rules:
+            if rule.code not in found:
+                found[rule.code] = codes.spec_code(rule.code, Severity(rule.severity),
+                                                   rule.message or self._rule_title(rule),
+                                                   self.name)
+        return list(found.values())
+
+    def _rule_title(self, rule: RuleSpec) -> str:
+        if rule.exclude:
+            return f"{self.title} does not list products whose " + ", ".join(rule.when)
+        needs = ", ".join(rule.require) or " or ".join(rule.require_any)
+        return f"{self.title} requires {needs}"

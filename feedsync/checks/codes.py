@@ -4,6 +4,11 @@ A code is part of feedsync's interface (users filter and silence by it, CI greps
 each one is declared here once, as a constant, and code elsewhere refers to the constant:
 `Issue(codes.DUPLICATE_ID, ...)`. `feedsync codes` lists the registry and the README's list
 is checked against it by a test.
+
+The severity here is the code's usual one; a call site may report the same code more mildly
+where the same problem costs less (a bad URL in the list of extra images is a warning, the
+image is left out; a bad `link` is an error). Codes that channel specs declare in their
+`rules:` are data, not constants: see `spec_code` below and `ChannelSpec.issue_codes`.
 """
 
 from __future__ import annotations
@@ -15,11 +20,16 @@ from feedsync.checks.issue import Severity
 
 @dataclass(frozen=True, slots=True)
 class IssueCode:
-    """One registered code: what it is called, how bad it is by default, what it means."""
+    """One registered code: what it is called, how bad it is by default, what it means.
+
+    `spec` names the channel spec that declares the code in its `rules:`; it is None for
+    the codes built into feedsync (which specs may reuse).
+    """
 
     code: str
     severity: Severity
     title: str
+    spec: str | None = None
 
 
 REGISTRY: dict[str, IssueCode] = {}
@@ -39,8 +49,104 @@ def all_codes() -> list[IssueCode]:
     return [REGISTRY[name] for name in sorted(REGISTRY)]
 
 
-# pipeline (feedsync/pipeline.py)
+def spec_code(code: str, severity: Severity, title: str, spec: str) -> IssueCode:
+    """The code a channel spec's rule reports: feedsync's own when it is built in (a spec
+    reusing `missing-required` means the same thing), else a code the spec declares."""
+    return REGISTRY.get(code) or IssueCode(code, severity, title, spec)
+
+
+# -- pipeline (feedsync/pipeline.py) ---------------------------------------------------
+
 DUPLICATE_ID = register("duplicate-id", Severity.ERROR,
                         "Two rows of the master share one product id")
 EMPTY_SOURCE = register("empty-source", Severity.WARNING,
                         "The master has a header but no products")
+
+# -- reading the master (sources/) ------------------------------------------------------
+
+RAGGED_ROW = register(
+    "ragged-row", Severity.ERROR,
+    "A row has more cells than the header (a value probably holds an unquoted separator)")
+FORMULA_WITHOUT_VALUE = register(
+    "formula-without-value", Severity.WARNING,
+    "A spreadsheet formula has no saved result, so its cell is read as empty")
+BARCODE_NOT_GTIN = register(
+    "barcode-not-gtin", Severity.WARNING,
+    "A shop export's barcode is not a valid GTIN, so it is not sent as one")
+DUPLICATE_JOIN_ID = register(
+    "duplicate-join-id", Severity.WARNING,
+    "A joined file repeats an id; its first row is used")
+JOIN_UNMATCHED = register(
+    "join-unmatched", Severity.WARNING,
+    "A joined file has an id that matches no product of the master")
+
+# -- one product, checked once for every channel (products/parse.py) -------------------
+
+MISSING_ID = register(
+    "missing-id", Severity.ERROR, "A product has no id, so no channel can list it")
+INVALID_ID = register(
+    "invalid-id", Severity.ERROR, "An id contains control characters")
+INVALID_URL = register(
+    "invalid-url", Severity.ERROR, "A link is not an absolute http(s) address")
+INVALID_PRICE = register(
+    "invalid-price", Severity.ERROR, "A price is not a number above 0")
+INVALID_CURRENCY = register(
+    "invalid-currency", Severity.ERROR, "A currency is not an ISO 4217 code such as EUR")
+MISSING_CURRENCY = register(
+    "missing-currency", Severity.ERROR,
+    "A price has no currency, in the cell or in source.defaults")
+TOO_MANY_DECIMALS = register(
+    "too-many-decimals", Severity.ERROR, "A price has more decimals than its currency allows")
+CURRENCY_MISMATCH = register(
+    "currency-mismatch", Severity.ERROR, "The sale price is in another currency than the price")
+SALE_PRICE_NOT_LOWER = register(
+    "sale-price-not-lower", Severity.WARNING,
+    "The sale price is not lower than the price, so it is left out")
+INCOMPLETE_SALE_WINDOW = register(
+    "incomplete-sale-window", Severity.WARNING,
+    "A sale has a start or an end date but not both, so the dates are left out")
+INVALID_SALE_WINDOW = register(
+    "invalid-sale-window", Severity.ERROR, "A sale ends before it starts")
+INVALID_DATE = register(
+    "invalid-date", Severity.ERROR, "A date cannot be read (or does not match date_format)")
+INVALID_GTIN = register(
+    "invalid-gtin", Severity.ERROR,
+    "A GTIN (EAN, UPC, ISBN) is malformed, fails its check digit or is store-internal")
+ISBN10_CONVERTED = register(
+    "isbn10-converted", Severity.WARNING, "An ISBN-10 was converted to its ISBN-13")
+INVALID_VALUE = register(
+    "invalid-value", Severity.ERROR,
+    "A value is not one the field accepts (map it under source.values)")
+INVALID_NUMBER = register(
+    "invalid-number", Severity.ERROR, "A quantity is not a whole number")
+INVALID_WEIGHT = register(
+    "invalid-weight", Severity.ERROR, "A weight cannot be read or has no unit")
+INVALID_SHIPPING = register(
+    "invalid-shipping", Severity.ERROR,
+    "A shipping rule is not written as country:region:service:price")
+CONTROL_CHARACTERS = register(
+    "control-characters", Severity.WARNING, "Invisible control characters were removed from a text")
+HTML_IN_TEXT = register(
+    "html-in-text", Severity.WARNING, "HTML markup was removed from a text")
+
+# rules: registered by the rules module
+
+# -- per channel, from its spec (channels/) -------------------------------------------
+
+MISSING_REQUIRED = register(
+    "missing-required", Severity.ERROR, "A field the channel requires is empty")
+MISSING_RECOMMENDED = register(
+    "missing-recommended", Severity.INFO, "A field the channel recommends is empty")
+UNSUPPORTED_VALUE = register(
+    "unsupported-value", Severity.ERROR, "The channel does not accept this value")
+TOO_LONG = register(
+    "too-long", Severity.ERROR, "A value is longer than the channel allows")
+TRUNCATED = register(
+    "truncated", Severity.WARNING,
+    "A text was longer than the channel allows and was cut at a word boundary")
+TOO_MANY_VALUES = register(
+    "too-many-values", Severity.WARNING,
+    "More values than the channel takes; the rest are left out")
+NO_EXCHANGE_RATE = register(
+    "no-exchange-rate", Severity.ERROR,
+    "No exchange rate converts the price into the market's currency")

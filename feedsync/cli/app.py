@@ -16,6 +16,7 @@ from feedsync import __version__, api
 from feedsync.cli.options import (
     BuildFormat,
     ChannelOption,
+    CodesFormat,
     ConfigOption,
     IssuesFileOption,
     JobsOption,
@@ -28,7 +29,10 @@ from feedsync.cli.output import (
     IssueFile,
     Output,
     explanation_text,
+    issue_codes_markdown,
+    issue_codes_table,
     junit_xml,
+    print_issue_codes_json,
     print_json,
     print_report_table,
     print_spec,
@@ -249,6 +253,30 @@ def channels_show(
     output = Output()
     with _handled(output):
         print_spec(output, api.spec_summary(name, _project_dir(config)))
+
+
+@app.command()
+def codes(
+    format: Annotated[CodesFormat, typer.Option(
+        "--format", "-f", help="table, json or markdown")] = CodesFormat.table,
+    config: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--config", "-c", envvar="FEEDSYNC_CONFIG",
+        help="Also list the codes of the project's own specs (channel_specs/).")] = None,
+) -> None:
+    """List every issue code feedsync reports, with its usual severity and what it means.
+
+    Codes that a channel spec declares in its rules are marked with the spec's name.
+    Example: feedsync codes --format json
+    """
+    output = Output()
+    with _handled(output):
+        issue_codes = api.issue_codes(_project_dir(config))
+    if format is CodesFormat.json:
+        print_issue_codes_json(issue_codes)
+    elif format is CodesFormat.markdown:
+        sys.stdout.write(issue_codes_markdown(issue_codes))
+    else:
+        output.out.print(issue_codes_table(issue_codes))
 
 
 def _project_dir(config: Path | None) -> Path | None:

@@ -49,3 +49,9 @@ class ReportFormat(str, Enum):
 class BuildFormat(str, Enum):
     table = "table"
     json = "json"
+
+
+class CodesFormat(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"

@@ -12,10 +12,11 @@ from typing import IO, Any
 from xml.sax.saxutils import quoteattr
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from feedsync.api import Explanation, SpecSummary
+from feedsync.api import Explanation, IssueCode, SpecSummary
 from feedsync.checks.issue import Issue, Severity
 from feedsync.products.product import to_plain
 from feedsync.report import RunReport
@@ -146,6 +147,36 @@ def print_report_table(output: Output, report: RunReport, built: bool) -> None:
 
 def print_json(report: RunReport) -> None:
     sys.stdout.write(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n")
+
+
+def issue_codes_table(issue_codes: list[IssueCode]) -> Table:
+    """Code, severity, title and, for codes a channel spec declares, the spec's name."""
+    table = Table(title="Issue codes", title_justify="left")
+    for column in ("Code", "Severity", "Title", "Spec"):
+        table.add_column(column, overflow="fold")
+    for issue_code in issue_codes:
+        severity = issue_code.severity.value
+        # Titles of a project's own specs are the user's text: never rich markup.
+        table.add_row(escape(issue_code.code), f"[{_SEVERITY_STYLE[severity]}]{severity}",
+                      escape(issue_code.title), escape(issue_code.spec or ""))
+    return table
+
+
+def print_issue_codes_json(issue_codes: list[IssueCode]) -> None:
+    listed = [{"code": c.code, "severity": c.severity.value, "title": c.title, "spec": c.spec}
+              for c in issue_codes]
+    sys.stdout.write(json.dumps({"codes": listed}, ensure_ascii=False, indent=2) + "\n")
+
+
+def issue_codes_markdown(issue_codes: list[IssueCode]) -> str:
+    """The README's table of codes (a test keeps the README equal to this)."""
+    lines = ["| code | severity | meaning |", "|---|---|---|"]
+    for issue_code in issue_codes:
+        title = issue_code.title.replace("|", "\\|")
+        if issue_code.spec:
+            title += f" (declared by the `{issue_code.spec}` spec)"
+        lines.append(f"| `{issue_code.code}` | {issue_code.severity.value} | {title} |")
+    return "\n".join(lines) + "\n"
 
 
 def junit_xml(report: RunReport) -> str:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from jinja2 import Template, TemplateError, meta
 from stdnum import ean, isbn
 
+from feedsync.checks import codes
 from feedsync.checks.issue import Issue, Severity
 from feedsync.checks.text import (
     collapse_whitespace,
@@ -286,7 +287,8 @@ class RowParser:
                 if memo is not None and not warnings and len(memo) < _MEMO_SIZE:
                     memo[raw] = _FrozenList(value) if type(value) is list else value
             except (FieldProblem, DateFormatError) as problem:
-                code = getattr(problem, "code", "invalid-date")
+                code = (problem.code if isinstance(problem, FieldProblem)
+                        else codes.INVALID_DATE)
                 issues.append(Issue(code, Severity.ERROR, str(problem), row=row,
                                     product_id=product_id, field=_public_name(target),
                                     value=raw[:200], column=column))
@@ -307,7 +309,7 @@ class RowParser:
                 values[name] = default
 
         if not product_id:
-            issues.append(Issue("missing-id", Severity.ERROR,
+            issues.append(Issue(codes.MISSING_ID, Severity.ERROR,
                                 "the product has no id, so no channel can list it",
                                 row=row, field="id", column=self.id_column))
             return None, issues
@@ -337,7 +339,7 @@ class RowParser:
                 code = code or currency
                 if not code:
                     issues.append(Issue(
-                        "missing-currency", Severity.ERROR,
+                        codes.MISSING_CURRENCY, Severity.ERROR,
                         f"{name} {value} has no currency; write it in the cell (15.00 EUR) "
                         "or set source.defaults.currency", row=row, product_id=product_id,
                         field=name, value=str(value)))
@@ -345,7 +347,7 @@ class RowParser:
                 decimals = currency_decimals(code)
                 if value != value.quantize(Decimal(1).scaleb(-decimals)):
                     issues.append(Issue(
-                        "too-many-decimals", Severity.ERROR,
+                        codes.TOO_MANY_DECIMALS, Severity.ERROR,
                         f"{name} {value} has more decimals than {code} allows ({decimals})",
                         row=row, product_id=product_id, field=name, value=str(value)))
                     continue
@@ -353,12 +355,12 @@ class RowParser:
         price, sale = values.get("price"), values.get("sale_price")
         if isinstance(sale, Money) and isinstance(price, Money):
             if sale.currency != price.currency:
-                issues.append(Issue("currency-mismatch", Severity.ERROR,
+                issues.append(Issue(codes.CURRENCY_MISMATCH, Severity.ERROR,
                                     f"sale_price is in {sale.currency} but price in "
                                     f"{price.currency}", row=row, product_id=product_id,
                                     field="sale_price", value=str(sale)))
             elif sale.amount >= price.amount:
-                issues.append(Issue("sale-price-not-lower", Severity.WARNING,
+                issues.append(Issue(codes.SALE_PRICE_NOT_LOWER, Severity.WARNING,
                                     f"sale_price {sale} is not lower than price {price}; "
                                     "the sale price is left out", row=row,
                                     product_id=product_id, field="sale_price", value=str(sale)))
@@ -368,13 +370,13 @@ class RowParser:
         if start and end and "sale_price_effective_date" not in values:
             values["sale_price_effective_date"] = DateWindow(start, end)
         elif (start or end) and "sale_price_effective_date" not in values:
-            issues.append(Issue("incomplete-sale-window", Severity.WARNING,
+            issues.append(Issue(codes.INCOMPLETE_SALE_WINDOW, Severity.WARNING,
                                 "a sale needs both a start and an end date; the dates are "
                                 "left out", row=row, product_id=product_id,
                                 field="sale_price_effective_date"))
         window = values.get("sale_price_effective_date")
         if window and window.end <= window.start:
-            issues.append(Issue("invalid-sale-window", Severity.ERROR,
+            issues.append(Issue(codes.INVALID_SALE_WINDOW, Severity.ERROR,
                                 "the sale ends before it starts", row=row, product_id=product_id,
                                 field="sale_price_effective_date"))
         if "identifier_exists" not in values and not values.get("gtin") and not (
@@ -385,7 +387,7 @@ class RowParser:
 
     def _id(self, raw: str, warn: Warn) -> str:
         if has_control_characters(raw):
-            raise FieldProblem("invalid-id", "the id contains control characters")
+            raise FieldProblem(codes.INVALID_ID, "the id contains control characters")
         return raw
 
     def _text(self, raw: str, warn: Warn) -> str:
@@ -397,7 +399,7 @@ class RowParser:
     def _url(self, raw: str, warn: Warn) -> str:
         url = raw.strip()
         if _ABSOLUTE_HTTP.match(url) is None:
-            raise FieldProblem("invalid-url", f"{url[:80]!r} is not an absolute http(s) URL")
+            raise FieldProblem(codes.INVALID_URL, f"{url[:80]!r} is not an absolute http(s) URL")
         if not url.isascii() or _WHITESPACE.search(url):
             url = quote(url, safe=":/?#[]@!$&'()*+,;=%~")
         return url
@@ -410,25 +412,25 @@ class RowParser:
             try:
                 urls.append(self._url(part, warn))
             except FieldProblem as problem:
-                warn("invalid-url", f"{problem.message}; that image is left out")
+                warn(codes.INVALID_URL, f"{problem.message}; that image is left out")
         return urls
 
     def _money(self, raw: str, warn: Warn) -> tuple[Decimal, str | None]:
         number, code = split_money(raw)
         if code and code not in iso_currencies():
-            raise FieldProblem("invalid-currency", f"{code} is not an ISO 4217 currency code")
+            raise FieldProblem(codes.INVALID_CURRENCY, f"{code} is not an ISO 4217 currency code")
         try:
             amount = parse_decimal(number, self.locale)
         except NumberFormatError as exc:
-            raise FieldProblem("invalid-price", f"{raw!r} is not a price") from exc
+            raise FieldProblem(codes.INVALID_PRICE, f"{raw!r} is not a price") from exc
         if amount <= 0:
-            raise FieldProblem("invalid-price", f"price must be more than 0 (got {raw})")
+            raise FieldProblem(codes.INVALID_PRICE, f"price must be more than 0 (got {raw})")
         return amount, code
 
     def _currency_code(self, raw: str) -> str:
         code = raw.strip().upper()
         if code not in iso_currencies():
-            raise FieldProblem("invalid-currency", f"{raw} is not an ISO 4217 currency code")
+            raise FieldProblem(codes.INVALID_CURRENCY, f"{raw} is not an ISO 4217 currency code")
         return code
 
     def _datetime(self, raw: str, warn: Warn) -> Any:
@@ -438,7 +440,7 @@ class RowParser:
     def _window(self, raw: str, warn: Warn) -> DateWindow:
         start, sep, end = raw.partition("/")
         if not sep:
-            raise FieldProblem("invalid-date", f"{raw!r} is not a start/end interval "
+            raise FieldProblem(codes.INVALID_DATE, f"{raw!r} is not a start/end interval "
                                                "(e.g. 2026-11-01/2026-11-30)")
         locale, tz, date_format = self.locale, self.tz, self.source.date_format
         return DateWindow(
@@ -447,22 +449,22 @@ class RowParser:
 
     def _gtin(self, raw: str, warn: Warn) -> str:
         if _SCIENTIFIC.match(raw):
-            raise FieldProblem("invalid-gtin", f"{raw} looks like a GTIN that a spreadsheet "
+            raise FieldProblem(codes.INVALID_GTIN, f"{raw} looks like a GTIN that a spreadsheet "
                                                "turned into a number; format the column as text")
         digits = _GTIN_SEPARATORS.sub("", raw)
         if len(digits) == 10 and isbn.is_valid(digits):
-            warn("isbn10-converted", "ISBN-10 converted to ISBN-13")
+            warn(codes.ISBN10_CONVERTED, "ISBN-10 converted to ISBN-13")
             digits = isbn.to_isbn13(digits).replace("-", "")
         if not digits.isdigit():
-            raise FieldProblem("invalid-gtin", f"GTIN {raw} must contain only digits")
+            raise FieldProblem(codes.INVALID_GTIN, f"GTIN {raw} must contain only digits")
         if len(digits) not in (8, 12, 13, 14):
-            raise FieldProblem("invalid-gtin", f"GTIN {raw} has {len(digits)} digits; "
+            raise FieldProblem(codes.INVALID_GTIN, f"GTIN {raw} has {len(digits)} digits; "
                                                "a GTIN has 8, 12, 13 or 14")
         if ean.calc_check_digit(digits[:-1]) != digits[-1]:
-            raise FieldProblem("invalid-gtin", f"GTIN {raw} fails the GS1 check digit")
+            raise FieldProblem(codes.INVALID_GTIN, f"GTIN {raw} fails the GS1 check digit")
         gtin13 = digits.zfill(14)[1:] if len(digits) <= 13 else digits[1:]
         if _RESTRICTED_GTIN.match(gtin13) or len(set(digits)) == 1:
-            raise FieldProblem("invalid-gtin", f"GTIN {raw} is a store-internal or coupon "
+            raise FieldProblem(codes.INVALID_GTIN, f"GTIN {raw} is a store-internal or coupon "
                                                "number, which channels reject")
         return digits
 
@@ -472,29 +474,29 @@ class RowParser:
             return True
         if word in _BOOL_FALSE:
             return False
-        raise FieldProblem("invalid-value", f"{raw!r} is not yes or no")
+        raise FieldProblem(codes.INVALID_VALUE, f"{raw!r} is not yes or no")
 
     def _int(self, raw: str, warn: Warn) -> int:
         try:
             number = parse_decimal(raw, self.locale)
         except NumberFormatError as exc:
-            raise FieldProblem("invalid-number", f"{raw!r} is not a whole number") from exc
+            raise FieldProblem(codes.INVALID_NUMBER, f"{raw!r} is not a whole number") from exc
         if number != number.to_integral_value():
-            raise FieldProblem("invalid-number", f"{raw!r} is not a whole number")
+            raise FieldProblem(codes.INVALID_NUMBER, f"{raw!r} is not a whole number")
         return int(number)
 
     def _weight(self, raw: str, warn: Warn) -> Measure:
         match = re.match(r"^\s*([0-9.,]+)\s*([A-Za-z]*)\s*$", raw)
         if not match:
-            raise FieldProblem("invalid-weight", f"{raw!r} is not a weight such as 0.5 kg")
+            raise FieldProblem(codes.INVALID_WEIGHT, f"{raw!r} is not a weight such as 0.5 kg")
         unit = _WEIGHT_UNITS.get(match[2].lower()) if match[2] else self.weight_unit
         if not unit:
-            raise FieldProblem("invalid-weight", f"weight {raw!r} has no unit (kg, g, lb, oz); "
+            raise FieldProblem(codes.INVALID_WEIGHT, f"weight {raw!r} has no unit (kg, g, lb, oz); "
                                                  "write one or set source.defaults.weight_unit")
         try:
             return Measure(parse_decimal(match[1], self.locale), unit)
         except NumberFormatError as exc:
-            raise FieldProblem("invalid-weight", f"{raw!r} is not a weight") from exc
+            raise FieldProblem(codes.INVALID_WEIGHT, f"{raw!r} is not a weight") from exc
 
     def _shipping(self, raw: str, warn: Warn) -> list[Shipping]:
         """Google's syntax: `ES::Standard:4.95 EUR`, several groups separated by commas."""
@@ -504,22 +506,22 @@ class RowParser:
                 continue
             parts = group.split(":")
             if len(parts) < 4:
-                raise FieldProblem("invalid-shipping",
+                raise FieldProblem(codes.INVALID_SHIPPING,
                                    f"shipping {group!r} should be country:region:service:price")
             country, where, service, price_text = (p.strip() for p in parts[:4])
             times = [p.strip() for p in parts[4:8]]
             if len(country) != 2 or not country.isalpha():
-                raise FieldProblem("invalid-shipping", f"{country!r} is not a two-letter "
+                raise FieldProblem(codes.INVALID_SHIPPING, f"{country!r} is not a two-letter "
                                                        "country code")
             amount_text, code = split_money(price_text)
             try:
                 amount = parse_decimal(amount_text, self.locale)
             except NumberFormatError as exc:
-                raise FieldProblem("invalid-shipping",
+                raise FieldProblem(codes.INVALID_SHIPPING,
                                    f"shipping price {price_text!r} is not a price") from exc
             code = code or self.default_currency
             if not code:
-                raise FieldProblem("invalid-shipping", f"shipping price {price_text!r} has no "
+                raise FieldProblem(codes.INVALID_SHIPPING, f"shipping price {price_text!r} has no "
                                                        "currency")
             handling = [int(t) if t.isdigit() else None for t in times] + [None] * 4
             rules.append(Shipping(
@@ -542,7 +544,7 @@ class RowParser:
             if key in synonyms:
                 return synonyms[key]
             raise FieldProblem(
-                "invalid-value",
+                codes.INVALID_VALUE,
                 f"{raw!r} is not a known {name} (use one of {', '.join(allowed)}, or map it "
                 f"under source.values.{name})")
 
@@ -555,10 +557,10 @@ def _clean_text(raw: str, warn: Warn, *, keep_newlines: bool) -> str:
     if not needs_cleaning(raw):
         return raw
     if has_control_characters(raw):
-        warn("control-characters", "control characters were removed")
+        warn(codes.CONTROL_CHARACTERS, "control characters were removed")
         raw = remove_control_characters(raw)
     if has_html(raw):
-        warn("html-in-text", "HTML markup was removed (channels want plain text)")
+        warn(codes.HTML_IN_TEXT, "HTML markup was removed (channels want plain text)")
         text = strip_html(raw)
         return text if keep_newlines else collapse_whitespace(text)
     return collapse_whitespace(raw, keep_newlines=keep_newlines)

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from feedsync.checks import codes
 from feedsync.checks.issue import error
 from feedsync.errors import SourceError
 from feedsync.sources.base import SourceRow
@@ -145,7 +146,7 @@ class CsvSource:
                         extra = record[width:]
                         if any(cell.strip() for cell in extra):
                             issues.append(error(
-                                "ragged-row",
+                                codes.RAGGED_ROW,
                                 f"row {row} has {len(record)} cells but the header has {width}; "
                                 "a value probably contains an unquoted "
                                 f"{_delimiter_name(self.delimiter)}",

@@ -27,6 +27,7 @@ from typing import Any
 
 from openpyxl.utils import get_column_letter
 
+from feedsync.checks import codes
 from feedsync.checks.issue import warning
 from feedsync.errors import SourceError
 from feedsync.sources.base import SourceRow
@@ -185,7 +186,7 @@ class ExcelSource:
             for column_index in missing_formulas:
                 if column_index < width:
                     issues.append(warning(
-                        "formula-without-value",
+                        codes.FORMULA_WITHOUT_VALUE,
                         f"cell {get_column_letter(column_index + 1)}{row_number} is a formula "
                         "with no calculated value (open and save the workbook in Excel or "
                         "LibreOffice); it is read as empty", row=row_number,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from feedsync.checks import codes
 from feedsync.checks.issue import Issue, warning
 from feedsync.config import JoinConfig
 from feedsync.errors import ConfigError
@@ -52,7 +53,7 @@ class JoinedTable:
             key = normalise(raw)
             if key in self.records:
                 self.issues.append(warning(
-                    "duplicate-join-id", f"{source.name} row {source_row.row} repeats id {raw} "
+                    codes.DUPLICATE_JOIN_ID, f"{source.name} row {source_row.row} repeats id {raw} "
                     f"(first on row {self.first_row[key]}); the first is used",
                     product_id=raw))
                 continue
@@ -62,12 +63,12 @@ class JoinedTable:
 
     def unmatched_issues(self) -> list[Issue]:
         unmatched = [k for k in self.records if k not in self.matched]
-        issues = [warning("join-unmatched",
+        issues = [warning(codes.JOIN_UNMATCHED,
                           f"{self.name} row {self.first_row[k]} has id {k}, which matches no "
                           "product of the master", product_id=k, value=k)
                   for k in unmatched[:MAX_UNMATCHED_REPORTED]]
         if len(unmatched) > MAX_UNMATCHED_REPORTED:
-            issues.append(warning("join-unmatched",
+            issues.append(warning(codes.JOIN_UNMATCHED,
                                   f"{self.name} has {len(unmatched)} ids in all that match no "
                                   f"product of the master (the first "
                                   f"{MAX_UNMATCHED_REPORTED} are listed)"))

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from stdnum import ean
 
+from feedsync.checks import codes
 from feedsync.checks.issue import warning
 from feedsync.checks.text import strip_html
 from feedsync.errors import ConfigError
@@ -164,7 +165,7 @@ def _shopify_product(group: list[SourceRow], ctx: PresetContext) -> Iterator[Sou
                 row["gtin"] = barcode
             else:
                 issues.append(warning(
-                    "barcode-not-gtin",
+                    codes.BARCODE_NOT_GTIN,
                     f"Variant Barcode {barcode} is not a valid GTIN (Shopify's barcode field "
                     "is free-form); it is not sent as gtin", row=variant.row,
                     product_id=row["id"], field="gtin", value=barcode))

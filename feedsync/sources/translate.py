@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from feedsync.checks import codes
 from feedsync.checks.issue import error
 from feedsync.config import TranslateConfig
 from feedsync.errors import ConfigError
@@ -87,7 +88,7 @@ class TranslatedSource:
                     data[rule.column] = rule.apply(value)
                 except ValueError:
                     source_row.issues.append(error(
-                        "invalid-date",
+                        codes.INVALID_DATE,
                         f"{rule.column} {value!r} does not match the date format "
                         f"{rule.date_format}", row=source_row.row))
             yield source_row
