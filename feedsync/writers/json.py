@@ -35,8 +35,9 @@ def _dumps(value: Any) -> str:
 
 def _template_env(project_dirs: tuple[Path, ...]) -> Any:
     """The shared environment, searching the project's templates/ before the built-in ones."""
+    # JSON item templates write values through `tojson` (None -> null): no blanking.
     return template_environment([d for d in project_dirs if d.is_dir()]
-                                + [builtin_templates_dir()])
+                                + [builtin_templates_dir()], blank_none=False)
 
 
 class _ItemEncoder:
