@@ -68,6 +68,13 @@ def test_no_inventory_policy_without_a_quantity() -> None:
     assert "inventory_quantity" not in item and "inventory_policy" not in item
 
 
+def test_an_out_of_stock_product_keeps_its_zero_and_policy() -> None:
+    # Zero stock is when the policy matters: 0 is a quantity, not a missing value.
+    item, _ = _render(quantity=0, availability="out_of_stock")
+    assert item is not None
+    assert (item["inventory_quantity"], item["inventory_policy"]) == (0, 1)
+
+
 def test_example_shop_feed_is_a_flat_json_array_klaviyo_reads(tienda: Path) -> None:
     config = tienda.parent / "feedsync.all-channels.yaml"
     report = run_build(load_config(config), ["klaviyo"])
