@@ -175,8 +175,8 @@ def _section(text: str) -> dict[str, Any]:
 def shown_url(url: str) -> str:
     """A webhook URL as messages show it: scheme and host only (its path is a secret)."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/…" if parts.path.strip("/") or parts.query \
-        else f"{parts.scheme}://{parts.netloc}/"
+    hidden = "…" if parts.path.strip("/") or parts.query else ""
+    return f"{parts.scheme}://{parts.netloc}/{hidden}"
 
 
 def redactor(config: Config) -> Redactor:

@@ -83,7 +83,7 @@ class _RunNotice:
         self.project: api.Project | None = None  # set once the project is loaded
         self.started = time.monotonic()
 
-    def send(self, exit_code: int, report: Any = None,
+    def send(self, exit_code: int, report: api.RunReport | api.PushReport | None = None,
              error: str | None = None) -> list[dict[str, Any]]:
         """Call the webhooks; return what each call did, for the JSON output."""
         if self.project is None or not self.project.config.notify:
