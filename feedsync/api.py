@@ -27,6 +27,7 @@ from feedsync.config import DEFAULT_CONFIG_NAME, Config, load_config
 from feedsync.errors import ConfigError, ExitCode, FeedsyncError
 from feedsync.explain import Explanation
 from feedsync.explain import explain as explain_product
+from feedsync.notify import NotifyResult, send_notifications
 from feedsync.pipeline import (
     IssueSink,
     Pipeline,
@@ -50,6 +51,7 @@ __all__ = [
     "FeedsyncError",
     "FieldSummary",
     "IssueCode",
+    "NotifyResult",
     "Project",
     "PublishStatus",
     "PushReport",
@@ -125,6 +127,13 @@ class Project:
         return run_push(self.config, channels, dry_run=dry_run, allow_empty=allow_empty,
                         force=force, log=log, progress=progress, sink=sink,
                         max_issues=max_issues, jobs=jobs)
+
+    def notify(self, command: str, report: RunReport | PushReport | None, exit_code: int,
+               duration: float, *, error: str | None = None) -> list[NotifyResult]:
+        """Tell the config's `notify:` webhooks how a run of `command` ended (after
+        `duration` seconds; `error` when it stopped without a report). Each webhook's
+        failure is a result, never an exception: it must not change the run's outcome."""
+        return send_notifications(self.config, command, report, exit_code, duration, error)
 
 
 def load_project(path: Path | str) -> Project:

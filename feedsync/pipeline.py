@@ -393,6 +393,7 @@ def run_feeds(pipeline: Pipeline, *, write: bool, progress: Progress | None = No
                 report.add(outcome.issues)
             if not outcome.valid:
                 report.invalid += 1
+                report.count_invalid(outcome.issues)
             else:
                 report.products += 1
                 for feed_outcome, channel_writers, channel_report, spool in zip(
@@ -401,6 +402,7 @@ def run_feeds(pipeline: Pipeline, *, write: bool, progress: Progress | None = No
                         channel_report.filtered += 1
                     elif feed_outcome is EXCLUDED:
                         channel_report.excluded += 1
+                        channel_report.count_left_out(outcome.issues)
                     else:
                         assert isinstance(feed_outcome, Written)
                         channel_report.items += 1

@@ -31,6 +31,17 @@ class ChannelReport:
     # Left out on purpose by the channel's rules (filters, variant parents): not a problem.
     filtered: int = 0
     rules: list[RuleCount] = field(default_factory=list)
+    # Why products were left out of this feed: issue code -> products (complete counts,
+    # unlike `RunReport.issues`, which keeps the first `max_issues`).
+    left_out_by_code: Counter[str] = field(default_factory=Counter)
+
+    def count_left_out(self, issues: list[Issue]) -> None:
+        """Count the reasons one product was left out of this feed: its errors on this
+        channel, or, when a rule excluded it mildly (idealo's not-offered), that rule's."""
+        mine = [i for i in issues if i.channel == self.name]
+        reasons = [i for i in mine if i.is_error] or mine
+        for code in {i.code for i in reasons}:
+            self.left_out_by_code[code] += 1
 
 
 @dataclass
@@ -47,6 +58,13 @@ class RunReport:
     severity_counts: Counter[str] = field(default_factory=Counter)
     code_counts: Counter[str] = field(default_factory=Counter)
     sink: Callable[[Issue], None] | None = None
+    # Why rows were left out of every feed: issue code -> rows (complete counts).
+    invalid_by_code: Counter[str] = field(default_factory=Counter)
+
+    def count_invalid(self, issues: list[Issue]) -> None:
+        """Count the errors that made one row invalid for every channel."""
+        for code in {i.code for i in issues if i.is_error}:
+            self.invalid_by_code[code] += 1
 
     def add(self, issues: list[Issue]) -> None:
         for issue in issues:
@@ -79,6 +97,7 @@ class RunReport:
             "rows": self.rows,
             "products": self.products,
             "invalid_products": self.invalid,
+            "invalid_by_code": dict(self.invalid_by_code.most_common()),
             "summary": {"errors": self.errors, "warnings": self.warnings,
                         "infos": self.severity_counts[Severity.INFO.value],
                         "by_code": dict(sorted(self.code_counts.items()))},
@@ -86,6 +105,7 @@ class RunReport:
                 name: {"spec": c.spec, "items": c.items, "excluded": c.excluded,
                        "outputs": [vars(o) for o in c.outputs],
                        "filtered_by_rules": c.filtered,
+                       "left_out_by_code": dict(c.left_out_by_code.most_common()),
                        "rules": [r.to_dict() for r in c.rules]}
                 for name, c in self.channels.items()
             },

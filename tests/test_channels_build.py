@@ -37,6 +37,7 @@ GOLDEN_DIRS = {
     "mercadolibre_MX.jsonl": "mercadolibre_items",
     "idealo.csv": "idealo",
     "chatgpt.jsonl": "openai_products", "chatgpt.csv": "openai_products",
+    "klaviyo.json": "klaviyo_catalog",
 }
 
 
@@ -51,7 +52,7 @@ def test_example_shop_builds_every_channel(all_channels: Path) -> None:
     written = sorted(p.name for p in feeds.iterdir())
     assert written == sorted(GOLDEN_DIRS)
     specs = {c.spec for c in report.channels.values()}
-    assert len(specs) == 10
+    assert len(specs) == 11
     assert set(report.channels) >= {"google.ES", "google.MX", "meta.ES", "meta.MX"}
     for name, channel in report.channels.items():
         assert channel.items > 0, name

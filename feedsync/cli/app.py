@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -71,15 +72,49 @@ def main_callback(
     """feedsync: one product master, validated once, rendered for every channel."""
 
 
+class _RunNotice:
+    """Times one run of a command and, however it ends, tells the project's webhooks.
+
+    A webhook that fails gets one line on stderr; the exit code stays the run's own."""
+
+    def __init__(self, command: str, output: Output) -> None:
+        self.command = command
+        self.output = output
+        self.project: api.Project | None = None  # set once the project is loaded
+        self.started = time.monotonic()
+
+    def send(self, exit_code: int, report: api.RunReport | api.PushReport | None = None,
+             error: str | None = None) -> list[dict[str, Any]]:
+        """Call the webhooks; return what each call did, for the JSON output."""
+        if self.project is None or not self.project.config.notify:
+            return []
+        try:
+            results = self.project.notify(self.command, report, exit_code,
+                                          time.monotonic() - self.started, error=error)
+        except Exception as exc:  # a bug in sending must not turn a run into a crash
+            self.output.err.print(f"warning: webhooks not called: unexpected "
+                                  f"{type(exc).__name__}: {exc}", highlight=False,
+                                  markup=False)
+            return []
+        for result in results:
+            if not result.sent:
+                self.output.err.print(f"warning: webhook {result.target} not reached: "
+                                      f"{result.message}", highlight=False, markup=False)
+        return [result.to_dict() for result in results]
+
+
 @contextmanager
-def _handled(output: Output) -> Iterator[None]:
-    """Turn run-stopping problems into one clear message and their exit code."""
+def _handled(output: Output, notice: _RunNotice | None = None) -> Iterator[None]:
+    """Turn run-stopping problems into one clear message and their exit code (and tell
+    the webhooks of a run that stopped)."""
     try:
         yield
     except api.FeedsyncError as exc:
         output.error(str(exc))
         if output.verbose >= 2:
             output.err.print(traceback.format_exc())
+        if notice is not None:
+            notice.send(int(exc.exit_code), error=str(exc))
         raise typer.Exit(int(exc.exit_code)) from None
     except KeyboardInterrupt:
         output.error("interrupted; no feed was replaced")
@@ -95,10 +130,13 @@ def _handled(output: Output) -> Iterator[None]:
 
 
 def _run(command: str, config_path: Path, channels: list[str] | None, output: Output,
-         issues_file: Path | None, max_issues: int, jobs: int = 1, **options: Any) -> Any:
+         issues_file: Path | None, max_issues: int, jobs: int = 1,
+         notice: _RunNotice | None = None, **options: Any) -> Any:
     """Load the project and run one of its commands (`validate`, `build`, `push`) with the
-    CLI's progress display and issues file."""
+    CLI's progress display and issues file; `notice` learns the project, for webhooks."""
     project = api.load_project(config_path)
+    if notice is not None:
+        notice.project = project
     runner: Callable[..., Any] = getattr(project, command)
     sink = IssueFile(issues_file) if issues_file else None
     try:
@@ -159,14 +197,18 @@ def build(
     Example: feedsync build -c examples/tienda/feedsync.yaml --channel google_es
     """
     output = Output(quiet, verbose)
-    with _handled(output):
-        report = _run("build", config, channel, output, issues_file, max_issues, jobs)
+    notice = _RunNotice("build", output)
+    with _handled(output, notice):
+        report = _run("build", config, channel, output, issues_file, max_issues, jobs,
+                      notice=notice)
+    failed = strict and report.excluded_somewhere
+    exit_code = int(api.ExitCode.DATA_ERRORS if failed else api.ExitCode.OK)
     if format is BuildFormat.json:
-        print_json(report)
+        print_json(report, notice.send(exit_code, report))
     else:
         print_report_table(output, report, built=True)
-    failed = strict and report.excluded_somewhere
-    raise typer.Exit(int(api.ExitCode.DATA_ERRORS if failed else api.ExitCode.OK))
+        notice.send(exit_code, report)
+    raise typer.Exit(exit_code)
 
 
 @app.command()
@@ -217,14 +259,18 @@ def push(
     Example: feedsync push -c shop/feedsync.yaml --dry-run
     """
     output = Output(quiet, verbose)
-    with _handled(output):
+    notice = _RunNotice("push", output)
+    with _handled(output, notice):
         report = _run("push", config, channel, output, issues_file, max_issues, jobs,
-                      dry_run=dry_run, allow_empty=allow_empty, force=force, log=output.log)
+                      notice=notice, dry_run=dry_run, allow_empty=allow_empty, force=force,
+                      log=output.log)
+    exit_code = int(report.exit_code)
     if format is BuildFormat.json:
-        print_push_json(report)
+        print_push_json(report, notice.send(exit_code, report))
     else:
         print_push_table(output, report)
-    raise typer.Exit(int(report.exit_code))
+        notice.send(exit_code, report)
+    raise typer.Exit(exit_code)
 
 
 @channels_app.callback()

@@ -145,8 +145,10 @@ def print_report_table(output: Output, report: RunReport, built: bool) -> None:
         out.print("Run `feedsync validate` to list each problem.", style="dim")
 
 
-def print_json(report: RunReport) -> None:
-    sys.stdout.write(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n")
+def print_json(report: RunReport, notify: list[dict[str, Any]] | None = None) -> None:
+    """The report as JSON; with `notify`, what each webhook call did."""
+    data = report.to_dict() | ({"notify": notify} if notify else {})
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
 def issue_codes_table(issue_codes: list[IssueCode]) -> Table:

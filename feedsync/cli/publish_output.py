@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 from rich.table import Table
 
@@ -37,5 +38,7 @@ def print_push_table(output: Output, report: PushReport) -> None:
     output.out.print(table)
 
 
-def print_push_json(report: PushReport) -> None:
-    sys.stdout.write(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n")
+def print_push_json(report: PushReport, notify: list[dict[str, Any]] | None = None) -> None:
+    """The push report as JSON; with `notify`, what each webhook call did."""
+    data = report.to_dict() | ({"notify": notify} if notify else {})
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")

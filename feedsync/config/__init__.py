@@ -16,6 +16,7 @@ from feedsync.config.models import (
     FeedInfo,
     JoinConfig,
     MarketConfig,
+    NotifyConfig,
     OutputConfig,
     PublishConfig,
     RetryConfig,
@@ -25,7 +26,7 @@ from feedsync.config.models import (
 
 __all__ = [
     "DEFAULT_CONFIG_NAME", "PUBLISH_SCHEMES", "SOURCE_DEFAULT_KEYS", "VIRTUAL_TARGETS",
-    "ChannelConfig", "Config", "FeedInfo", "JoinConfig", "MarketConfig", "OutputConfig",
-    "PublishConfig", "RetryConfig", "SourceConfig", "TranslateConfig", "expand_env",
+    "ChannelConfig", "Config", "FeedInfo", "JoinConfig", "MarketConfig", "NotifyConfig",
+    "OutputConfig", "PublishConfig", "RetryConfig", "SourceConfig", "TranslateConfig", "expand_env",
     "format_validation_errors", "load_config", "read_config_file",
 ]

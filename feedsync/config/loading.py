@@ -75,12 +75,18 @@ def load_config(path: Path) -> Config:
     env_problems: list[tuple[Location, str]] = []
     data = expand_env(doc.data, (), env_problems)
     # Destinations' secrets are needed only by `push`: validate and build run without them.
+    # A webhook whose variables are unset is skipped (and says so): it never stops a run.
     deferred: dict[str, list[str]] = {}
+    deferred_notify: dict[int, list[str]] = {}
+    problems = _literal_notify_headers(doc)
     for loc, msg in env_problems:
+        where = f"{doc.where(loc)}: {dotted(loc)}: {msg}"
         if loc[:1] == ("publish",) and len(loc) > 1:
-            deferred.setdefault(str(loc[1]), []).append(f"{doc.where(loc)}: {dotted(loc)}: {msg}")
-    problems = [f"{doc.where(loc)}: {dotted(loc)}: {msg}" for loc, msg in env_problems
-                if not (loc[:1] == ("publish",) and len(loc) > 1)]
+            deferred.setdefault(str(loc[1]), []).append(where)
+        elif loc[:1] == ("notify",) and len(loc) > 1 and isinstance(loc[1], int):
+            deferred_notify.setdefault(loc[1], []).append(where)
+        else:
+            problems.append(where)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
@@ -91,4 +97,21 @@ def load_config(path: Path) -> Config:
     config.file = doc.file
     config.positions = doc
     config.unset_publish_variables = deferred
+    config.unset_notify_variables = deferred_notify
     return config
+
+
+def _literal_notify_headers(doc: PositionedYaml) -> list[str]:
+    """A webhook header holds a credential: written in the file it would end up in version
+    control, so its value must come from the environment (`${VAR}`)."""
+    hooks = doc.data.get("notify") if isinstance(doc.data, dict) else None
+    problems = []
+    for index, hook in enumerate(hooks if isinstance(hooks, list) else []):
+        headers = hook.get("headers") if isinstance(hook, dict) else None
+        for name, value in (headers.items() if isinstance(headers, dict) else []):
+            if not (isinstance(value, str)
+                    and any(not m.group(1) for m in _VAR.finditer(value))):
+                loc = ("notify", index, "headers", name)
+                problems.append(f"{doc.where(loc)}: {dotted(loc)}: give the value as ${{VAR}} "
+                                "from the environment, not written in the config")
+    return problems

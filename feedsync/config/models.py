@@ -295,6 +295,54 @@ class PublishConfig(_Model):
         return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
 
 
+def _short_retry() -> RetryConfig:
+    # A webhook is a courtesy to the people watching the run: a few quick tries, never
+    # minutes of waiting that would hold up the next cron slot.
+    return RetryConfig(attempts=3, delay=0.5, max_delay=2.0, max_time=15.0)
+
+
+class NotifyConfig(_Model):
+    """A URL told how a run ended (feedsync/notify.py): Slack, Zapier, n8n, a chat bot."""
+
+    url: str = Field(description="http(s):// URL the summary is POSTed to; use ${VAR}, "
+                                 "since a webhook URL is itself a secret")
+    on: Literal["success", "failure", "always"] = Field(
+        "always", description="When to call it: exit code 0, any other, or both")
+    format: Literal["json", "slack"] = Field(
+        "json", description="json: feedsync's run summary; slack: {text, blocks}")
+    headers: dict[str, SecretStr] = Field(
+        default_factory=dict, description="Extra headers (a token); values only from ${VAR}")
+    timeout: float = Field(5.0, gt=0, le=60, description="Seconds per attempt")
+    retry: RetryConfig = Field(default_factory=_short_retry)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _on_key(cls, data: Any) -> Any:
+        # YAML 1.1 reads a bare `on:` key as the boolean true.
+        if isinstance(data, dict) and True in data:
+            data = {("on" if k is True else k): v for k, v in data.items()}
+        return data
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        scheme, sep, rest = url.partition("://")
+        if not sep or scheme.lower() not in ("http", "https") or not rest.split("/")[0]:
+            raise ValueError("a webhook is an http:// or https:// URL with a host")
+        if "@" in rest.split("/", 1)[0]:
+            raise ValueError("give credentials in `headers:` (from ${VAR}), not in the URL")
+        return url
+
+    def secrets(self) -> list[str]:
+        """Values no message may show: the header values and the URL's path and query
+        (a Slack or Zapier hook URL is its own credential)."""
+        values = [v.get_secret_value() for v in self.headers.values() if v.get_secret_value()]
+        host_end = self.url.find("/", self.url.find("://") + 3)
+        if host_end != -1 and len(self.url) - host_end > 1:
+            values.append(self.url[host_end:])
+        return values
+
+
 class Config(_Model):
     """A whole feedsync.yaml: the master, the channels, rule sets and destinations."""
 
@@ -308,6 +356,8 @@ class Config(_Model):
     publish: dict[str, PublishConfig] = Field(
         default_factory=dict, description="Destinations channels publish to")
     state_dir: str = Field(".feedsync", description="Publish record and run lock, beside this file")
+    notify: list[NotifyConfig] = Field(
+        default_factory=list, description="Webhooks told how each build or push ended")
 
     # Set by `load_config`, not read from YAML.
     file: Path = Field(default=Path(DEFAULT_CONFIG_NAME), exclude=True)
@@ -315,6 +365,8 @@ class Config(_Model):
     positions: PositionedYaml | None = Field(default=None, exclude=True)
     # destination name -> the problems with its unset ${VAR} (raised by push only)
     unset_publish_variables: dict[str, list[str]] = Field(default_factory=dict, exclude=True)
+    # webhook position under `notify:` -> the problems with its unset ${VAR} (it is skipped)
+    unset_notify_variables: dict[int, list[str]] = Field(default_factory=dict, exclude=True)
 
     def check_publish_variables(self, destinations: Iterable[str]) -> None:
         """Raise ConfigError when a destination about to be used has an unset ${VAR}."""
