@@ -21,6 +21,7 @@ from jinja2 import TemplateError, meta
 from pydantic import ValidationError
 
 from feedsync.checks.issue import Issue, Severity
+from feedsync.config.diagnostics import format_validation_errors
 from feedsync.errors import ConfigError
 from feedsync.products.product import CANONICAL_FIELDS, Product
 from feedsync.rules import registry
@@ -369,8 +370,6 @@ class RuleCompiler:
         try:
             return step.params.model_validate(raw)
         except ValidationError as exc:
-            from feedsync.config import format_validation_errors
-
             for text in format_validation_errors(exc, self.doc, loc):
                 if text not in self.problems:
                     self.problems.append(text)
