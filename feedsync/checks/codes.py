@@ -129,7 +129,14 @@ CONTROL_CHARACTERS = register(
 HTML_IN_TEXT = register(
     "html-in-text", Severity.WARNING, "HTML markup was removed from a text")
 
-# rules: registered by the rules module
+# -- rules (feedsync/rules/): one product on one channel, which goes on unchanged ---------
+
+RULE_FAILED = register(
+    "rule-failed", Severity.WARNING,
+    "A rule could not be applied to a product, which goes on unchanged")
+UNKNOWN_CATEGORY = register(
+    "unknown-category", Severity.WARNING,
+    "A category value is not in Google's product taxonomy")
 
 # -- per channel, from its spec (channels/) -------------------------------------------
 

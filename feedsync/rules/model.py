@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 
 class StepParams(BaseModel):
+    """The base of every step's parameters; the step class names its model
+    (feedsync/rules/steps/, `params = ...`). A new step may define its model beside it."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
@@ -186,35 +189,3 @@ class VariantsParams(StepParams):
     drop_parents: bool = True
 
     _listify = field_validator("carry_down", mode="before")(_as_list)
-
-
-# step name -> (parameter model, the parameter a bare string/number/list fills)
-STEP_PARAMS: dict[str, tuple[type[StepParams], str | None]] = {
-    "filter": (FilterParams, "keep"),
-    "lookup": (LookupParams, None),
-    "map_category": (MapCategoryParams, "from"),
-    "strip_html": (FieldsParams, "fields"),
-    "collapse_whitespace": (FieldsParams, "fields"),
-    "title_case": (FieldsParams, "fields"),
-    "upper_case": (FieldsParams, "fields"),
-    "lower_case": (FieldsParams, "fields"),
-    "truncate": (TruncateParams, "field"),
-    "replace": (ReplaceParams, None),
-    "regex_replace": (RegexReplaceParams, None),
-    "prefix": (AffixParams, None),
-    "suffix": (AffixParams, None),
-    "markup": (PercentParams, "percent"),
-    "discount": (PercentParams, "percent"),
-    "add_vat": (PercentParams, "percent"),
-    "remove_vat": (PercentParams, "percent"),
-    "round_price": (RoundParams, "to"),
-    "convert_currency": (ConvertParams, None),
-    "campaign": (CampaignParams, "table"),
-    "price_buckets": (PriceBucketsParams, None),
-    "margin_bands": (MarginBandsParams, None),
-    "new_arrivals": (NewArrivalsParams, None),
-    "best_sellers": (BestSellersParams, None),
-    "variants": (VariantsParams, None),
-}
-# Steps with their own shape, handled by the compiler directly.
-SPECIAL_STEPS = ("set", "use", "when")
