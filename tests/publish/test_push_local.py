@@ -117,11 +117,19 @@ def test_two_pushes_at_once(tienda):
     """Two real `feedsync push` processes: one publishes, the other exits 9 at once."""
     config = configure(tienda, {"public": {"url": "public_html/"}})
     command = [sys.executable, "-m", "feedsync", "push", "-q", "-c", str(config)]
+    # The first push holds the lock until the test says the second one has finished (a
+    # fixed sleep lost the race on a loaded machine: the second started after the first).
+    release = tienda.parent / "release-first-push"
     slow = subprocess.Popen(
         [sys.executable, "-c",
-         "import time, sys; from feedsync.publish import local\n"
+         "import time, sys, pathlib; from feedsync.publish import local\n"
          "original = local.LocalDestination._copy\n"
-         "def slow(self, upload):\n    time.sleep(3)\n    return original(self, upload)\n"
+         f"release = pathlib.Path({str(release)!r})\n"
+         "def slow(self, upload):\n"
+         "    deadline = time.monotonic() + 60\n"
+         "    while not release.exists() and time.monotonic() < deadline:\n"
+         "        time.sleep(0.05)\n"
+         "    return original(self, upload)\n"
          "local.LocalDestination._copy = slow\n"
          "from feedsync.cli.app import main\n"
          f"sys.argv = ['feedsync', 'push', '-q', '-c', {str(config)!r}]\nmain()"])
@@ -131,6 +139,7 @@ def test_two_pushes_at_once(tienda):
         while time.monotonic() < deadline and not (lock.exists() and lock.read_text()):
             time.sleep(0.05)
         second = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        release.write_text("done")
         assert second.returncode == ExitCode.LOCK_HELD, second.stderr
         assert "holds" in second.stderr
         assert slow.wait(60) == ExitCode.OK
