@@ -24,7 +24,7 @@ from feedsync.channels.loader import available_specs, load_spec, spec_issue_code
 from feedsync.channels.spec import ChannelSpec
 from feedsync.checks.codes import IssueCode, all_codes
 from feedsync.config import DEFAULT_CONFIG_NAME, Config, load_config
-from feedsync.errors import ConfigError, ExitCode, FeedsyncError
+from feedsync.errors import ConfigError, ExitCode, FeedsyncError, OutputError, SourceError
 from feedsync.explain import Explanation
 from feedsync.explain import explain as explain_product
 from feedsync.notify import NotifyResult, send_notifications
@@ -52,11 +52,13 @@ __all__ = [
     "FieldSummary",
     "IssueCode",
     "NotifyResult",
+    "OutputError",
     "Project",
     "PublishStatus",
     "PushReport",
     "RowOutcome",
     "RunReport",
+    "SourceError",
     "SpecSummary",
     "issue_codes",
     "load_project",
@@ -142,8 +144,15 @@ def load_project(path: Path | str) -> Project:
 
 
 def check_project(config: Config) -> None:
-    """Check every channel's rules, and, when the master's header can be read, the field
-    names they use: every rule problem at once, as one ConfigError."""
+    """Check that there is something to build, every channel's spec and outputs, every
+    channel's rules, and, when the master's header can be read, the field names they use:
+    every rule problem at once, as one ConfigError."""
+    if not config.channels:
+        _ = open_source(config).columns  # a master that cannot be read is the first problem
+        raise ConfigError(f"{config.file.name} has no channels, so there is nothing to build; "
+                          "add a `channels:` section (for example `google: {spec: "
+                          "google_merchant, output: feeds/google.xml}`)")
+    plan_channels(config)  # unknown specs and formats, before any row is read
     problems = check_rules(config)
     if not problems:
         return

@@ -26,6 +26,7 @@ from feedsync.channels.spec import ChannelSpec
 from feedsync.checks import codes
 from feedsync.checks.issue import Issue, Severity
 from feedsync.config import ChannelConfig, Config
+from feedsync.config.diagnostics import did_you_mean
 from feedsync.errors import ConfigError, FeedsyncError
 from feedsync.products.parse import RowParser
 from feedsync.products.product import Product
@@ -80,7 +81,9 @@ def plan_channels(config: Config, only: Iterable[str] | None = None) -> list[Pla
         try:
             spec = load_spec(channel.spec, config.base_dir)
         except ConfigError as exc:
-            problems.append(f"channels.{name}.spec: {exc}")
+            where = (config.positions.where(("channels", name, "spec")) + ": "
+                     if config.positions is not None else "")
+            problems.append(f"{where}channels.{name}.spec: {exc}")
             continue
         for variant in expand_channel(config, name, channel, spec, problems):
             if wanted and name not in wanted and variant.name not in wanted:
@@ -98,8 +101,10 @@ def plan_channels(config: Config, only: Iterable[str] | None = None) -> list[Pla
     missing = [n for n in wanted if n not in config.channels
                and n not in {p.name for p in planned}]
     if missing and not problems:
-        raise ConfigError(f"unknown channel(s) {', '.join(missing)}; the config has "
-                          + ", ".join(p.name for p in plan_channels(config)))
+        names = [p.name for p in plan_channels(config)]
+        raise ConfigError(f"unknown channel(s) {', '.join(missing)}"
+                          f"{did_you_mean(missing[0], names)}; the config has "
+                          + ", ".join(names))
     if problems:
         raise ConfigError(f"{config.file.name}: {len(problems)} problem(s) with channels:",
                           problems)
@@ -114,7 +119,8 @@ def selected_entries(config: Config, wanted: Iterable[str]) -> set[str]:
     unknown = sorted(n for n in wanted if (n if n in config.channels else n.split(".", 1)[0])
                      not in config.channels)
     if unknown:
-        raise ConfigError(f"unknown channel(s) {', '.join(unknown)}; the config has "
+        raise ConfigError(f"unknown channel(s) {', '.join(unknown)}"
+                          f"{did_you_mean(unknown[0], config.channels)}; the config has "
                           + (", ".join(config.channels) or "none"))
     return entries
 

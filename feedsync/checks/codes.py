@@ -67,6 +67,9 @@ EMPTY_SOURCE = register("empty-source", Severity.WARNING,
 RAGGED_ROW = register(
     "ragged-row", Severity.ERROR,
     "A row has more cells than the header (a value probably holds an unquoted separator)")
+UNCLOSED_QUOTE = register(
+    "unclosed-quote", Severity.ERROR,
+    "A quote in the master is never closed, so following lines were read into one cell")
 FORMULA_WITHOUT_VALUE = register(
     "formula-without-value", Severity.WARNING,
     "A spreadsheet formula has no saved result, so its cell is read as empty")

@@ -138,7 +138,7 @@ def _run(command: str, config_path: Path, channels: list[str] | None, output: Ou
     if notice is not None:
         notice.project = project
     runner: Callable[..., Any] = getattr(project, command)
-    sink = IssueFile(issues_file) if issues_file else None
+    sink = IssueFile(issues_file) if issues_file else None  # fails before any row is read
     try:
         with output.progress(f"Reading {Path(project.source_name).name}") as progress:
             return runner(channels, progress=progress, sink=sink, max_issues=max_issues,

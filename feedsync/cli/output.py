@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from feedsync.api import Explanation, IssueCode, SpecSummary
+from feedsync.api import Explanation, IssueCode, OutputError, SpecSummary
 from feedsync.checks.issue import Issue, Severity
 from feedsync.products.product import to_plain
 from feedsync.report import RunReport
@@ -234,7 +234,11 @@ class IssueFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._fh: IO[str] = path.open("w", encoding="utf-8", newline="")
+        try:
+            self._fh: IO[str] = path.open("w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise OutputError(f"cannot write the issues file {path}: "
+                              f"{exc.strerror or exc}") from exc
         self._writer = csv.writer(self._fh)
         self._writer.writerow(ISSUE_COLUMNS)
 
