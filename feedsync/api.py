@@ -15,7 +15,7 @@ package imports this module, so it may import all of them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,9 @@ from typing import Any
 from feedsync.channels.loader import available_specs, load_spec, spec_issue_codes
 from feedsync.channels.spec import ChannelSpec
 from feedsync.checks.codes import IssueCode, all_codes
+from feedsync.checks.issue import Severity
 from feedsync.config import DEFAULT_CONFIG_NAME, Config, load_config
+from feedsync.config.diagnostics import did_you_mean
 from feedsync.errors import ConfigError, ExitCode, FeedsyncError, OutputError, SourceError
 from feedsync.explain import Explanation
 from feedsync.explain import explain as explain_product
@@ -58,6 +60,7 @@ __all__ = [
     "PushReport",
     "RowOutcome",
     "RunReport",
+    "Severity",
     "SourceError",
     "SpecSummary",
     "issue_codes",
@@ -87,6 +90,12 @@ class Project:
     def source_name(self) -> str:
         """The master as a person would name it (a file path or a database table)."""
         return describe_source(self.config)
+
+    def estimated_rows(self) -> int | None:
+        """About how many rows the master has, for a progress bar: from the file's size and
+        the line length of its first megabyte (text formats), or the sheet's dimension
+        (xlsx); None when it cannot be told cheaply (databases, JSON documents)."""
+        return estimate_rows(self.config)
 
     def feeds(self, channels: Iterable[str] | None = None) -> list[PlannedChannel]:
         """The feeds (channel x market) a run of `channels` would build, with their outputs."""
@@ -152,7 +161,10 @@ def check_project(config: Config) -> None:
         raise ConfigError(f"{config.file.name} has no channels, so there is nothing to build; "
                           "add a `channels:` section (for example `google: {spec: "
                           "google_merchant, output: feeds/google.xml}`)")
-    plan_channels(config)  # unknown specs and formats, before any row is read
+    feeds = plan_channels(config)  # unknown specs and formats, before any row is read
+    issue_problems = check_issue_settings(config, feeds)
+    if issue_problems:
+        raise ConfigError(f"{config.file} has {len(issue_problems)} problem(s):", issue_problems)
     problems = check_rules(config)
     if not problems:
         return
@@ -160,6 +172,68 @@ def check_project(config: Config) -> None:
     if columns is not None:
         problems = check_rules(config, columns)
     raise ConfigError(f"{config.file} has {len(problems)} problem(s):", problems)
+
+
+def check_issue_settings(config: Config, feeds: list[PlannedChannel]) -> list[str]:
+    """The `issues:` sections name codes that exist and are not errors (an error leaves the
+    product out, so reporting it as a warning would hide why it is missing)."""
+    known = {c.code: c for c in all_codes()}
+    for feed in feeds:
+        for spec_code in feed.spec.issue_codes():
+            known.setdefault(spec_code.code, spec_code)
+    sections: list[tuple[tuple[str, ...], Mapping[str, str]]] = [(("issues",), config.issues)]
+    sections += [(("channels", name, "issues"), channel.issues)
+                 for name, channel in config.channels.items()]
+    problems = []
+    for path, section in sections:
+        for code in section:
+            loc: tuple[str, ...] = (*path, code)
+            where = config.positions.where(loc) if config.positions is not None else ""
+            registered = known.get(code)
+            if registered is None:
+                problems.append(f"{where}: {'.'.join(loc)}: unknown issue code"
+                                f"{did_you_mean(code, known)} (see `feedsync codes`)")
+            elif registered.severity is Severity.ERROR:
+                problems.append(f"{where}: {'.'.join(loc)}: {code} is an error, which leaves "
+                                "products out; it cannot be downgraded or ignored (fix the "
+                                "data or the mapping instead)")
+    return problems
+
+
+_SAMPLE_BYTES = 1 << 20
+
+
+def estimate_rows(config: Config) -> int | None:
+    """`Project.estimated_rows` for a Config."""
+    src = config.source
+    if src.url or not src.path or src.join:
+        return None
+    path = config.resolve(src.path)
+    try:
+        size = path.stat().st_size
+        suffix = path.suffix.lower()
+        if (src.format or suffix.lstrip(".")) in ("csv", "tsv", "txt", "jsonl", "ndjson"):
+            with path.open("rb") as fh:
+                sample = fh.read(_SAMPLE_BYTES)
+            lines = sample.count(b"\n")
+            if lines <= 1:
+                return None
+            return max(1, round(size * lines / len(sample)) - 1)  # less the header
+        if suffix in (".xlsx", ".xlsm"):
+            from openpyxl import load_workbook
+
+            book = load_workbook(path, read_only=True)
+            try:
+                sheet = book.worksheets[0]
+                rows = sheet.max_row
+            finally:
+                book.close()
+            return max(1, rows - 1) if rows else None
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+    except Exception:  # an unreadable workbook is reported by the run itself
+        return None
+    return None
 
 
 def _master_columns(config: Config) -> list[str] | None:

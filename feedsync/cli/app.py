@@ -24,6 +24,8 @@ from feedsync.cli.options import (
     MaxIssuesOption,
     QuietOption,
     ReportFormat,
+    SeverityLevel,
+    SeverityOption,
     VerboseOption,
 )
 from feedsync.cli.output import (
@@ -140,7 +142,8 @@ def _run(command: str, config_path: Path, channels: list[str] | None, output: Ou
     runner: Callable[..., Any] = getattr(project, command)
     sink = IssueFile(issues_file) if issues_file else None  # fails before any row is read
     try:
-        with output.progress(f"Reading {Path(project.source_name).name}") as progress:
+        with output.progress(f"Reading {Path(project.source_name).name}",
+                             project.estimated_rows()) as progress:
             return runner(channels, progress=progress, sink=sink, max_issues=max_issues,
                           jobs=jobs, **options)
     finally:
@@ -156,6 +159,7 @@ def validate(
                                                  help="table, json or junit")] = ReportFormat.table,
     issues_file: IssuesFileOption = None,
     max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
+    severity: SeverityOption = None,
     jobs: JobsOption = 1,
     quiet: QuietOption = 0,
     verbose: VerboseOption = 0,
@@ -168,12 +172,13 @@ def validate(
     output = Output(quiet, verbose)
     with _handled(output):
         report = _run("validate", config, channel, output, issues_file, max_issues, jobs)
+    level = _severity(severity)
     if format is ReportFormat.json:
-        print_json(report)
+        print_json(report, level or api.Severity.INFO)
     elif format is ReportFormat.junit:
-        sys.stdout.write(junit_xml(report))
+        sys.stdout.write(junit_xml(report, level or api.Severity.WARNING))
     else:
-        print_report_table(output, report, built=False)
+        print_report_table(output, report, built=False, min_severity=level)
     raise typer.Exit(int(api.ExitCode.DATA_ERRORS if report.errors else api.ExitCode.OK))
 
 
@@ -187,6 +192,7 @@ def build(
                                                 help="table or json")] = BuildFormat.table,
     issues_file: IssuesFileOption = None,
     max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
+    severity: SeverityOption = None,
     jobs: JobsOption = 1,
     quiet: QuietOption = 0,
     verbose: VerboseOption = 0,
@@ -203,10 +209,11 @@ def build(
                       notice=notice)
     failed = strict and report.excluded_somewhere
     exit_code = int(api.ExitCode.DATA_ERRORS if failed else api.ExitCode.OK)
+    level = _severity(severity)
     if format is BuildFormat.json:
-        print_json(report, notice.send(exit_code, report))
+        print_json(report, level or api.Severity.INFO, notice.send(exit_code, report))
     else:
-        print_report_table(output, report, built=True)
+        print_report_table(output, report, built=True, min_severity=level)
         notice.send(exit_code, report)
     raise typer.Exit(exit_code)
 
@@ -323,6 +330,10 @@ def codes(
         sys.stdout.write(issue_codes_markdown(issue_codes))
     else:
         output.out.print(issue_codes_table(issue_codes))
+
+
+def _severity(level: SeverityLevel | None) -> api.Severity | None:
+    return api.Severity(level.value) if level is not None else None
 
 
 def _project_dir(config: Path | None) -> Path | None:

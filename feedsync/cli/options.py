@@ -55,3 +55,17 @@ class CodesFormat(str, Enum):
     table = "table"
     json = "json"
     markdown = "markdown"
+
+
+class SeverityLevel(str, Enum):
+    error = "error"
+    warning = "warning"
+    info = "info"
+
+
+SeverityOption = Annotated[
+    Optional[SeverityLevel],  # noqa: UP045
+    typer.Option("--severity", envvar="FEEDSYNC_SEVERITY",
+                 help="List problems of this severity and worse: error, warning or info "
+                      "(default: warning; info with -v). Counts stay complete."),
+]
