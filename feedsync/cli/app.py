@@ -27,6 +27,8 @@ from feedsync.cli.options import (
     SeverityLevel,
     SeverityOption,
     VerboseOption,
+    flag,
+    format_option,
 )
 from feedsync.cli.output import (
     IssueFile,
@@ -51,12 +53,15 @@ app = typer.Typer(
     help="Build product feeds for every shopping channel from one product master.\n\n"
          "Example: feedsync build -c examples/tienda/feedsync.yaml",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
-channels_app = typer.Typer(help="List the channel specs, or show one's fields and rules.",
-                           invoke_without_command=True)
+channels_app = typer.Typer(
+    help="List the channel specs, or show one's fields and rules.\n\n"
+         "Example: feedsync channels --format json",
+    invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 app.add_typer(channels_app, name="channels")
 
 
@@ -68,7 +73,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_callback(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """feedsync: one product master, validated once, rendered for every channel."""
@@ -155,8 +160,8 @@ def _run(command: str, config_path: Path, channels: list[str] | None, output: Ou
 def validate(
     config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
     channel: ChannelOption = None,
-    format: Annotated[ReportFormat, typer.Option("--format", "-f",
-                                                 help="table, json or junit")] = ReportFormat.table,
+    format: Annotated[ReportFormat, format_option("table, json or junit")
+                      ] = ReportFormat.table,
     issues_file: IssuesFileOption = None,
     max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
     severity: SeverityOption = None,
@@ -186,10 +191,9 @@ def validate(
 def build(
     config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
     channel: ChannelOption = None,
-    strict: Annotated[bool, typer.Option(
-        "--strict", help="Exit 1 when any product was left out of any feed.")] = False,
-    format: Annotated[BuildFormat, typer.Option("--format", "-f",
-                                                help="table or json")] = BuildFormat.table,
+    strict: Annotated[bool, flag(
+        "--strict", "Exit 1 when any product was left out of any feed.")] = False,
+    format: Annotated[BuildFormat, format_option("table or json")] = BuildFormat.table,
     issues_file: IssuesFileOption = None,
     max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
     severity: SeverityOption = None,
@@ -221,10 +225,10 @@ def build(
 @app.command()
 def explain(
     product_id: Annotated[str, typer.Argument(metavar="ID", help="The product's id (SKU).")],
-    channel: Annotated[str, typer.Option("--channel", help="The channel to explain.")],
+    channel: Annotated[str, typer.Option("--channel", envvar="FEEDSYNC_CHANNEL",
+                                         metavar="NAME", help="The channel to explain.")],
     config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
-    format: Annotated[BuildFormat, typer.Option("--format", "-f",
-                                                help="table or json")] = BuildFormat.table,
+    format: Annotated[BuildFormat, format_option("table or json")] = BuildFormat.table,
 ) -> None:
     """Show why one product's values came out as they did in one channel.
 
@@ -244,15 +248,15 @@ def explain(
 def push(
     config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
     channel: ChannelOption = None,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Check everything and show what would be sent where; send nothing.")
+    dry_run: Annotated[bool, flag(
+        "--dry-run", "Check everything and show what would be sent where; send nothing "
+                     "(needs no secrets).")
     ] = False,
-    allow_empty: Annotated[bool, typer.Option(
-        "--allow-empty", help="Publish a feed even when it has no items.")] = False,
-    force: Annotated[bool, typer.Option(
-        "--force", help="Publish even when the item count fell more than `max_drop`.")] = False,
-    format: Annotated[BuildFormat, typer.Option("--format", "-f",
-                                                help="table or json")] = BuildFormat.table,
+    allow_empty: Annotated[bool, flag(
+        "--allow-empty", "Publish a feed even when it has no items.")] = False,
+    force: Annotated[bool, flag(
+        "--force", "Publish even when the item count fell more than `max_drop`.")] = False,
+    format: Annotated[BuildFormat, format_option("table or json")] = BuildFormat.table,
     issues_file: IssuesFileOption = None,
     max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
     jobs: JobsOption = 1,
@@ -286,13 +290,23 @@ def channels_list(
     config: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         "--config", "-c", envvar="FEEDSYNC_CONFIG",
         help="Also list the project's own specs (channel_specs/ beside the config).")] = None,
+    format: Annotated[BuildFormat, format_option("table or json")] = BuildFormat.table,
 ) -> None:
-    """List every channel spec with its feed formats."""
+    """List every channel spec with its feed formats.
+
+    Example: feedsync channels --format json; feedsync channels show google_merchant
+    """
     if ctx.invoked_subcommand is not None:
         return
     output = Output()
     with _handled(output):
-        print_spec_list(output, api.spec_summaries(_project_dir(config)))
+        specs = api.spec_summaries(_project_dir(config))
+    if format is BuildFormat.json:
+        _write_json([{"name": s.name, "title": s.title, "description": s.description,
+                      "reference": s.reference, "formats": s.formats,
+                      "fields": len(s.fields)} for s in specs])
+    else:
+        print_spec_list(output, specs)
 
 
 @channels_app.command("show")
@@ -301,17 +315,29 @@ def channels_show(
     config: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         "--config", "-c", envvar="FEEDSYNC_CONFIG",
         help="Look in the project's channel_specs/ too.")] = None,
+    format: Annotated[BuildFormat, format_option("table or json")] = BuildFormat.table,
 ) -> None:
-    """Show a channel spec's formats, fields, limits and rules."""
+    """Show a channel spec's formats, fields, limits and rules.
+
+    Example: feedsync channels show google_merchant --format json
+    """
     output = Output()
     with _handled(output):
-        print_spec(output, api.spec_summary(name, _project_dir(config)))
+        spec = api.spec_summary(name, _project_dir(config))
+    if format is BuildFormat.json:
+        _write_json(spec.to_dict())
+    else:
+        print_spec(output, spec)
+
+
+def _write_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
 @app.command()
 def codes(
-    format: Annotated[CodesFormat, typer.Option(
-        "--format", "-f", help="table, json or markdown")] = CodesFormat.table,
+    format: Annotated[CodesFormat, format_option("table, json or markdown")
+                      ] = CodesFormat.table,
     config: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         "--config", "-c", envvar="FEEDSYNC_CONFIG",
         help="Also list the codes of the project's own specs (channel_specs/).")] = None,
