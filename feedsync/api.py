@@ -23,7 +23,7 @@ from typing import Any
 from feedsync.channels.loader import available_specs, load_spec, spec_issue_codes
 from feedsync.channels.spec import ChannelSpec
 from feedsync.checks.codes import IssueCode, all_codes
-from feedsync.checks.issue import Severity
+from feedsync.checks.issue import Issue, Severity
 from feedsync.config import DEFAULT_CONFIG_NAME, Config, load_config
 from feedsync.config.diagnostics import did_you_mean
 from feedsync.errors import ConfigError, ExitCode, FeedsyncError, OutputError, SourceError
@@ -31,14 +31,19 @@ from feedsync.explain import Explanation
 from feedsync.explain import explain as explain_product
 from feedsync.notify import NotifyResult, send_notifications
 from feedsync.pipeline import (
+    FILTERED,
     IssueSink,
     Pipeline,
     PlannedChannel,
+    ProductNotFound,
     Progress,
     RowOutcome,
+    Written,
     plan_channels,
     run_feeds,
+    select_planned,
 )
+from feedsync.products.product import to_plain
 from feedsync.publish.run import PublishStatus, PushReport, run_push
 from feedsync.report import DEFAULT_MAX_ISSUES, RunReport
 from feedsync.rules.compile import check_rules
@@ -55,6 +60,7 @@ __all__ = [
     "IssueCode",
     "NotifyResult",
     "OutputError",
+    "PreviewItem",
     "Project",
     "PublishStatus",
     "PushReport",
@@ -63,6 +69,7 @@ __all__ = [
     "Severity",
     "SourceError",
     "SpecSummary",
+    "config_schema",
     "issue_codes",
     "load_project",
     "run_build",
@@ -123,6 +130,40 @@ class Project:
         """Read, check and write every selected feed, each output replaced atomically."""
         return run_feeds(self.pipeline(channels), write=True, progress=progress, sink=sink,
                          max_issues=max_issues, jobs=jobs)
+
+    def preview(self, channel: str, limit: int = 5,
+                ids: Iterable[str] = ()) -> list[PreviewItem]:
+        """The first `limit` master rows (or the rows with these `ids`) as one feed renders
+        them: the item, or why there is none, and their issues for that feed."""
+        feed = select_planned(self.config, channel)
+        pipeline = Pipeline(self.config, feeds=[feed])
+        wanted = {i.strip() for i in ids}
+        previews: list[PreviewItem] = []
+        for outcome in pipeline.outcomes():
+            # An invalid row has no product, but its issues still name the id.
+            product_id = outcome.product_id or next(
+                (i.product_id for i in outcome.issues if i.product_id), None)
+            if wanted and product_id not in wanted:
+                continue
+            issues = [i for i in outcome.issues if i.channel in (None, feed.name)]
+            if not outcome.valid:
+                previews.append(PreviewItem(outcome.row, product_id, "invalid", None, issues))
+            else:
+                result = outcome.feeds[0]
+                if isinstance(result, Written):
+                    previews.append(PreviewItem(outcome.row, outcome.product_id, "written",
+                                                result.item, issues))
+                else:
+                    previews.append(PreviewItem(
+                        outcome.row, outcome.product_id,
+                        "filtered" if result is FILTERED else "excluded", None, issues))
+            if (wanted and len(previews) >= len(wanted)) or (not wanted and len(previews) >= limit):
+                break
+        missing = sorted(wanted - {p.product_id for p in previews if p.product_id})
+        if missing:
+            raise ProductNotFound(f"no product with id {', '.join(map(repr, missing))} in "
+                                  f"{pipeline.source.name}")
+        return previews
 
     def explain(self, product_id: str, channel: str) -> Explanation:
         """Trace one product (by the id the feed shows) through one feed's rules and
@@ -261,6 +302,27 @@ def run_build(config: Config, channels: Iterable[str] | None = None, *,
                                  max_issues=max_issues, jobs=jobs)
 
 
+@dataclass
+class PreviewItem:
+    """One master row as a feed renders it (`feedsync preview`).
+
+    `outcome`: written (the item), excluded (the channel's checks failed), filtered (its
+    rules left it out) or invalid (the row has errors no channel can take)."""
+
+    row: int
+    product_id: str | None
+    outcome: str
+    item: dict[str, Any] | None
+    issues: list[Issue]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data."""
+        return {"row": self.row, "id": self.product_id, "outcome": self.outcome,
+                "item": ({k: to_plain(v) for k, v in self.item.items()}
+                         if self.item is not None else None),
+                "issues": [i.to_dict() for i in self.issues]}
+
+
 # -- channel specs, for `feedsync channels` --------------------------------------------------
 
 @dataclass
@@ -328,6 +390,13 @@ def _summarise(spec: ChannelSpec) -> SpecSummary:
     return SpecSummary(spec.name, spec.title, spec.description, spec.reference,
                        {n: f.extension for n, f in spec.formats.items()}, dict(spec.settings),
                        fields, rules)
+
+
+def config_schema() -> dict[str, Any]:
+    """The JSON Schema of feedsync.yaml (`feedsync schema`)."""
+    from feedsync.config.schema import config_schema as schema
+
+    return schema()
 
 
 def issue_codes(project_dir: Path | None = None) -> list[IssueCode]:

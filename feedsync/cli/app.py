@@ -39,6 +39,7 @@ from feedsync.cli.output import (
     junit_xml,
     print_issue_codes_json,
     print_json,
+    print_preview,
     print_report_table,
     print_spec,
     print_spec_list,
@@ -245,6 +246,31 @@ def explain(
 
 
 @app.command()
+def preview(
+    channel: Annotated[str, typer.Option("--channel", envvar="FEEDSYNC_CHANNEL",
+                                         metavar="NAME", help="The feed to preview.")],
+    limit: Annotated[int, typer.Option("-n", "--limit", envvar="FEEDSYNC_LIMIT", min=1,
+                                       metavar="N", help="How many rows.")] = 5,
+    ids: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+        "--id", envvar="FEEDSYNC_ID", metavar="ID",
+        help="Only this product (repeat for several).")] = None,
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+    format: Annotated[BuildFormat, format_option("table or json")] = BuildFormat.table,
+) -> None:
+    """Show the first rows of the master as one channel's items, with their issues.
+
+    Writes nothing. Example: feedsync preview --channel google_es -n 3
+    """
+    output = Output()
+    with _handled(output):
+        previews = api.load_project(config).preview(channel, limit, ids or ())
+    if format is BuildFormat.json:
+        _write_json([p.to_dict() for p in previews])
+    else:
+        print_preview(output, channel, previews)
+
+
+@app.command()
 def push(
     config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
     channel: ChannelOption = None,
@@ -356,6 +382,17 @@ def codes(
         sys.stdout.write(issue_codes_markdown(issue_codes))
     else:
         output.out.print(issue_codes_table(issue_codes))
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of feedsync.yaml, for editors that complete and check keys.
+
+    Point your editor at it with a first line in feedsync.yaml such as
+    `# yaml-language-server: $schema=feedsync.schema.json`.
+    Example: feedsync schema > feedsync.schema.json
+    """
+    _write_json(api.config_schema())
 
 
 def _severity(level: SeverityLevel | None) -> api.Severity | None:

@@ -27,7 +27,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from feedsync.api import Explanation, IssueCode, OutputError, SpecSummary
+from feedsync.api import Explanation, IssueCode, OutputError, PreviewItem, SpecSummary
 from feedsync.checks.issue import Issue, Severity
 from feedsync.products.product import to_plain
 from feedsync.report import EVERY_CHANNEL, ProblemGroup, RunReport
@@ -359,6 +359,28 @@ class IssueFile:
 
     def close(self) -> None:
         self._fh.close()
+
+
+# -- preview ---------------------------------------------------------------------------------
+
+def print_preview(output: Output, channel: str, previews: list[PreviewItem]) -> None:
+    """`feedsync preview`: one block per row: its outcome, the item's fields, its issues."""
+    out = output.out
+    for preview in previews:
+        out.print(f"[bold]row {preview.row}[/] {escape(preview.product_id or '(no id)')}: "
+                  f"{preview.outcome} ({channel})", highlight=False)
+        if preview.item is not None:
+            table = Table(show_header=False, box=None, pad_edge=False)
+            table.add_column(style="cyan")
+            table.add_column(overflow="fold")
+            for name, value in preview.item.items():
+                table.add_row(name, escape(_item_value(to_plain(value))))
+            out.print(table)
+        for issue in preview.issues:
+            out.print(f"  [{_SEVERITY_STYLE[issue.severity.value]}]{issue.severity.value}[/] "
+                      f"{issue.code}" + (f" ({issue.field})" if issue.field else "")
+                      + f": {escape(issue.message)}", highlight=False)
+        out.print("")
 
 
 # -- explain ---------------------------------------------------------------------------------
