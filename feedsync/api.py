@@ -44,6 +44,7 @@ from feedsync.pipeline import (
     select_planned,
 )
 from feedsync.products.product import to_plain
+from feedsync.project_init import Draft, draft_config, render_config, write_config
 from feedsync.publish.run import PublishStatus, PushReport, run_push
 from feedsync.report import DEFAULT_MAX_ISSUES, RunReport
 from feedsync.rules.compile import check_rules
@@ -53,6 +54,7 @@ __all__ = [
     "DEFAULT_CONFIG_NAME",
     "DEFAULT_MAX_ISSUES",
     "ConfigError",
+    "Draft",
     "ExitCode",
     "Explanation",
     "FeedsyncError",
@@ -70,6 +72,8 @@ __all__ = [
     "SourceError",
     "SpecSummary",
     "config_schema",
+    "draft_project",
+    "init_project",
     "issue_codes",
     "load_project",
     "run_build",
@@ -390,6 +394,37 @@ def _summarise(spec: ChannelSpec) -> SpecSummary:
     return SpecSummary(spec.name, spec.title, spec.description, spec.reference,
                        {n: f.extension for n, f in spec.formats.items()}, dict(spec.settings),
                        fields, rules)
+
+
+def init_project(master: Path | str, config_path: Path | str = DEFAULT_CONFIG_NAME, *,
+                 shop_url: str | None = None, currency: str | None = None,
+                 spec: str = "google_merchant", force: bool = False) -> Draft:
+    """`feedsync init`: look at the master, write a commented feedsync.yaml (never over an
+    existing one unless `force`) and, beside it, feedsync.schema.json for editors."""
+    config_path = Path(config_path)
+    if config_path.is_dir():
+        config_path = config_path / DEFAULT_CONFIG_NAME
+    if config_path.exists() and not force:
+        raise ConfigError(f"{config_path} already exists; use --force to replace it")
+    master = Path(master)
+    if not master.exists():
+        raise SourceError(f"product master {master} does not exist")
+    load_spec(spec, config_path.parent.resolve())  # an unknown spec, before anything is written
+    found = draft_config(master, shop_url=shop_url, currency=currency)
+    write_config(render_config(found, config_path, spec=spec), config_path, force=force)
+    schema_file = config_path.parent / "feedsync.schema.json"
+    if not schema_file.exists():
+        import json
+
+        schema_file.write_text(json.dumps(config_schema(), ensure_ascii=False, indent=2) + "\n",
+                               encoding="utf-8")
+    return found
+
+
+def draft_project(master: Path | str, *, shop_url: str | None = None,
+                  currency: str | None = None) -> Draft:
+    """What `init` would choose for `master`, without writing anything."""
+    return draft_config(Path(master), shop_url=shop_url, currency=currency)
 
 
 def config_schema() -> dict[str, Any]:

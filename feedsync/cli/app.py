@@ -385,6 +385,52 @@ def codes(
 
 
 @app.command()
+def init(
+    master: Annotated[Path, typer.Argument(metavar="MASTER",
+                                           help="The product master: a shop export, CSV, "
+                                                "xlsx or JSON file.")],
+    config: Annotated[Path, typer.Option(
+        "--config", "-c", envvar="FEEDSYNC_CONFIG", metavar="PATH",
+        help="Where to write the config.")] = Path(DEFAULT_CONFIG_NAME),
+    shop_url: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--shop-url", envvar="FEEDSYNC_SHOP_URL", metavar="URL",
+        help="The shop's address, for product links the master lacks.")] = None,
+    currency: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--currency", envvar="FEEDSYNC_CURRENCY", metavar="CODE",
+        help="The prices' currency when the cells carry none (EUR, TRY...).")] = None,
+    spec: Annotated[str, typer.Option(
+        "--spec", envvar="FEEDSYNC_SPEC", metavar="SPEC",
+        help="The channel spec of the first channel.")] = "google_merchant",
+    force: Annotated[bool, flag("--force", "Replace an existing config.")] = False,
+    yes: Annotated[bool, flag("--yes", "Ask nothing, even on a terminal.")] = False,
+) -> None:
+    """Look at a product master and write a first, commented feedsync.yaml.
+
+    Sniffs format, encoding, delimiter, list separator and decimal commas; recognises shop
+    exports and header names in en, es, pt, fr, de, it and tr. On a terminal it asks for
+    what it cannot tell (shop address, currency); flags answer instead.
+    Example: feedsync init export.csv --shop-url https://shop.example.com --currency EUR
+    """
+    output = Output()
+    with _handled(output):
+        if sys.stdin.isatty() and not yes:
+            found = api.draft_project(master, shop_url=shop_url, currency=currency)
+            if found.needs_shop_url and not shop_url:
+                shop_url = typer.prompt("The shop's address (for product links)",
+                                        default=found.shop_url)
+            if found.needs_currency and not currency:
+                currency = typer.prompt("The prices' currency", default=found.currency)
+        found = api.init_project(master, config, shop_url=shop_url, currency=currency,
+                                 spec=spec, force=force)
+    output.log(f"wrote {config}: {len(found.columns)} field(s) mapped"
+               + (f" by the {found.preset} preset" if found.preset else "")
+               + (f", {len(found.unmapped)} column(s) not mapped" if found.unmapped else ""))
+    for guess in found.guesses:
+        output.log(f"  check: {guess}")
+    output.log(f"next: feedsync validate -c {config}")
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of feedsync.yaml, for editors that complete and check keys.
 
