@@ -29,6 +29,7 @@ from feedsync.config.diagnostics import did_you_mean
 from feedsync.errors import ConfigError, ExitCode, FeedsyncError, OutputError, SourceError
 from feedsync.explain import Explanation
 from feedsync.explain import explain as explain_product
+from feedsync.html_report import FillRates, render_html
 from feedsync.notify import NotifyResult, send_notifications
 from feedsync.pipeline import (
     FILTERED,
@@ -43,7 +44,7 @@ from feedsync.pipeline import (
     run_feeds,
     select_planned,
 )
-from feedsync.products.product import to_plain
+from feedsync.products.product import CANONICAL_FIELDS, to_plain
 from feedsync.project_init import Draft, draft_config, render_config, write_config
 from feedsync.publish.run import PublishStatus, PushReport, run_push
 from feedsync.report import DEFAULT_MAX_ISSUES, RunReport
@@ -123,17 +124,19 @@ class Project:
 
     def validate(self, channels: Iterable[str] | None = None, *,
                  progress: Progress | None = None, sink: IssueSink | None = None,
-                 max_issues: int | None = None, jobs: int = 1) -> RunReport:
+                 max_issues: int | None = None, jobs: int = 1,
+                 observers: Iterable[Callable[[RowOutcome], None]] = ()) -> RunReport:
         """Read and check everything; write nothing."""
         return run_feeds(self.pipeline(channels), write=False, progress=progress, sink=sink,
-                         max_issues=max_issues, jobs=jobs)
+                         max_issues=max_issues, jobs=jobs, observers=observers)
 
     def build(self, channels: Iterable[str] | None = None, *,
               progress: Progress | None = None, sink: IssueSink | None = None,
-              max_issues: int | None = None, jobs: int = 1) -> RunReport:
+              max_issues: int | None = None, jobs: int = 1,
+              observers: Iterable[Callable[[RowOutcome], None]] = ()) -> RunReport:
         """Read, check and write every selected feed, each output replaced atomically."""
         return run_feeds(self.pipeline(channels), write=True, progress=progress, sink=sink,
-                         max_issues=max_issues, jobs=jobs)
+                         max_issues=max_issues, jobs=jobs, observers=observers)
 
     def preview(self, channel: str, limit: int = 5,
                 ids: Iterable[str] = ()) -> list[PreviewItem]:
@@ -168,6 +171,43 @@ class Project:
             raise ProductNotFound(f"no product with id {', '.join(map(repr, missing))} in "
                                   f"{pipeline.source.name}")
         return previews
+
+    def report(self, channels: Iterable[str] | None = None, *, write: bool = False,
+               progress: Progress | None = None, sink: IssueSink | None = None,
+               max_issues: int | None = None, jobs: int = 1) -> tuple[RunReport, str]:
+        """Validate (or, with `write`, build) and render the self-contained HTML report:
+        the run's report and the page."""
+        selected = list(channels) if channels else None
+        fill = FillRates(self.feeds(selected))
+        runner = self.build if write else self.validate
+        report = runner(selected, progress=progress, sink=sink, max_issues=max_issues,
+                        jobs=jobs, observers=[fill])
+        return report, self.render_report(report, fill)
+
+    def render_report(self, report: RunReport, fill: FillRates) -> str:
+        """The HTML page for a finished run. The "changes since the last publish" section
+        is filled from the ledger when this Project offers `changes_since_publish()`
+        (another branch adds it); until then the page says there is no record."""
+        changes_method = getattr(self, "changes_since_publish", None)
+        changes = changes_method() if callable(changes_method) else None
+        return render_html(report, fill, unmapped=self.unmapped_columns(), changes=changes,
+                           title=f"Feed report: {self.config.file.parent.name or 'project'}")
+
+    def unmapped_columns(self) -> list[str]:
+        """Master columns no field reads: not mapped in source.columns (or a template), and
+        not a canonical field name already."""
+        try:
+            columns = open_source(self.config).columns
+        except FeedsyncError:
+            return []
+        used: set[str] = set(CANONICAL_FIELDS)
+        texts: list[str] = []
+        for spec in self.config.source.columns.values():
+            for name in [spec] if isinstance(spec, str) else spec:
+                used.add(name)
+                texts.append(name)
+        return [c for c in columns if c not in used
+                and not any(f"'{c}'" in t or f'"{c}"' in t or f"{{{{ {c} " in t for t in texts)]
 
     def explain(self, product_id: str, channel: str) -> Explanation:
         """Trace one product (by the id the feed shows) through one feed's rules and

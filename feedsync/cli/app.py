@@ -195,6 +195,9 @@ def build(
     strict: Annotated[bool, flag(
         "--strict", "Exit 1 when any product was left out of any feed.")] = False,
     format: Annotated[BuildFormat, format_option("table or json")] = BuildFormat.table,
+    html_report: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--report", envvar="FEEDSYNC_REPORT", metavar="FILE.html",
+        help="Also write the HTML report (see `feedsync report`).")] = None,
     issues_file: IssuesFileOption = None,
     max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
     severity: SeverityOption = None,
@@ -210,8 +213,14 @@ def build(
     output = Output(quiet, verbose)
     notice = _RunNotice("build", output)
     with _handled(output, notice):
-        report = _run("build", config, channel, output, issues_file, max_issues, jobs,
-                      notice=notice)
+        if html_report is not None:
+            report, page = _run("report", config, channel, output, issues_file, max_issues,
+                                jobs, notice=notice, write=True)
+            _write_page(html_report, page)
+            output.log(f"wrote {html_report}")
+        else:
+            report = _run("build", config, channel, output, issues_file, max_issues, jobs,
+                          notice=notice)
     failed = strict and report.excluded_somewhere
     exit_code = int(api.ExitCode.DATA_ERRORS if failed else api.ExitCode.OK)
     level = _severity(severity)
@@ -221,6 +230,42 @@ def build(
         print_report_table(output, report, built=True, min_severity=level)
         notice.send(exit_code, report)
     raise typer.Exit(exit_code)
+
+
+@app.command()
+def report(
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+    channel: ChannelOption = None,
+    output_path: Annotated[Path, typer.Option(
+        "--output", "-o", envvar="FEEDSYNC_REPORT", metavar="FILE.html",
+        help="Where to write the page.")] = Path("feedsync-report.html"),
+    issues_file: IssuesFileOption = None,
+    max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
+    jobs: JobsOption = 1,
+    quiet: QuietOption = 0,
+    verbose: VerboseOption = 0,
+) -> None:
+    """Check every product (like validate) and write one self-contained HTML report.
+
+    Items per channel, why products were left out, fill rate per field, unmapped master
+    columns, the rules, the problems (searchable, sortable). No network needed to view it.
+    Example: feedsync report -c shop/feedsync.yaml -o report.html
+    """
+    output = Output(quiet, verbose)
+    with _handled(output):
+        result, page = _run("report", config, channel, output, issues_file, max_issues, jobs)
+        _write_page(output_path, page)
+    output.log(f"wrote {output_path}: {result.rows:,} rows, {result.errors:,} errors, "
+               f"{result.warnings:,} warnings")
+    raise typer.Exit(int(api.ExitCode.DATA_ERRORS if result.errors else api.ExitCode.OK))
+
+
+def _write_page(path: Path, page: str) -> None:
+    try:
+        path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise api.OutputError(f"cannot write the report {path}: "
+                              f"{exc.strerror or exc}") from exc
 
 
 @app.command()
