@@ -32,6 +32,7 @@ from feedsync.explain import explain as explain_product
 from feedsync.html_report import FillRates, render_html
 from feedsync.notify import NotifyResult, send_notifications
 from feedsync.pipeline import (
+    EXCLUDED,
     FILTERED,
     IssueSink,
     Pipeline,
@@ -54,6 +55,7 @@ from feedsync.sources import describe_source, open_source
 __all__ = [
     "DEFAULT_CONFIG_NAME",
     "DEFAULT_MAX_ISSUES",
+    "EXCLUDED",
     "ConfigError",
     "Draft",
     "ExitCode",
@@ -72,6 +74,7 @@ __all__ = [
     "Severity",
     "SourceError",
     "SpecSummary",
+    "Written",
     "config_schema",
     "draft_project",
     "init_project",

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from typer.testing import CliRunner
 
+from feedsync import api
 from feedsync.cli.app import app
 from feedsync.cli.output import Output
 
@@ -103,13 +104,23 @@ def test_push_dry_run_needs_no_secrets(tienda: Path) -> None:
     assert json.loads(result.stdout)["dry_run"] is True
 
 
-def test_progress_bar_shows_percent_rate_and_time_left() -> None:
+def test_progress_bar_shows_percent_rate_time_left_and_feed_counts() -> None:
     output = Output()
     buffer = io.StringIO()
-    output.err = Console(file=buffer, force_terminal=True, width=120)
-    with output.progress("Reading productos.csv", total=10_000) as update:
-        for rows in range(1000, 6001, 1000):
-            update(rows)
+    output.err = Console(file=buffer, force_terminal=True, width=200)
+    with output.progress("Reading productos.csv", total=10_000, feeds=["google"]) as live:
+        assert live is not None
+        for number in range(6000):
+            result = api.EXCLUDED if number % 10 == 0 else api.Written({"id": str(number)})
+            live.observe(api.RowOutcome(number + 2, str(number), [], True, [result]))
+            if (number + 1) % 1000 == 0:
+                live(number + 1)
         output.err.print("", end="")
     text = buffer.getvalue()
     assert "%" in text and "rows/s" in text and "left" in text and "6,000 rows" in text
+    assert "google 5,400 (-600 left out)" in text
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal() -> None:
+    with Output().progress("Reading", total=10) as live:
+        assert live is None

@@ -148,8 +148,11 @@ def _run(command: str, config_path: Path, channels: list[str] | None, output: Ou
     runner: Callable[..., Any] = getattr(project, command)
     sink = IssueFile(issues_file) if issues_file else None  # fails before any row is read
     try:
+        feeds = [f.name for f in project.feeds(channels)]
         with output.progress(f"Reading {Path(project.source_name).name}",
-                             project.estimated_rows()) as progress:
+                             project.estimated_rows(), feeds) as progress:
+            if progress is not None and command in ("validate", "build"):
+                options["observers"] = [progress.observe]
             return runner(channels, progress=progress, sink=sink, max_issues=max_issues,
                           jobs=jobs, **options)
     finally:

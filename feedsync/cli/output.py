@@ -19,6 +19,7 @@ from rich.progress import (
     ProgressColumn,
     SpinnerColumn,
     Task,
+    TaskID,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
@@ -27,7 +28,16 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from feedsync.api import Explanation, IssueCode, OutputError, PreviewItem, SpecSummary
+from feedsync.api import (
+    EXCLUDED,
+    Explanation,
+    IssueCode,
+    OutputError,
+    PreviewItem,
+    RowOutcome,
+    SpecSummary,
+    Written,
+)
 from feedsync.checks.issue import Issue, Severity
 from feedsync.products.product import to_plain
 from feedsync.report import EVERY_CHANNEL, ProblemGroup, RunReport
@@ -57,9 +67,11 @@ class Output:
         self.err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
 
     @contextmanager
-    def progress(self, label: str, total: int | None = None) -> Iterator[Any]:
+    def progress(self, label: str, total: int | None = None,
+                 feeds: list[str] | None = None) -> Iterator[LiveProgress | None]:
         """A live progress bar on stderr, only when stderr is a terminal: with `total` (an
-        estimate of the rows), %, rows/s and time left; without, a row counter and rate."""
+        estimate of the rows), %, rows/s and time left; without, a row counter and rate;
+        with `feeds`, each feed's items and products left out so far."""
         if self.quiet or not self.err.is_terminal:
             yield None
             return
@@ -69,16 +81,38 @@ class Output:
         columns += [TextColumn("{task.completed:,} rows"), _RateColumn(), TimeElapsedColumn()]
         if total:
             columns += [TextColumn("left"), TimeRemainingColumn()]
+        columns.append(TextColumn("{task.fields[feeds]}", style="dim"))
         with Progress(*columns, console=self.err, transient=True) as bar:
-            task = bar.add_task(label, total=total)
+            task = bar.add_task(label, total=total, feeds="")
+            yield LiveProgress(bar, task, total, feeds or [])
 
-            def update(rows: int) -> None:
-                # The total is an estimate: keep the bar short of 100% until the run ends.
-                if total and rows >= total:
-                    bar.update(task, total=rows + 1)
-                bar.update(task, completed=rows)
 
-            yield update
+class LiveProgress:
+    """The callbacks a run feeds the bar: `progress(rows)` every thousand rows, and (as a
+    pipeline observer) each row's outcome, to count items and exclusions per feed."""
+
+    def __init__(self, bar: Progress, task: TaskID, total: int | None,
+                 feeds: list[str]) -> None:
+        self.bar, self.task, self.total, self.feeds = bar, task, total, feeds
+        self.items = [0] * len(feeds)
+        self.left_out = [0] * len(feeds)
+
+    def __call__(self, rows: int) -> None:
+        # The total is an estimate: keep the bar short of 100% until the run ends.
+        if self.total and rows >= self.total:
+            self.total = rows + 1
+            self.bar.update(self.task, total=self.total)
+        counts = list(zip(self.feeds, self.items, self.left_out, strict=True))[:4]
+        shown = "  ".join(f"{name} {items:,}" + (f" (-{out:,} left out)" if out else "")
+                          for name, items, out in counts)
+        self.bar.update(self.task, completed=rows, feeds=shown)
+
+    def observe(self, outcome: RowOutcome) -> None:
+        for index, result in enumerate(outcome.feeds):
+            if result is EXCLUDED:
+                self.left_out[index] += 1
+            elif isinstance(result, Written):
+                self.items[index] += 1
 
 
 class _RateColumn(ProgressColumn):
