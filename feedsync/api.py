@@ -50,7 +50,7 @@ from feedsync.project_init import Draft, draft_config, render_config, write_conf
 from feedsync.publish.run import PublishStatus, PushReport, run_push
 from feedsync.report import DEFAULT_MAX_ISSUES, RunReport
 from feedsync.rules.compile import check_rules
-from feedsync.sources import describe_source, open_source
+from feedsync.sources import describe_source, open_plain_source, open_source
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
@@ -294,7 +294,16 @@ _SAMPLE_BYTES = 1 << 20
 def estimate_rows(config: Config) -> int | None:
     """`Project.estimated_rows` for a Config."""
     src = config.source
-    if src.url or not src.path or src.join:
+    if src.join:
+        return None
+    if src.url or src.table or src.query:  # a database: ask it
+        try:
+            source = open_plain_source(src, config.base_dir)
+        except FeedsyncError:
+            return None
+        count = getattr(source, "count_rows", None)
+        return count() if callable(count) else None
+    if not src.path:
         return None
     path = config.resolve(src.path)
     try:

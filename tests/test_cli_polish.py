@@ -124,3 +124,21 @@ def test_progress_bar_shows_percent_rate_time_left_and_feed_counts() -> None:
 def test_no_progress_bar_when_stderr_is_not_a_terminal() -> None:
     with Output().progress("Reading", total=10) as live:
         assert live is None
+
+
+def test_progress_total_for_a_database_comes_from_the_database(tmp_path: Path) -> None:
+    import sqlite3
+
+    connection = sqlite3.connect(tmp_path / "c.db")
+    connection.execute("CREATE TABLE products (id TEXT PRIMARY KEY, title TEXT, price TEXT)")
+    connection.executemany("INSERT INTO products VALUES (?, ?, ?)",
+                           [(f"A{i}", "t", "10 EUR") for i in range(7)])
+    connection.commit()
+    connection.close()
+    channel = "channels: {google: {spec: google_merchant, output: g.xml}}\n"
+    for source, expected in (("{url: 'sqlite:///c.db', table: products}", 7),
+                             ("{url: 'sqlite:///c.db', query: \"SELECT * FROM products "
+                              "WHERE id > 'A3'\"}", 3)):
+        config = tmp_path / "feedsync.yaml"
+        config.write_text(f"source: {source}\n{channel}", encoding="utf-8")
+        assert api.load_project(config).estimated_rows() == expected
