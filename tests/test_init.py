@@ -105,3 +105,18 @@ def test_header_names_are_compared_without_case_or_accents() -> None:
     assert normalise_header("İsim") == "isim"
     assert normalise_header("Größe") == "grosse"
     assert normalise_header("Stok:Ana Depo") == "stok ana depo"
+
+
+def test_init_asks_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from feedsync.cli import app as cli_app
+
+    monkeypatch.setattr(cli_app, "_interactive", lambda: True)
+    master = tmp_path / "p.csv"
+    master.write_text("sku,name,price,slug\nA1,Camiseta,10,camiseta\n", encoding="utf-8")
+    config = tmp_path / "feedsync.yaml"
+    result = runner.invoke(app, ["init", str(master), "-c", str(config)],
+                           input="https://tienda.example.es\nEUR\n")
+    assert result.exit_code == 0, result.output
+    source = yaml.safe_load(config.read_text(encoding="utf-8"))["source"]
+    assert source["columns"]["link"] == "https://tienda.example.es/{{ row['slug'] }}"
+    assert source["defaults"]["currency"] == "EUR"

@@ -461,7 +461,7 @@ def init(
     """
     output = Output()
     with _handled(output):
-        if sys.stdin.isatty() and not yes:
+        if _interactive() and not yes:
             found = api.draft_project(master, shop_url=shop_url, currency=currency)
             if found.needs_shop_url and not shop_url:
                 shop_url = typer.prompt("The shop's address (for product links)",
@@ -476,6 +476,11 @@ def init(
     for guess in found.guesses:
         output.log(f"  check: {guess}")
     output.log(f"next: feedsync validate -c {config}")
+
+
+def _interactive() -> bool:
+    """Whether a person is at the keyboard (init asks only then)."""
+    return sys.stdin.isatty()
 
 
 @app.command()
