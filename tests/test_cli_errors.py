@@ -32,7 +32,7 @@ def _fails(config: Path, *extra: str, code: int, command: str = "validate") -> s
     Returns the message with its lines joined."""
     result = CliRunner().invoke(app, [command, "-c", str(config), *extra])
     assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output and "unexpected" not in result.output
+    assert "Traceback" not in result.output and "please report it" not in result.output
     lines = [line.strip() for line in result.output.splitlines() if line.strip()]
     assert lines and lines[0].startswith("error:"), result.output
     # one problem: a header line plus at most one listed problem
@@ -170,3 +170,9 @@ def test_old_excel_workbook(tmp_path: Path) -> None:
                       {"p.xls": b"\xd0\xcf\x11\xe0" + b"\0" * 60})
     message = _fails(config, code=3)
     assert "p.xls is an old Excel 97-2003 workbook" in message and ".xlsx" in message
+
+
+def test_brackets_in_a_message_are_printed_as_written(tmp_path: Path) -> None:
+    config = _project(tmp_path, "source: {path: p.csv}\nchannels:\n" + CHANNEL)
+    message = _fails(config, "--channel", "shop[b]", code=2)
+    assert "unknown channel(s) shop[b]" in message

@@ -64,7 +64,8 @@ class Output:
             self.err.print(message, highlight=False)
 
     def error(self, message: str) -> None:
-        self.err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+        # The message is plain text: a `[...]` in it (row['SKU'], a list) is not markup.
+        self.err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
 
     @contextmanager
     def progress(self, label: str, total: int | None = None,
