@@ -15,7 +15,7 @@ package imports this module, so it may import all of them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,41 +23,61 @@ from typing import Any
 from feedsync.channels.loader import available_specs, load_spec, spec_issue_codes
 from feedsync.channels.spec import ChannelSpec
 from feedsync.checks.codes import IssueCode, all_codes
+from feedsync.checks.issue import Issue, Severity
 from feedsync.config import DEFAULT_CONFIG_NAME, Config, load_config
-from feedsync.errors import ConfigError, ExitCode, FeedsyncError
+from feedsync.config.diagnostics import did_you_mean
+from feedsync.errors import ConfigError, ExitCode, FeedsyncError, OutputError, SourceError
 from feedsync.explain import Explanation
 from feedsync.explain import explain as explain_product
+from feedsync.html_report import FillRates, render_html
 from feedsync.notify import NotifyResult, send_notifications
 from feedsync.pipeline import (
+    EXCLUDED,
+    FILTERED,
     IssueSink,
     Pipeline,
     PlannedChannel,
+    ProductNotFound,
     Progress,
     RowOutcome,
+    Written,
     plan_channels,
     run_feeds,
+    select_planned,
 )
+from feedsync.products.product import CANONICAL_FIELDS, to_plain
+from feedsync.project_init import Draft, draft_config, render_config, write_config
 from feedsync.publish.run import PublishStatus, PushReport, run_push
 from feedsync.report import DEFAULT_MAX_ISSUES, RunReport
 from feedsync.rules.compile import check_rules
-from feedsync.sources import describe_source, open_source
+from feedsync.sources import describe_source, open_plain_source, open_source
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
     "DEFAULT_MAX_ISSUES",
+    "EXCLUDED",
     "ConfigError",
+    "Draft",
     "ExitCode",
     "Explanation",
     "FeedsyncError",
     "FieldSummary",
     "IssueCode",
     "NotifyResult",
+    "OutputError",
+    "PreviewItem",
     "Project",
     "PublishStatus",
     "PushReport",
     "RowOutcome",
     "RunReport",
+    "Severity",
+    "SourceError",
     "SpecSummary",
+    "Written",
+    "config_schema",
+    "draft_project",
+    "init_project",
     "issue_codes",
     "load_project",
     "run_build",
@@ -86,6 +106,12 @@ class Project:
         """The master as a person would name it (a file path or a database table)."""
         return describe_source(self.config)
 
+    def estimated_rows(self) -> int | None:
+        """About how many rows the master has, for a progress bar: from the file's size and
+        the line length of its first megabyte (text formats), or the sheet's dimension
+        (xlsx); None when it cannot be told cheaply (databases, JSON documents)."""
+        return estimate_rows(self.config)
+
     def feeds(self, channels: Iterable[str] | None = None) -> list[PlannedChannel]:
         """The feeds (channel x market) a run of `channels` would build, with their outputs."""
         return plan_channels(self.config, channels)
@@ -101,17 +127,90 @@ class Project:
 
     def validate(self, channels: Iterable[str] | None = None, *,
                  progress: Progress | None = None, sink: IssueSink | None = None,
-                 max_issues: int | None = None, jobs: int = 1) -> RunReport:
+                 max_issues: int | None = None, jobs: int = 1,
+                 observers: Iterable[Callable[[RowOutcome], None]] = ()) -> RunReport:
         """Read and check everything; write nothing."""
         return run_feeds(self.pipeline(channels), write=False, progress=progress, sink=sink,
-                         max_issues=max_issues, jobs=jobs)
+                         max_issues=max_issues, jobs=jobs, observers=observers)
 
     def build(self, channels: Iterable[str] | None = None, *,
               progress: Progress | None = None, sink: IssueSink | None = None,
-              max_issues: int | None = None, jobs: int = 1) -> RunReport:
+              max_issues: int | None = None, jobs: int = 1,
+              observers: Iterable[Callable[[RowOutcome], None]] = ()) -> RunReport:
         """Read, check and write every selected feed, each output replaced atomically."""
         return run_feeds(self.pipeline(channels), write=True, progress=progress, sink=sink,
-                         max_issues=max_issues, jobs=jobs)
+                         max_issues=max_issues, jobs=jobs, observers=observers)
+
+    def preview(self, channel: str, limit: int = 5,
+                ids: Iterable[str] = ()) -> list[PreviewItem]:
+        """The first `limit` master rows (or the rows with these `ids`) as one feed renders
+        them: the item, or why there is none, and their issues for that feed."""
+        feed = select_planned(self.config, channel)
+        pipeline = Pipeline(self.config, feeds=[feed])
+        wanted = {i.strip() for i in ids}
+        previews: list[PreviewItem] = []
+        for outcome in pipeline.outcomes():
+            # An invalid row has no product, but its issues still name the id.
+            product_id = outcome.product_id or next(
+                (i.product_id for i in outcome.issues if i.product_id), None)
+            if wanted and product_id not in wanted:
+                continue
+            issues = [i for i in outcome.issues if i.channel in (None, feed.name)]
+            if not outcome.valid:
+                previews.append(PreviewItem(outcome.row, product_id, "invalid", None, issues))
+            else:
+                result = outcome.feeds[0]
+                if isinstance(result, Written):
+                    previews.append(PreviewItem(outcome.row, outcome.product_id, "written",
+                                                result.item, issues))
+                else:
+                    previews.append(PreviewItem(
+                        outcome.row, outcome.product_id,
+                        "filtered" if result is FILTERED else "excluded", None, issues))
+            if (wanted and len(previews) >= len(wanted)) or (not wanted and len(previews) >= limit):
+                break
+        missing = sorted(wanted - {p.product_id for p in previews if p.product_id})
+        if missing:
+            raise ProductNotFound(f"no product with id {', '.join(map(repr, missing))} in "
+                                  f"{pipeline.source.name}")
+        return previews
+
+    def report(self, channels: Iterable[str] | None = None, *, write: bool = False,
+               progress: Progress | None = None, sink: IssueSink | None = None,
+               max_issues: int | None = None, jobs: int = 1) -> tuple[RunReport, str]:
+        """Validate (or, with `write`, build) and render the self-contained HTML report:
+        the run's report and the page."""
+        selected = list(channels) if channels else None
+        fill = FillRates(self.feeds(selected))
+        runner = self.build if write else self.validate
+        report = runner(selected, progress=progress, sink=sink, max_issues=max_issues,
+                        jobs=jobs, observers=[fill])
+        return report, self.render_report(report, fill)
+
+    def render_report(self, report: RunReport, fill: FillRates) -> str:
+        """The HTML page for a finished run. The "changes since the last publish" section
+        is filled from the ledger when this Project offers `changes_since_publish()`
+        (another branch adds it); until then the page says there is no record."""
+        changes_method = getattr(self, "changes_since_publish", None)
+        changes = changes_method() if callable(changes_method) else None
+        return render_html(report, fill, unmapped=self.unmapped_columns(), changes=changes,
+                           title=f"Feed report: {self.config.file.parent.name or 'project'}")
+
+    def unmapped_columns(self) -> list[str]:
+        """Master columns no field reads: not mapped in source.columns (or a template), and
+        not a canonical field name already."""
+        try:
+            columns = open_source(self.config).columns
+        except FeedsyncError:
+            return []
+        used: set[str] = set(CANONICAL_FIELDS)
+        texts: list[str] = []
+        for spec in self.config.source.columns.values():
+            for name in [spec] if isinstance(spec, str) else spec:
+                used.add(name)
+                texts.append(name)
+        return [c for c in columns if c not in used
+                and not any(f"'{c}'" in t or f'"{c}"' in t or f"{{{{ {c} " in t for t in texts)]
 
     def explain(self, product_id: str, channel: str) -> Explanation:
         """Trace one product (by the id the feed shows) through one feed's rules and
@@ -142,8 +241,18 @@ def load_project(path: Path | str) -> Project:
 
 
 def check_project(config: Config) -> None:
-    """Check every channel's rules, and, when the master's header can be read, the field
-    names they use: every rule problem at once, as one ConfigError."""
+    """Check that there is something to build, every channel's spec and outputs, every
+    channel's rules, and, when the master's header can be read, the field names they use:
+    every rule problem at once, as one ConfigError."""
+    if not config.channels:
+        _ = open_source(config).columns  # a master that cannot be read is the first problem
+        raise ConfigError(f"{config.file.name} has no channels, so there is nothing to build; "
+                          "add a `channels:` section (for example `google: {spec: "
+                          "google_merchant, output: feeds/google.xml}`)")
+    feeds = plan_channels(config)  # unknown specs and formats, before any row is read
+    issue_problems = check_issue_settings(config, feeds)
+    if issue_problems:
+        raise ConfigError(f"{config.file} has {len(issue_problems)} problem(s):", issue_problems)
     problems = check_rules(config)
     if not problems:
         return
@@ -151,6 +260,77 @@ def check_project(config: Config) -> None:
     if columns is not None:
         problems = check_rules(config, columns)
     raise ConfigError(f"{config.file} has {len(problems)} problem(s):", problems)
+
+
+def check_issue_settings(config: Config, feeds: list[PlannedChannel]) -> list[str]:
+    """The `issues:` sections name codes that exist and are not errors (an error leaves the
+    product out, so reporting it as a warning would hide why it is missing)."""
+    known = {c.code: c for c in all_codes()}
+    for feed in feeds:
+        for spec_code in feed.spec.issue_codes():
+            known.setdefault(spec_code.code, spec_code)
+    sections: list[tuple[tuple[str, ...], Mapping[str, str]]] = [(("issues",), config.issues)]
+    sections += [(("channels", name, "issues"), channel.issues)
+                 for name, channel in config.channels.items()]
+    problems = []
+    for path, section in sections:
+        for code in section:
+            loc: tuple[str, ...] = (*path, code)
+            where = config.positions.where(loc) if config.positions is not None else ""
+            registered = known.get(code)
+            if registered is None:
+                problems.append(f"{where}: {'.'.join(loc)}: unknown issue code"
+                                f"{did_you_mean(code, known)} (see `feedsync codes`)")
+            elif registered.severity is Severity.ERROR:
+                problems.append(f"{where}: {'.'.join(loc)}: {code} is an error, which leaves "
+                                "products out; it cannot be downgraded or ignored (fix the "
+                                "data or the mapping instead)")
+    return problems
+
+
+_SAMPLE_BYTES = 1 << 20
+
+
+def estimate_rows(config: Config) -> int | None:
+    """`Project.estimated_rows` for a Config."""
+    src = config.source
+    if src.join:
+        return None
+    if src.url or src.table or src.query:  # a database: ask it
+        try:
+            source = open_plain_source(src, config.base_dir)
+        except FeedsyncError:
+            return None
+        count = getattr(source, "count_rows", None)
+        return count() if callable(count) else None
+    if not src.path:
+        return None
+    path = config.resolve(src.path)
+    try:
+        size = path.stat().st_size
+        suffix = path.suffix.lower()
+        if (src.format or suffix.lstrip(".")) in ("csv", "tsv", "txt", "jsonl", "ndjson"):
+            with path.open("rb") as fh:
+                sample = fh.read(_SAMPLE_BYTES)
+            lines = sample.count(b"\n")
+            if lines <= 1:
+                return None
+            return max(1, round(size * lines / len(sample)) - 1)  # less the header
+        if suffix in (".xlsx", ".xlsm"):
+            from openpyxl import load_workbook
+
+            book = load_workbook(path, read_only=True)
+            try:
+                sheet = book.worksheets[0]
+                rows = sheet.max_row
+            finally:
+                book.close()
+            return max(1, rows - 1) if rows else None
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+    except Exception:  # an unreadable workbook is reported by the run itself
+        return None
+    return None
 
 
 def _master_columns(config: Config) -> list[str] | None:
@@ -176,6 +356,27 @@ def run_build(config: Config, channels: Iterable[str] | None = None, *,
     """`Project(config).build(...)`."""
     return Project(config).build(channels, progress=progress, sink=sink,
                                  max_issues=max_issues, jobs=jobs)
+
+
+@dataclass
+class PreviewItem:
+    """One master row as a feed renders it (`feedsync preview`).
+
+    `outcome`: written (the item), excluded (the channel's checks failed), filtered (its
+    rules left it out) or invalid (the row has errors no channel can take)."""
+
+    row: int
+    product_id: str | None
+    outcome: str
+    item: dict[str, Any] | None
+    issues: list[Issue]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data."""
+        return {"row": self.row, "id": self.product_id, "outcome": self.outcome,
+                "item": ({k: to_plain(v) for k, v in self.item.items()}
+                         if self.item is not None else None),
+                "issues": [i.to_dict() for i in self.issues]}
 
 
 # -- channel specs, for `feedsync channels` --------------------------------------------------
@@ -245,6 +446,44 @@ def _summarise(spec: ChannelSpec) -> SpecSummary:
     return SpecSummary(spec.name, spec.title, spec.description, spec.reference,
                        {n: f.extension for n, f in spec.formats.items()}, dict(spec.settings),
                        fields, rules)
+
+
+def init_project(master: Path | str, config_path: Path | str = DEFAULT_CONFIG_NAME, *,
+                 shop_url: str | None = None, currency: str | None = None,
+                 spec: str = "google_merchant", force: bool = False) -> Draft:
+    """`feedsync init`: look at the master, write a commented feedsync.yaml (never over an
+    existing one unless `force`) and, beside it, feedsync.schema.json for editors."""
+    config_path = Path(config_path)
+    if config_path.is_dir():
+        config_path = config_path / DEFAULT_CONFIG_NAME
+    if config_path.exists() and not force:
+        raise ConfigError(f"{config_path} already exists; use --force to replace it")
+    master = Path(master)
+    if not master.exists():
+        raise SourceError(f"product master {master} does not exist")
+    load_spec(spec, config_path.parent.resolve())  # an unknown spec, before anything is written
+    found = draft_config(master, shop_url=shop_url, currency=currency)
+    write_config(render_config(found, config_path, spec=spec), config_path, force=force)
+    schema_file = config_path.parent / "feedsync.schema.json"
+    if not schema_file.exists():
+        import json
+
+        schema_file.write_text(json.dumps(config_schema(), ensure_ascii=False, indent=2) + "\n",
+                               encoding="utf-8")
+    return found
+
+
+def draft_project(master: Path | str, *, shop_url: str | None = None,
+                  currency: str | None = None) -> Draft:
+    """What `init` would choose for `master`, without writing anything."""
+    return draft_config(Path(master), shop_url=shop_url, currency=currency)
+
+
+def config_schema() -> dict[str, Any]:
+    """The JSON Schema of feedsync.yaml (`feedsync schema`)."""
+    from feedsync.config.schema import config_schema as schema
+
+    return schema()
 
 
 def issue_codes(project_dir: Path | None = None) -> list[IssueCode]:

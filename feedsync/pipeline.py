@@ -14,11 +14,13 @@ grow with the catalog, except for the set of ids seen (to catch duplicates).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from feedsync import __version__
 from feedsync.channels.loader import load_spec
 from feedsync.channels.markets import ChannelVariant, expand_channel
 from feedsync.channels.render import ChannelRenderer, Item, TypedItem
@@ -26,10 +28,18 @@ from feedsync.channels.spec import ChannelSpec
 from feedsync.checks import codes
 from feedsync.checks.issue import Issue, Severity
 from feedsync.config import ChannelConfig, Config
+from feedsync.config.diagnostics import did_you_mean
 from feedsync.errors import ConfigError, FeedsyncError
 from feedsync.products.parse import RowParser
 from feedsync.products.product import Product
-from feedsync.report import ChannelReport, OutputReport, RunReport
+from feedsync.report import (
+    EVERY_CHANNEL,
+    IGNORE,
+    ChannelReport,
+    IssueAction,
+    OutputReport,
+    RunReport,
+)
 from feedsync.rules.compile import CompiledRules, compile_channels
 from feedsync.rules.steps import TraceEntry
 from feedsync.sources import describe_source, open_source
@@ -80,7 +90,9 @@ def plan_channels(config: Config, only: Iterable[str] | None = None) -> list[Pla
         try:
             spec = load_spec(channel.spec, config.base_dir)
         except ConfigError as exc:
-            problems.append(f"channels.{name}.spec: {exc}")
+            where = (config.positions.where(("channels", name, "spec")) + ": "
+                     if config.positions is not None else "")
+            problems.append(f"{where}channels.{name}.spec: {exc}")
             continue
         for variant in expand_channel(config, name, channel, spec, problems):
             if wanted and name not in wanted and variant.name not in wanted:
@@ -98,8 +110,10 @@ def plan_channels(config: Config, only: Iterable[str] | None = None) -> list[Pla
     missing = [n for n in wanted if n not in config.channels
                and n not in {p.name for p in planned}]
     if missing and not problems:
-        raise ConfigError(f"unknown channel(s) {', '.join(missing)}; the config has "
-                          + ", ".join(p.name for p in plan_channels(config)))
+        names = [p.name for p in plan_channels(config)]
+        raise ConfigError(f"unknown channel(s) {', '.join(missing)}"
+                          f"{did_you_mean(missing[0], names)}; the config has "
+                          + ", ".join(names))
     if problems:
         raise ConfigError(f"{config.file.name}: {len(problems)} problem(s) with channels:",
                           problems)
@@ -114,7 +128,8 @@ def selected_entries(config: Config, wanted: Iterable[str]) -> set[str]:
     unknown = sorted(n for n in wanted if (n if n in config.channels else n.split(".", 1)[0])
                      not in config.channels)
     if unknown:
-        raise ConfigError(f"unknown channel(s) {', '.join(unknown)}; the config has "
+        raise ConfigError(f"unknown channel(s) {', '.join(unknown)}"
+                          f"{did_you_mean(unknown[0], config.channels)}; the config has "
                           + (", ".join(config.channels) or "none"))
     return entries
 
@@ -361,10 +376,12 @@ def run_feeds(pipeline: Pipeline, *, write: bool, progress: Progress | None = No
     """Consume the pipeline's outcomes: count and report them, and (with `write`) write
     every feed's outputs atomically. `observers` see each outcome (a ledger, a preview);
     `spools` (feed name -> spool) receive the typed items of feeds built `typed`."""
+    started = time.perf_counter()
     config, planned = pipeline.config, pipeline.feeds
-    report = RunReport(source=describe_source(config), sink=sink)
+    report = RunReport(source=describe_source(config), sink=sink, version=__version__)
     if max_issues is not None:
         report.max_issues = max_issues
+    report.overrides, report.channel_overrides = issue_overrides(config, planned)
     writers: list[list[FeedWriter]] = []
     for p in planned:
         report.channels[p.name] = ChannelReport(p.name, p.spec.name)
@@ -394,6 +411,7 @@ def run_feeds(pipeline: Pipeline, *, write: bool, progress: Progress | None = No
             if not outcome.valid:
                 report.invalid += 1
                 report.count_invalid(outcome.issues)
+                report.left_out(EVERY_CHANNEL, outcome.issues)
             else:
                 report.products += 1
                 for feed_outcome, channel_writers, channel_report, spool in zip(
@@ -403,6 +421,7 @@ def run_feeds(pipeline: Pipeline, *, write: bool, progress: Progress | None = No
                     elif feed_outcome is EXCLUDED:
                         channel_report.excluded += 1
                         channel_report.count_left_out(outcome.issues)
+                        report.left_out(channel_report.name, outcome.issues)
                     else:
                         assert isinstance(feed_outcome, Written)
                         channel_report.items += 1
@@ -432,7 +451,21 @@ def run_feeds(pipeline: Pipeline, *, write: bool, progress: Progress | None = No
                 writer.abort()
     if progress is not None:
         progress(report.rows)
+    report.duration = time.perf_counter() - started
     return report
+
+
+def issue_overrides(config: Config, planned: list[PlannedChannel]
+                    ) -> tuple[dict[str, IssueAction], dict[str, dict[str, IssueAction]]]:
+    """The config's `issues:` sections as report overrides: for every feed, then per feed
+    name (a channel entry's section applies to each of its markets)."""
+    def actions(section: Mapping[str, str]) -> dict[str, IssueAction]:
+        return {code: None if setting == IGNORE else Severity(setting)
+                for code, setting in section.items()}
+
+    per_feed = {p.name: {**actions(config.issues), **actions(p.config.issues)}
+                for p in planned if p.config.issues}
+    return actions(config.issues), per_feed
 
 
 def _write(outcome: Written, writers: list[FeedWriter]) -> None:

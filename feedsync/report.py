@@ -1,16 +1,88 @@
-"""RunReport: what a run read, wrote and found; every output mode renders this one object."""
+"""RunReport: what a run read, wrote and found; every output mode renders this one object.
+
+Issues are counted three ways as they arrive, so every output (table, JSON, JUnit, HTML) can
+show problems a merchandiser can act on without holding every issue in memory:
+`problems` groups them by code x channel x field with a count and a few sample rows;
+`left_out` counts, per channel, the reasons products were left out; `ignored` counts what
+the config's `issues:` section silenced.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from feedsync.checks.codes import REGISTRY
 from feedsync.checks.issue import Issue, Severity
 from feedsync.rules.compile import RuleCount
 
 DEFAULT_MAX_ISSUES = 10_000
+SAMPLES_PER_PROBLEM = 3
+EVERY_CHANNEL = "(every channel)"  # `left_out` key for rows no channel could use
+
+# What the config's `issues:` section can do to a code: a milder severity, or silence.
+IGNORE = "ignore"
+IssueAction = Severity | None  # None: ignored
+ProblemKey = tuple[str, str | None, str | None, Severity]  # code, channel, field, severity
+
+
+@dataclass
+class ProblemSample:
+    """One row behind a grouped problem, to look it up in the master."""
+
+    row: int | None
+    product_id: str | None
+    value: str | None
+    message: str
+
+
+@dataclass
+class ProblemGroup:
+    """Issues of one code, in one channel (None: every channel), on one field."""
+
+    code: str
+    severity: Severity
+    channel: str | None
+    field: str | None
+    count: int = 0
+    # `field` is an attribute here, so the dataclass helper goes by its module's name.
+    samples: list[ProblemSample] = dataclasses.field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        known = REGISTRY.get(self.code)
+        return known.title if known else (self.samples[0].message if self.samples else "")
+
+    @property
+    def hint(self) -> str:
+        known = REGISTRY.get(self.code)
+        return known.hint if known else ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "severity": self.severity.value, "channel": self.channel,
+                "field": self.field, "count": self.count, "title": self.title,
+                "what_to_do": self.hint, "samples": [vars(s) for s in self.samples]}
+
+
+@dataclass
+class LeftOutReason:
+    """Why products were left out of one channel: a code on a field, and how many."""
+
+    code: str
+    field: str | None
+    products: int
+
+    @property
+    def title(self) -> str:
+        known = REGISTRY.get(self.code)
+        return known.title if known else self.code
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "field": self.field, "products": self.products,
+                "title": self.title}
 
 
 @dataclass
@@ -58,6 +130,16 @@ class RunReport:
     severity_counts: Counter[str] = field(default_factory=Counter)
     code_counts: Counter[str] = field(default_factory=Counter)
     sink: Callable[[Issue], None] | None = None
+    groups: dict[ProblemKey, ProblemGroup] = field(default_factory=dict)
+    # channel (or EVERY_CHANNEL) -> (code, field) -> products left out for it
+    left_out_counts: dict[str, Counter[tuple[str, str | None]]] = field(default_factory=dict)
+    # The config's `issues:` section: code -> action, and per feed name code -> action.
+    overrides: dict[str, IssueAction] = field(default_factory=dict)
+    channel_overrides: dict[str, dict[str, IssueAction]] = field(default_factory=dict)
+    ignored: Counter[str] = field(default_factory=Counter)
+    # Timing, filled in by the run: seconds, and the feedsync version that ran.
+    duration: float = 0.0
+    version: str = ""
     # Why rows were left out of every feed: issue code -> rows (complete counts).
     invalid_by_code: Counter[str] = field(default_factory=Counter)
 
@@ -67,13 +149,66 @@ class RunReport:
             self.invalid_by_code[code] += 1
 
     def add(self, issues: list[Issue]) -> None:
+        overriding = bool(self.overrides or self.channel_overrides)
         for issue in issues:
+            if overriding and issue.severity is not Severity.ERROR:
+                action = self._action(issue)
+                if action is None:
+                    self.ignored[issue.code] += 1
+                    continue
+                if action is not issue.severity:
+                    issue = replace(issue, severity=action)
+            key = (issue.code, issue.channel, issue.field, issue.severity)
+            group = self.groups.get(key)
+            if group is None:
+                group = self.groups[key] = ProblemGroup(issue.code, issue.severity,
+                                                        issue.channel, issue.field)
+            group.count += 1
+            if len(group.samples) < SAMPLES_PER_PROBLEM:
+                group.samples.append(ProblemSample(issue.row, issue.product_id, issue.value,
+                                                   issue.message))
             self.severity_counts[issue.severity.value] += 1
             self.code_counts[issue.code] += 1
             if len(self.issues) < self.max_issues:
                 self.issues.append(issue)
             if self.sink is not None:
                 self.sink(issue)
+
+    def _action(self, issue: Issue) -> IssueAction:
+        """Errors leave products out, so only warnings and infos are downgraded or ignored."""
+        if issue.channel is not None:
+            per_channel = self.channel_overrides.get(issue.channel)
+            if per_channel is not None and issue.code in per_channel:
+                return per_channel[issue.code]
+        return self.overrides.get(issue.code, issue.severity)
+
+    def left_out(self, channel: str, issues: list[Issue]) -> None:
+        """Count why one product was left out of `channel` (EVERY_CHANNEL: of all)."""
+        reasons = self.left_out_counts.setdefault(channel, Counter())
+        wanted = None if channel == EVERY_CHANNEL else channel
+        mine = [i for i in issues if i.channel == wanted]
+        # A rule may leave a product out mildly (idealo's not-offered is an info): then
+        # that is the reason, as ChannelReport.count_left_out counts it too.
+        causes = [i for i in mine if i.is_error] or (mine if wanted is not None else [])
+        for key in {(i.code, i.field) for i in causes}:
+            reasons[key] += 1
+
+    def left_out_reasons(self, channel: str, limit: int | None = None) -> list[LeftOutReason]:
+        """The reasons products were left out of one channel, most frequent first."""
+        counts = self.left_out_counts.get(channel, Counter())
+        return [LeftOutReason(code, field_name, n)
+                for (code, field_name), n in counts.most_common(limit)]
+
+    def problems(self, min_severity: Severity = Severity.INFO) -> list[ProblemGroup]:
+        """Grouped problems at least as bad as `min_severity`: errors first, then by count."""
+        return sorted((g for g in self.groups.values()
+                       if g.severity.rank <= min_severity.rank),
+                      key=lambda g: (g.severity.rank, -g.count, g.code, g.channel or "",
+                                     g.field or ""))
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.duration if self.duration > 0 else 0.0
 
     @property
     def errors(self) -> int:
@@ -91,8 +226,12 @@ class RunReport:
     def excluded_somewhere(self) -> bool:
         return self.invalid > 0 or any(c.excluded for c in self.channels.values())
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, min_severity: Severity = Severity.INFO) -> dict[str, Any]:
+        """Plain JSON-ready data; `min_severity` filters `problems` and `issues`."""
         return {
+            "feedsync_version": self.version,
+            "duration_seconds": round(self.duration, 3),
+            "rows_per_second": round(self.rows_per_second, 1),
             "source": self.source,
             "rows": self.rows,
             "products": self.products,
@@ -109,6 +248,11 @@ class RunReport:
                        "rules": [r.to_dict() for r in c.rules]}
                 for name, c in self.channels.items()
             },
-            "issues": [i.to_dict() for i in self.issues],
+            "left_out": {name: [r.to_dict() for r in self.left_out_reasons(name)]
+                         for name in self.left_out_counts},
+            "problems": [g.to_dict() for g in self.problems(min_severity)],
+            "ignored_by_config": dict(sorted(self.ignored.items())),
+            "issues": [i.to_dict() for i in self.issues
+                       if i.severity.rank <= min_severity.rank],
             "issues_not_listed": self.issues_truncated,
         }

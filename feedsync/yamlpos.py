@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,13 +11,25 @@ import yaml
 Location = tuple[str | int, ...]
 
 
+@dataclass(frozen=True)
+class DuplicateKey:
+    """A mapping key written twice: where, and on which two lines."""
+
+    path: Location
+    first_line: int
+    second_line: int
+
+
 class PositionedYaml:
     """Plain Python data from a YAML file plus the line number of every key path."""
 
-    def __init__(self, data: Any, lines: dict[Location, int], file: Path) -> None:
+    def __init__(self, data: Any, lines: dict[Location, int], file: Path,
+                 duplicates: list[DuplicateKey] | None = None) -> None:
         self.data = data
         self.lines = lines
         self.file = file
+        # A key written twice in one mapping: YAML keeps the last silently, feedsync refuses.
+        self.duplicates = duplicates or []
 
     def where(self, path: Location) -> str:
         """`feedsync.yaml:12` for the deepest known ancestor of `path`."""
@@ -43,24 +56,35 @@ def load_positioned(text: str, file: Path) -> PositionedYaml:
     try:
         node = loader.get_single_node()
         lines: dict[Location, int] = {}
-        data = _build(loader, node, (), lines) if node is not None else None
+        duplicates: list[DuplicateKey] = []
+        data = _build(loader, node, (), lines, duplicates) if node is not None else None
     finally:
         loader.dispose()
-    return PositionedYaml(data, lines, file)
+    return PositionedYaml(data, lines, file, duplicates)
 
 
 def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Location,
-           lines: dict[Location, int]) -> Any:
+           lines: dict[Location, int], duplicates: list[DuplicateKey]) -> Any:
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        # Keys merged in with `<<: *anchor` may be overridden; only keys written in this
+        # mapping itself count as duplicates.
+        written = {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"}
         loader.flatten_mapping(node)
         result: dict[Any, Any] = {}
+        written_keys: set[Any] = set()
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
             child = (*path, key)
-            lines[child] = key_node.start_mark.line + 1
-            result[key] = _build(loader, value_node, child, lines)
+            line = key_node.start_mark.line + 1
+            if id(key_node) in written:
+                if key in written_keys:
+                    duplicates.append(DuplicateKey(child, lines[child], line))
+                written_keys.add(key)
+            lines[child] = line
+            result[key] = _build(loader, value_node, child, lines, duplicates)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_build(loader, item, (*path, i), lines) for i, item in enumerate(node.value)]
+        return [_build(loader, item, (*path, i), lines, duplicates)
+                for i, item in enumerate(node.value)]
     return loader.construct_object(node, deep=True)

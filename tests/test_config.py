@@ -55,8 +55,12 @@ def test_every_problem_is_reported_at_once_with_line_and_key(tmp_path: Path):
 
 
 def test_yaml_syntax_errors_name_the_line(tmp_path: Path):
-    with pytest.raises(ConfigError, match=r"feedsync.yaml:2: invalid YAML"):
+    with pytest.raises(ConfigError, match=r"feedsync.yaml:2, column 1: a tab character is "
+                                          r"used for indentation; YAML indents with spaces"):
         load_config(write(tmp_path, "source:\n\tpath: x.csv\n"))
+    with pytest.raises(ConfigError, match=r"feedsync.yaml:4, column 1: invalid YAML: .* "
+                                          r"\(while parsing a flow sequence on line 3\)"):
+        load_config(write(tmp_path, "source:\n  path: x.csv\n  a: [b\n"))
 
 
 def test_missing_config_file_says_how_to_point_at_one(tmp_path: Path):

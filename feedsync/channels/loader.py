@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from feedsync.channels.spec import ChannelSpec
 from feedsync.checks.codes import IssueCode
 from feedsync.config import format_validation_errors
+from feedsync.config.diagnostics import did_you_mean, duplicate_key_problems
 from feedsync.errors import ConfigError
 from feedsync.resources import builtin_specs_dir
 from feedsync.yamlpos import load_positioned
@@ -36,8 +37,8 @@ def available_specs(project_dir: Path | None = None) -> dict[str, Path]:
 def load_spec(name: str, project_dir: Path | None = None) -> ChannelSpec:
     specs = available_specs(project_dir)
     if name not in specs:
-        raise ConfigError(f"unknown channel spec {name!r}; available: "
-                          + ", ".join(sorted(specs)))
+        raise ConfigError(f"unknown channel spec {name!r}{did_you_mean(name, specs)}; "
+                          "available: " + ", ".join(sorted(specs)))
     return load_spec_file(specs[name])
 
 
@@ -47,11 +48,13 @@ def load_spec_file(path: Path) -> ChannelSpec:
         doc = load_positioned(path.read_text(encoding="utf-8"), path)
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read channel spec {path}: {exc}") from exc
+    if doc.duplicates:
+        raise ConfigError(f"channel spec {path} is invalid:", duplicate_key_problems(doc))
     try:
         spec = ChannelSpec.model_validate(doc.data)
     except ValidationError as exc:
         raise ConfigError(f"channel spec {path} is invalid:",
-                          format_validation_errors(exc, doc)) from exc
+                          format_validation_errors(exc, doc, model=ChannelSpec)) from exc
     if spec.name != path.stem:
         raise ConfigError(f"channel spec {path}: name {spec.name!r} must match the file name")
     return spec

@@ -30,6 +30,8 @@ class IssueCode:
     severity: Severity
     title: str
     spec: str | None = None
+    # What to do about it, in a merchandiser's words (set below, in HINTS).
+    hint: str = ""
 
 
 REGISTRY: dict[str, IssueCode] = {}
@@ -38,9 +40,9 @@ REGISTRY: dict[str, IssueCode] = {}
 def register(code: str, severity: Severity, title: str) -> str:
     """Declare a code once; returns the code so modules can keep it as a constant."""
     known = REGISTRY.get(code)
-    if known is not None and known != IssueCode(code, severity, title):
+    if known is not None and (known.severity, known.title) != (severity, title):
         raise ValueError(f"issue code {code!r} registered twice with different meanings")
-    REGISTRY[code] = IssueCode(code, severity, title)
+    REGISTRY[code] = IssueCode(code, severity, title, hint=known.hint if known else "")
     return code
 
 
@@ -67,6 +69,9 @@ EMPTY_SOURCE = register("empty-source", Severity.WARNING,
 RAGGED_ROW = register(
     "ragged-row", Severity.ERROR,
     "A row has more cells than the header (a value probably holds an unquoted separator)")
+UNCLOSED_QUOTE = register(
+    "unclosed-quote", Severity.ERROR,
+    "A quote in the master is never closed, so following lines were read into one cell")
 FORMULA_WITHOUT_VALUE = register(
     "formula-without-value", Severity.WARNING,
     "A spreadsheet formula has no saved result, so its cell is read as empty")
@@ -157,3 +162,42 @@ TOO_MANY_VALUES = register(
 NO_EXCHANGE_RATE = register(
     "no-exchange-rate", Severity.ERROR,
     "No exchange rate converts the price into the market's currency")
+
+
+# -- what to do about each code, shown beside every grouped problem ----------------------
+
+HINTS = {
+    DUPLICATE_ID: "Make each id unique; for variants build it from two columns, e.g. "
+                  "`columns: {id: \"{{ SKU }}-{{ Size }}\"}`.",
+    EMPTY_SOURCE: "Check that source.path points at the current export.",
+    RAGGED_ROW: "Quote the value that holds the separator, or set source.delimiter.",
+    UNCLOSED_QUOTE: "Close the quote in the master, or double a quote meant as text (\"\").",
+    FORMULA_WITHOUT_VALUE: "Open and save the workbook in a spreadsheet app so results are "
+                           "stored.",
+    MISSING_ID: "Fill the id column, or map another column as id in source.columns.",
+    INVALID_URL: "Write full addresses starting with https://; for several images in one "
+                 "cell set source.list_separator.",
+    INVALID_PRICE: "Write the price as a number above 0 (set source.locale for 1.249,00).",
+    MISSING_CURRENCY: "Write the currency in the cell (10.00 EUR) or set "
+                      "source.defaults.currency.",
+    INVALID_CURRENCY: "Use a three-letter ISO code such as EUR or USD.",
+    SALE_PRICE_NOT_LOWER: "Lower the sale price below the price, or clear it.",
+    INVALID_DATE: "Write dates as 2026-12-31, or set source.date_format (e.g. %d/%m/%Y).",
+    INVALID_GTIN: "Correct the barcode, or leave the cell empty (brand + mpn identify the "
+                  "product instead).",
+    INVALID_VALUE: "Map the master's word to an accepted one under source.values.FIELD.",
+    INVALID_WEIGHT: "Write the unit with the number (1.2 kg), or set "
+                    "source.defaults.weight_unit.",
+    HTML_IN_TEXT: "Nothing to do if the text still reads well; to silence it set "
+                  "`issues: {html-in-text: ignore}`.",
+    MISSING_REQUIRED: "Map a master column to this field in source.columns, set a default in "
+                      "source.defaults, or fill it in the master.",
+    MISSING_RECOMMENDED: "Fill it where you can: complete items rank better.",
+    UNSUPPORTED_VALUE: "Map the value to one the channel accepts (source.values, or a rule).",
+    TOO_LONG: "Shorten the text in the master, or cut it with a rule.",
+    TRUNCATED: "Shorten the text so its end is not cut.",
+    NO_EXCHANGE_RATE: "Add the rate under the channel's `rates:` or `rates_file:`.",
+}
+for _code, _hint in HINTS.items():
+    REGISTRY[_code] = IssueCode(REGISTRY[_code].code, REGISTRY[_code].severity,
+                                REGISTRY[_code].title, REGISTRY[_code].spec, _hint)

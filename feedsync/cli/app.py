@@ -24,7 +24,11 @@ from feedsync.cli.options import (
     MaxIssuesOption,
     QuietOption,
     ReportFormat,
+    SeverityLevel,
+    SeverityOption,
     VerboseOption,
+    flag,
+    format_option,
 )
 from feedsync.cli.output import (
     IssueFile,
@@ -35,6 +39,7 @@ from feedsync.cli.output import (
     junit_xml,
     print_issue_codes_json,
     print_json,
+    print_preview,
     print_report_table,
     print_spec,
     print_spec_list,
@@ -49,12 +54,15 @@ app = typer.Typer(
     help="Build product feeds for every shopping channel from one product master.\n\n"
          "Example: feedsync build -c examples/tienda/feedsync.yaml",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
-channels_app = typer.Typer(help="List the channel specs, or show one's fields and rules.",
-                           invoke_without_command=True)
+channels_app = typer.Typer(
+    help="List the channel specs, or show one's fields and rules.\n\n"
+         "Example: feedsync channels --format json",
+    invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 app.add_typer(channels_app, name="channels")
 
 
@@ -66,7 +74,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_callback(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """feedsync: one product master, validated once, rendered for every channel."""
@@ -138,9 +146,13 @@ def _run(command: str, config_path: Path, channels: list[str] | None, output: Ou
     if notice is not None:
         notice.project = project
     runner: Callable[..., Any] = getattr(project, command)
-    sink = IssueFile(issues_file) if issues_file else None
+    sink = IssueFile(issues_file) if issues_file else None  # fails before any row is read
     try:
-        with output.progress(f"Reading {Path(project.source_name).name}") as progress:
+        feeds = [f.name for f in project.feeds(channels)]
+        with output.progress(f"Reading {Path(project.source_name).name}",
+                             project.estimated_rows(), feeds) as progress:
+            if progress is not None and command in ("validate", "build"):
+                options["observers"] = [progress.observe]
             return runner(channels, progress=progress, sink=sink, max_issues=max_issues,
                           jobs=jobs, **options)
     finally:
@@ -152,10 +164,11 @@ def _run(command: str, config_path: Path, channels: list[str] | None, output: Ou
 def validate(
     config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
     channel: ChannelOption = None,
-    format: Annotated[ReportFormat, typer.Option("--format", "-f",
-                                                 help="table, json or junit")] = ReportFormat.table,
+    format: Annotated[ReportFormat, format_option("table, json or junit")
+                      ] = ReportFormat.table,
     issues_file: IssuesFileOption = None,
     max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
+    severity: SeverityOption = None,
     jobs: JobsOption = 1,
     quiet: QuietOption = 0,
     verbose: VerboseOption = 0,
@@ -168,12 +181,13 @@ def validate(
     output = Output(quiet, verbose)
     with _handled(output):
         report = _run("validate", config, channel, output, issues_file, max_issues, jobs)
+    level = _severity(severity)
     if format is ReportFormat.json:
-        print_json(report)
+        print_json(report, level or api.Severity.INFO)
     elif format is ReportFormat.junit:
-        sys.stdout.write(junit_xml(report))
+        sys.stdout.write(junit_xml(report, level or api.Severity.WARNING))
     else:
-        print_report_table(output, report, built=False)
+        print_report_table(output, report, built=False, min_severity=level)
     raise typer.Exit(int(api.ExitCode.DATA_ERRORS if report.errors else api.ExitCode.OK))
 
 
@@ -181,12 +195,15 @@ def validate(
 def build(
     config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
     channel: ChannelOption = None,
-    strict: Annotated[bool, typer.Option(
-        "--strict", help="Exit 1 when any product was left out of any feed.")] = False,
-    format: Annotated[BuildFormat, typer.Option("--format", "-f",
-                                                help="table or json")] = BuildFormat.table,
+    strict: Annotated[bool, flag(
+        "--strict", "Exit 1 when any product was left out of any feed.")] = False,
+    format: Annotated[BuildFormat, format_option("table or json")] = BuildFormat.table,
+    html_report: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--report", envvar="FEEDSYNC_REPORT", metavar="FILE.html",
+        help="Also write the HTML report (see `feedsync report`).")] = None,
     issues_file: IssuesFileOption = None,
     max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
+    severity: SeverityOption = None,
     jobs: JobsOption = 1,
     quiet: QuietOption = 0,
     verbose: VerboseOption = 0,
@@ -199,25 +216,68 @@ def build(
     output = Output(quiet, verbose)
     notice = _RunNotice("build", output)
     with _handled(output, notice):
-        report = _run("build", config, channel, output, issues_file, max_issues, jobs,
-                      notice=notice)
+        if html_report is not None:
+            report, page = _run("report", config, channel, output, issues_file, max_issues,
+                                jobs, notice=notice, write=True)
+            _write_page(html_report, page)
+            output.log(f"wrote {html_report}")
+        else:
+            report = _run("build", config, channel, output, issues_file, max_issues, jobs,
+                          notice=notice)
     failed = strict and report.excluded_somewhere
     exit_code = int(api.ExitCode.DATA_ERRORS if failed else api.ExitCode.OK)
+    level = _severity(severity)
     if format is BuildFormat.json:
-        print_json(report, notice.send(exit_code, report))
+        print_json(report, level or api.Severity.INFO, notice.send(exit_code, report))
     else:
-        print_report_table(output, report, built=True)
+        print_report_table(output, report, built=True, min_severity=level)
         notice.send(exit_code, report)
     raise typer.Exit(exit_code)
 
 
 @app.command()
+def report(
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+    channel: ChannelOption = None,
+    output_path: Annotated[Path, typer.Option(
+        "--output", "-o", envvar="FEEDSYNC_REPORT", metavar="FILE.html",
+        help="Where to write the page.")] = Path("feedsync-report.html"),
+    issues_file: IssuesFileOption = None,
+    max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
+    jobs: JobsOption = 1,
+    quiet: QuietOption = 0,
+    verbose: VerboseOption = 0,
+) -> None:
+    """Check every product (like validate) and write one self-contained HTML report.
+
+    Items per channel, why products were left out, fill rate per field, unmapped master
+    columns, the rules, the problems (searchable, sortable). No network needed to view it.
+    Example: feedsync report -c shop/feedsync.yaml -o report.html
+    """
+    output = Output(quiet, verbose)
+    with _handled(output):
+        result, page = _run("report", config, channel, output, issues_file, max_issues, jobs)
+        _write_page(output_path, page)
+    output.log(f"wrote {output_path}: {result.rows:,} rows, {result.errors:,} errors, "
+               f"{result.warnings:,} warnings")
+    raise typer.Exit(int(api.ExitCode.DATA_ERRORS if result.errors else api.ExitCode.OK))
+
+
+def _write_page(path: Path, page: str) -> None:
+    try:
+        path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise api.OutputError(f"cannot write the report {path}: "
+                              f"{exc.strerror or exc}") from exc
+
+
+@app.command()
 def explain(
     product_id: Annotated[str, typer.Argument(metavar="ID", help="The product's id (SKU).")],
-    channel: Annotated[str, typer.Option("--channel", help="The channel to explain.")],
+    channel: Annotated[str, typer.Option("--channel", envvar="FEEDSYNC_CHANNEL",
+                                         metavar="NAME", help="The channel to explain.")],
     config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
-    format: Annotated[BuildFormat, typer.Option("--format", "-f",
-                                                help="table or json")] = BuildFormat.table,
+    format: Annotated[BuildFormat, format_option("table or json")] = BuildFormat.table,
 ) -> None:
     """Show why one product's values came out as they did in one channel.
 
@@ -234,18 +294,43 @@ def explain(
 
 
 @app.command()
+def preview(
+    channel: Annotated[str, typer.Option("--channel", envvar="FEEDSYNC_CHANNEL",
+                                         metavar="NAME", help="The feed to preview.")],
+    limit: Annotated[int, typer.Option("-n", "--limit", envvar="FEEDSYNC_LIMIT", min=1,
+                                       metavar="N", help="How many rows.")] = 5,
+    ids: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+        "--id", envvar="FEEDSYNC_ID", metavar="ID",
+        help="Only this product (repeat for several).")] = None,
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+    format: Annotated[BuildFormat, format_option("table or json")] = BuildFormat.table,
+) -> None:
+    """Show the first rows of the master as one channel's items, with their issues.
+
+    Writes nothing. Example: feedsync preview --channel google_es -n 3
+    """
+    output = Output()
+    with _handled(output):
+        previews = api.load_project(config).preview(channel, limit, ids or ())
+    if format is BuildFormat.json:
+        _write_json([p.to_dict() for p in previews])
+    else:
+        print_preview(output, channel, previews)
+
+
+@app.command()
 def push(
     config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
     channel: ChannelOption = None,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Check everything and show what would be sent where; send nothing.")
+    dry_run: Annotated[bool, flag(
+        "--dry-run", "Check everything and show what would be sent where; send nothing "
+                     "(needs no secrets).")
     ] = False,
-    allow_empty: Annotated[bool, typer.Option(
-        "--allow-empty", help="Publish a feed even when it has no items.")] = False,
-    force: Annotated[bool, typer.Option(
-        "--force", help="Publish even when the item count fell more than `max_drop`.")] = False,
-    format: Annotated[BuildFormat, typer.Option("--format", "-f",
-                                                help="table or json")] = BuildFormat.table,
+    allow_empty: Annotated[bool, flag(
+        "--allow-empty", "Publish a feed even when it has no items.")] = False,
+    force: Annotated[bool, flag(
+        "--force", "Publish even when the item count fell more than `max_drop`.")] = False,
+    format: Annotated[BuildFormat, format_option("table or json")] = BuildFormat.table,
     issues_file: IssuesFileOption = None,
     max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
     jobs: JobsOption = 1,
@@ -279,13 +364,23 @@ def channels_list(
     config: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         "--config", "-c", envvar="FEEDSYNC_CONFIG",
         help="Also list the project's own specs (channel_specs/ beside the config).")] = None,
+    format: Annotated[BuildFormat, format_option("table or json")] = BuildFormat.table,
 ) -> None:
-    """List every channel spec with its feed formats."""
+    """List every channel spec with its feed formats.
+
+    Example: feedsync channels --format json; feedsync channels show google_merchant
+    """
     if ctx.invoked_subcommand is not None:
         return
     output = Output()
     with _handled(output):
-        print_spec_list(output, api.spec_summaries(_project_dir(config)))
+        specs = api.spec_summaries(_project_dir(config))
+    if format is BuildFormat.json:
+        _write_json([{"name": s.name, "title": s.title, "description": s.description,
+                      "reference": s.reference, "formats": s.formats,
+                      "fields": len(s.fields)} for s in specs])
+    else:
+        print_spec_list(output, specs)
 
 
 @channels_app.command("show")
@@ -294,17 +389,29 @@ def channels_show(
     config: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         "--config", "-c", envvar="FEEDSYNC_CONFIG",
         help="Look in the project's channel_specs/ too.")] = None,
+    format: Annotated[BuildFormat, format_option("table or json")] = BuildFormat.table,
 ) -> None:
-    """Show a channel spec's formats, fields, limits and rules."""
+    """Show a channel spec's formats, fields, limits and rules.
+
+    Example: feedsync channels show google_merchant --format json
+    """
     output = Output()
     with _handled(output):
-        print_spec(output, api.spec_summary(name, _project_dir(config)))
+        spec = api.spec_summary(name, _project_dir(config))
+    if format is BuildFormat.json:
+        _write_json(spec.to_dict())
+    else:
+        print_spec(output, spec)
+
+
+def _write_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
 @app.command()
 def codes(
-    format: Annotated[CodesFormat, typer.Option(
-        "--format", "-f", help="table, json or markdown")] = CodesFormat.table,
+    format: Annotated[CodesFormat, format_option("table, json or markdown")
+                      ] = CodesFormat.table,
     config: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         "--config", "-c", envvar="FEEDSYNC_CONFIG",
         help="Also list the codes of the project's own specs (channel_specs/).")] = None,
@@ -323,6 +430,72 @@ def codes(
         sys.stdout.write(issue_codes_markdown(issue_codes))
     else:
         output.out.print(issue_codes_table(issue_codes))
+
+
+@app.command()
+def init(
+    master: Annotated[Path, typer.Argument(metavar="MASTER",
+                                           help="The product master: a shop export, CSV, "
+                                                "xlsx or JSON file.")],
+    config: Annotated[Path, typer.Option(
+        "--config", "-c", envvar="FEEDSYNC_CONFIG", metavar="PATH",
+        help="Where to write the config.")] = Path(DEFAULT_CONFIG_NAME),
+    shop_url: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--shop-url", envvar="FEEDSYNC_SHOP_URL", metavar="URL",
+        help="The shop's address, for product links the master lacks.")] = None,
+    currency: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--currency", envvar="FEEDSYNC_CURRENCY", metavar="CODE",
+        help="The prices' currency when the cells carry none (EUR, TRY...).")] = None,
+    spec: Annotated[str, typer.Option(
+        "--spec", envvar="FEEDSYNC_SPEC", metavar="SPEC",
+        help="The channel spec of the first channel.")] = "google_merchant",
+    force: Annotated[bool, flag("--force", "Replace an existing config.")] = False,
+    yes: Annotated[bool, flag("--yes", "Ask nothing, even on a terminal.")] = False,
+) -> None:
+    """Look at a product master and write a first, commented feedsync.yaml.
+
+    Sniffs format, encoding, delimiter, list separator and decimal commas; recognises shop
+    exports and header names in en, es, pt, fr, de, it and tr. On a terminal it asks for
+    what it cannot tell (shop address, currency); flags answer instead.
+    Example: feedsync init export.csv --shop-url https://shop.example.com --currency EUR
+    """
+    output = Output()
+    with _handled(output):
+        if _interactive() and not yes:
+            found = api.draft_project(master, shop_url=shop_url, currency=currency)
+            if found.needs_shop_url and not shop_url:
+                shop_url = typer.prompt("The shop's address (for product links)",
+                                        default=found.shop_url)
+            if found.needs_currency and not currency:
+                currency = typer.prompt("The prices' currency", default=found.currency)
+        found = api.init_project(master, config, shop_url=shop_url, currency=currency,
+                                 spec=spec, force=force)
+    output.log(f"wrote {config}: {len(found.columns)} field(s) mapped"
+               + (f" by the {found.preset} preset" if found.preset else "")
+               + (f", {len(found.unmapped)} column(s) not mapped" if found.unmapped else ""))
+    for guess in found.guesses:
+        output.log(f"  check: {guess}")
+    output.log(f"next: feedsync validate -c {config}")
+
+
+def _interactive() -> bool:
+    """Whether a person is at the keyboard (init asks only then)."""
+    return sys.stdin.isatty()
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of feedsync.yaml, for editors that complete and check keys.
+
+    Point your editor at it with a first line in feedsync.yaml such as
+    `# yaml-language-server: $schema=feedsync.schema.json`.
+    Example: feedsync schema > feedsync.schema.json
+    """
+    _write_json(api.config_schema())
+
+
+def _severity(level: SeverityLevel | None) -> api.Severity | None:
+    return api.Severity(level.value) if level is not None else None
 
 
 def _project_dir(config: Path | None) -> Path | None:

@@ -15,7 +15,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from feedsync.config.diagnostics import format_validation_errors
+from feedsync.config.diagnostics import (
+    duplicate_key_problems,
+    format_validation_errors,
+    yaml_syntax_message,
+)
 from feedsync.config.models import DEFAULT_CONFIG_NAME, Config
 from feedsync.errors import ConfigError
 from feedsync.yamlpos import Location, PositionedYaml, dotted, load_positioned
@@ -57,10 +61,7 @@ def read_config_file(path: Path) -> PositionedYaml:
     try:
         return load_positioned(text, path.resolve())
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path.name}:{mark.line + 1}" if mark else path.name
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}: invalid YAML: {problem}") from exc
+        raise ConfigError(yaml_syntax_message(exc, path.name)) from exc
 
 
 def load_config(path: Path) -> Config:
@@ -78,7 +79,7 @@ def load_config(path: Path) -> Config:
     # A webhook whose variables are unset is skipped (and says so): it never stops a run.
     deferred: dict[str, list[str]] = {}
     deferred_notify: dict[int, list[str]] = {}
-    problems = _literal_notify_headers(doc)
+    problems = duplicate_key_problems(doc) + _literal_notify_headers(doc)
     for loc, msg in env_problems:
         where = f"{doc.where(loc)}: {dotted(loc)}: {msg}"
         if loc[:1] == ("publish",) and len(loc) > 1:
@@ -90,7 +91,7 @@ def load_config(path: Path) -> Config:
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        problems += format_validation_errors(exc, doc)
+        problems += format_validation_errors(exc, doc, model=Config)
         config = None
     if problems or config is None:
         raise ConfigError(f"{doc.file} has {len(problems)} problem(s):", problems)

@@ -188,6 +188,11 @@ class MarketConfig(_Model):
         return value.upper()
 
 
+IssueSetting = Literal["warning", "info", "ignore"]
+ISSUES_DESCRIPTION = ("issue code -> `warning`, `info` or `ignore`: report a code more mildly, "
+                      "or not at all (errors leave products out and cannot be downgraded)")
+
+
 class ChannelConfig(_Model):
     spec: str = Field(description="Built-in channel spec name, or one in ./channel_specs/")
     format: str | None = Field(None, description="Feed format when `output` is given")
@@ -216,6 +221,8 @@ class ChannelConfig(_Model):
                     "includes a rule set")
     publish: list[str] = Field(
         default_factory=list, description="Destinations (names under top-level `publish:`)")
+    issues: dict[str, IssueSetting] = Field(
+        default_factory=dict, description=ISSUES_DESCRIPTION + "; for this channel only")
 
     @field_validator("publish", mode="before")
     @classmethod
@@ -358,6 +365,7 @@ class Config(_Model):
     state_dir: str = Field(".feedsync", description="Publish record and run lock, beside this file")
     notify: list[NotifyConfig] = Field(
         default_factory=list, description="Webhooks told how each build or push ended")
+    issues: dict[str, IssueSetting] = Field(default_factory=dict, description=ISSUES_DESCRIPTION)
 
     # Set by `load_config`, not read from YAML.
     file: Path = Field(default=Path(DEFAULT_CONFIG_NAME), exclude=True)

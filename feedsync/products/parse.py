@@ -115,9 +115,19 @@ class ColumnTemplate:
         self.names = names
 
     def __call__(self, data: dict[str, str | None]) -> str:
-        context: dict[str, Any] = {n: data.get(n) or "" for n in self.names if n != "row"}
-        context["row"] = data
+        context: dict[str, Any] = {n: data.get(n) or "" for n in self.names
+                                   if n not in ("row", "extra")}
+        # `row` (and `extra`, the name rules use) hold every column; a key a record lacks
+        # (JSON records vary) is a missing value, printed as nothing like any other.
+        context["row"] = context["extra"] = _Columns(data)
         return self.template.render(context)
+
+
+class _Columns(dict):  # type: ignore[type-arg]
+    """A row's cells, where a column the row does not have reads as None."""
+
+    def __missing__(self, key: str) -> None:
+        return None
 
 
 _column_env = template_environment()
@@ -130,7 +140,7 @@ def compile_column_template(target: str, text: str, columns: list[str],
         names = meta.find_undeclared_variables(_column_env.parse(text))
     except TemplateError as exc:
         raise ConfigError(f"source.columns.{target}: bad template {text!r}: {exc}") from exc
-    unknown = sorted(n for n in names if n != "row" and n not in columns)
+    unknown = sorted(n for n in names if n not in ("row", "extra") and n not in columns)
     if unknown:
         raise ConfigError(f"source.columns.{target}: {source_name} has no column "
                           f"{', '.join(repr(n) for n in unknown)}")

@@ -168,8 +168,12 @@ def run_push(config: Config, channels: Iterable[str] | None = None, *, dry_run: 
             log(redact(text))
 
     wanted = list(channels or [])
-    destinations = _open_destinations(config, wanted)
+    # A dry run sends nothing, so it needs no secrets: it only says which are still unset.
+    destinations = _open_destinations(config, wanted, check_secrets=not dry_run)
     if dry_run:
+        for problem in sorted({p for name in destinations for d in config.channels[name].publish
+                               for p in config.unset_publish_variables.get(d, [])}):
+            say(f"note: a real push needs this: {problem}")
         return _dry_run(config, wanted, destinations, allow_empty, force, progress, sink,
                         max_issues, jobs)
     for name, destination in config.publish.items():
@@ -199,11 +203,13 @@ def run_push(config: Config, channels: Iterable[str] | None = None, *, dry_run: 
     return report
 
 
-def _open_destinations(config: Config, wanted: list[str]) -> dict[str, list[Destination]]:
+def _open_destinations(config: Config, wanted: list[str], *,
+                       check_secrets: bool = True) -> dict[str, list[Destination]]:
     entries = selected_entries(config, wanted)
-    config.check_publish_variables(
-        {d for name, channel in config.channels.items()
-         if (name in entries if wanted else channel.enabled) for d in channel.publish})
+    if check_secrets:
+        config.check_publish_variables(
+            {d for name, channel in config.channels.items()
+             if (name in entries if wanted else channel.enabled) for d in channel.publish})
     problems = []
     opened: dict[str, Destination] = {}
     result: dict[str, list[Destination]] = {}

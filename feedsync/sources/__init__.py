@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from feedsync.config import Config, JoinConfig, SourceConfig
-from feedsync.errors import ConfigError
+from feedsync.errors import ConfigError, SourceError
 from feedsync.sources.base import Source, SourceRow
 from feedsync.sources.csv import CsvSource, check_readable_file
 
@@ -21,6 +21,9 @@ _BY_EXTENSION = {".csv": "csv", ".tsv": "tsv", ".txt": "csv", ".xlsx": "xlsx", "
                  ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".xml": "google_xml",
                  ".rss": "google_xml", ".atom": "google_xml", ".db": "sqlite",
                  ".sqlite": "sqlite", ".sqlite3": "sqlite"}
+# Spreadsheet formats people export by habit, each with the fix in words.
+_UNSUPPORTED = {".xls": "an old Excel 97-2003 workbook", ".ods": "an OpenDocument spreadsheet",
+                ".numbers": "an Apple Numbers file"}
 KINDS = ("csv", "tsv", "xlsx", "json", "jsonl", "sql", "google_xml")
 
 
@@ -90,6 +93,9 @@ def open_plain_source(src: SourceConfig, base_dir: Path, *,
 
         return SqlSource(f"sqlite:///{path}", table=src.table, query=src.query,
                          base_dir=base_dir, locale=src.locale)
+    if path.suffix.lower() in _UNSUPPORTED:
+        raise SourceError(f"{path.name} is {_UNSUPPORTED[path.suffix.lower()]}, which feedsync "
+                          "cannot read; save it as .xlsx or .csv and point source.path at it")
     raise ConfigError(
         f"cannot tell what kind of source {path.name} is; set source.format "
         f"(one of: {', '.join(KINDS)})")

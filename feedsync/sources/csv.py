@@ -113,9 +113,37 @@ class CsvSource:
     @property
     def columns(self) -> list[str]:
         if self._header is None:
-            with self._open() as fh:
-                self._header = self._read_header(csv.reader(fh, delimiter=self.delimiter))[0]
+            try:
+                with self._open() as fh:
+                    self._header = self._read_header(
+                        csv.reader(fh, delimiter=self.delimiter))[0]
+            except UnicodeDecodeError as exc:
+                raise self._decode_error() from exc
         return self._header
+
+    def _decode_error(self) -> SourceError:
+        """The first byte that is not valid text in the file's encoding, by its offset in
+        the file (the decoder's own offset counts from its current buffer) and its line."""
+        decoder = codecs.getincrementaldecoder(self.encoding)()
+        offset, line = 0, 1
+        with self.path.open("rb") as fh:
+            while chunk := fh.read(1 << 16):
+                pending = len(decoder.getstate()[0])
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    bad = offset - pending + exc.start
+                    buffered = exc.object[:exc.start]
+                    line += buffered.count(b"\n") if isinstance(buffered, bytes) else 0
+                    byte = exc.object[exc.start:exc.start + 1]
+                    return SourceError(
+                        f"{self.name} is not valid {self.encoding} text: byte {bad} (line "
+                        f"{line}, value 0x{byte.hex()}); set source.encoding to the file's "
+                        "encoding (for example cp1252), or remove it to detect it")
+                line += chunk.count(b"\n")
+                offset += len(chunk)
+        return SourceError(f"{self.name} is not valid {self.encoding} text; set "
+                           "source.encoding (for example cp1252)")
 
     def _open(self) -> io.TextIOWrapper:
         return self.path.open("r", encoding=self.encoding, newline="")
@@ -127,6 +155,7 @@ class CsvSource:
                 header = [cell.strip() for cell in record]
                 if header and header[0].startswith("\ufeff"):
                     header[0] = header[0][1:]
+                check_unique_header(header, self.name, row)
                 return header, row
         raise SourceError(f"{self.name} is empty: there is no header row")
 
@@ -142,6 +171,13 @@ class CsvSource:
                     if not record or not any(record):
                         continue
                     issues = []
+                    swallowed = _swallowed_lines(record, width, self.delimiter)
+                    if swallowed:
+                        issues.append(error(
+                            codes.UNCLOSED_QUOTE,
+                            f"row {row}: a quote opened in this row is never closed, so "
+                            f"{swallowed} following line(s) were read into one cell; close "
+                            "the quote (or double it: \"\")", row=row))
                     if len(record) > width:
                         extra = record[width:]
                         if any(cell.strip() for cell in extra):
@@ -156,13 +192,40 @@ class CsvSource:
                         record = record + [""] * (width - len(record))
                     yield SourceRow(row, dict(zip(header, record)), issues)
         except UnicodeDecodeError as exc:
-            raise SourceError(
-                f"{self.name} is not valid {self.encoding} text near byte {exc.start}; "
-                "set source.encoding (for example cp1252)") from exc
+            raise self._decode_error() from exc
         except csv.Error as exc:
             raise SourceError(f"{self.name}: row {row + 1}: {exc}") from exc
         except OSError as exc:
             raise SourceError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
+
+
+def check_unique_header(header: list[str], source_name: str, row: int = 1) -> None:
+    """Two columns with one name: the second would silently win, so refuse the master."""
+    seen: dict[str, int] = {}
+    for position, name in enumerate(header, start=1):
+        if not name:
+            continue
+        if name in seen:
+            raise SourceError(
+                f"{source_name}: row {row}: column {name!r} appears twice (columns "
+                f"{seen[name]} and {position}); rename one so each header is unique")
+        seen[name] = position
+
+
+def _swallowed_lines(record: list[str], width: int, delimiter: str) -> int:
+    """How many lines an unclosed quote merged into this record (0: none).
+
+    A quoted cell may hold line breaks; one that holds whole lines of cells (a delimiter
+    count near the header's), in a record that came out short, is a quote left open."""
+    if len(record) >= width:
+        return 0
+    for cell in record:
+        if "\n" not in cell:
+            continue
+        lines = [text for text in cell.split("\n")[1:] if text.strip()]
+        if sum(1 for text in lines if text.count(delimiter) >= max(1, width // 2)) > 0:
+            return len(lines)
+    return 0
 
 
 def _delimiter_name(delimiter: str) -> str:

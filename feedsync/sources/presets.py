@@ -373,3 +373,17 @@ _PRESETS: dict[str, tuple[Transform, tuple[str, ...], bool]] = {
     "meta": (_meta, ("id", "title", "price"), False),
 }
 PRESETS: tuple[str, ...] = tuple(_PRESETS)
+
+
+def detect_preset(columns: list[str]) -> str | None:
+    """The shop export these columns come from, when every column its preset needs is there
+    (`feedsync init`). Meta's needs are Google's own names, so it is told by its extra."""
+    present = set(columns)
+    for name, (_, required, _) in _PRESETS.items():
+        if name == "meta":
+            continue
+        if all(c in present for c in required):
+            return name
+    if "quantity_to_sell_on_facebook" in present and {"id", "title", "price"} <= present:
+        return "meta"
+    return None

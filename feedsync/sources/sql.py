@@ -94,6 +94,20 @@ class SqlSource:
         except Exception as exc:
             raise self._error(exc) from exc
 
+    def count_rows(self) -> int | None:
+        """How many rows the read will yield (COUNT(*) of the table or query), for a
+        progress bar; None when the database will not say."""
+        from sqlalchemy import func, select
+
+        try:
+            counted = select(func.count()).select_from(self._statement.subquery()) \
+                if not self.query else select(func.count()).select_from(
+                    self._statement.columns().subquery())
+            with self._connect() as connection:
+                return int(connection.execute(counted).scalar_one())
+        except Exception:  # only an estimate: the run itself reports what is wrong
+            return None
+
     @property
     def columns(self) -> list[str]:
         if self._columns is None:
