@@ -9,7 +9,7 @@ as shipping), which every writer knows how to serialise.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any
@@ -163,11 +163,12 @@ FORMATTERS: dict[str, Callable[[Any], Value]] = {
 
 _EMPTYABLE = (str, list, tuple)
 _template_env = template_environment()
+_DROP: Any = object()  # a field check's answer: leave this attribute out, keep the product
 
 
 class _FieldRenderer:
-    __slots__ = ("fast", "format", "get", "limited", "max_length", "name", "plain_text",
-                 "recommended", "required", "spec", "values")
+    __slots__ = ("checked", "fast", "format", "get", "limited", "max_length", "name",
+                 "plain_text", "recommended", "required", "spec", "values")
 
     def __init__(self, spec: FieldSpec, channel: str,
                  context: dict[str, Any] | None = None) -> None:
@@ -182,6 +183,9 @@ class _FieldRenderer:
         # Plain text with no value map: a string within the limit goes straight through.
         self.fast = self.plain_text and spec.values is None
         self.limited = bool(spec.max_length or spec.max_items)
+        # Checks beyond length and value maps: such a field always takes the general path.
+        self.checked = bool(spec.https_only or spec.taxonomy or spec.parts
+                            or spec.max_days_ahead or spec.format == "shipping")
         self.get = self._getter(spec, channel, context or {})
 
     @staticmethod
@@ -262,7 +266,9 @@ def _compile_fields(fields: list[_FieldRenderer],
         if missing_matters:
             lines.append("            excluded = True")
         limit = f" and len({{v}}) <= {field.max_length}" if field.max_length else ""
-        if field.plain_text and field.values is None:
+        if field.checked:
+            pass
+        elif field.plain_text and field.values is None:
             lines.append(f"    elif value.__class__ is str and value{limit.format(v='value')}:")
             lines.append(f"        item[{field.name!r}] = value")
         elif field.plain_text:
@@ -337,6 +343,10 @@ class ChannelRenderer:
                     f"{self.spec.title} does not accept {field.name} {key!r}", spec, key))
                 return True
             raw = mapped
+        if field.checked:
+            raw = self._check_field(field, raw, product, issues)
+            if raw is _DROP:  # the check said why; an error only when the field is required
+                return issues[-1].is_error
         value: Value = raw if field.plain_text and raw.__class__ is str else field.format(raw)
         problem = self._check_limits(spec, value) if field.limited else None
         if problem is not None:
@@ -345,8 +355,79 @@ class ChannelRenderer:
                                       _text(raw)[:200]))
             if issue[1] is Severity.ERROR:
                 return True
+            if value is _DROP:
+                return False
         item[field.name] = value
         return False
+
+    def _check_field(self, field: _FieldRenderer, raw: Any, product: Product,
+                     issues: list[Issue]) -> Any:
+        """The checks a spec adds beyond length: https, taxonomy, parts, dates, shipping
+        currency. Returns the value to write, or _DROP (after adding the issue saying
+        why; an error issue when the field is required, so the product is left out)."""
+        spec = field.spec
+        title = self.spec.title
+
+        def drop(code: str, message: str, value: Any) -> Any:
+            severity = Severity.ERROR if field.required else Severity.WARNING
+            if code == codes.DATE_TOO_FAR:
+                severity = Severity.ERROR
+            issues.append(self._issue(product, code, severity, message, spec,
+                                      _text(value)[:200]))
+            return _DROP
+
+        if spec.format == "shipping" and isinstance(raw, list) and product.price is not None:
+            currency = product.price.currency
+            kept = [r for r in raw if r.price.currency == currency]
+            if len(kept) != len(raw):
+                other = sorted({r.price.currency for r in raw} - {currency})
+                issues.append(self._issue(
+                    product, codes.SHIPPING_CURRENCY_MISMATCH, Severity.WARNING,
+                    f"shipping priced in {', '.join(other)} while the price is in {currency}; "
+                    f"{title} wants one currency, so those shipping rules are left out",
+                    spec, ", ".join(other)))
+            if not kept:
+                return _DROP
+            raw = kept
+        if spec.https_only:
+            values = raw if isinstance(raw, list) else [raw]
+            secure = [v for v in values if _text(v).lower().startswith("https://")]
+            if len(secure) != len(values):
+                if not secure:
+                    return drop(codes.INSECURE_URL,
+                                f"{title} takes only https:// URLs for {spec.name}; "
+                                f"{_text(values[0])[:80]} is http", values[0])
+                issues.append(self._issue(
+                    product, codes.INSECURE_URL, Severity.WARNING,
+                    f"{title} takes only https:// URLs for {spec.name}; "
+                    f"{len(values) - len(secure)} http URL(s) left out", spec,
+                    next(_text(v) for v in values if v not in secure)[:200]))
+            raw = secure if isinstance(raw, list) else raw
+        if spec.taxonomy == "google":
+            from feedsync.rules.taxonomy import google_taxonomy
+
+            text = _text(raw)
+            if google_taxonomy().id_for(text) is None:
+                return drop(codes.UNKNOWN_CATEGORY,
+                            f"{text[:80]!r} is not a Google product category (an id or a full "
+                            f"path of the taxonomy); {title} would not use it", text)
+        if spec.parts is not None and isinstance(raw, str):
+            parts = [p.strip() for p in raw.split(spec.parts.separator)]
+            limit = spec.parts.max_length
+            if (spec.parts.max_items and len(parts) > spec.parts.max_items) or (
+                    limit and any(len(p) > limit for p in parts)) or not all(parts):
+                return drop(codes.VALUE_DROPPED,
+                            f"{spec.name} {raw[:80]!r}: {title} takes at most "
+                            f"{spec.parts.max_items} values separated by "
+                            f"{spec.parts.separator!r}, each of at most {limit} characters",
+                            raw)
+        if spec.max_days_ahead and isinstance(raw, datetime):
+            now = datetime.now(raw.tzinfo or timezone.utc)
+            if raw > now + timedelta(days=spec.max_days_ahead):
+                return drop(codes.DATE_TOO_FAR,
+                            f"{spec.name} {format_iso_minutes(raw)} is more than "
+                            f"{spec.max_days_ahead} days ahead; {title} rejects it", raw)
+        return raw
 
     def _check_limits(self, spec: FieldSpec,
                       value: Value) -> tuple[Value, tuple[str, Severity, str]] | None:
@@ -357,6 +438,11 @@ class ChannelRenderer:
                         codes.TRUNCATED, Severity.WARNING,
                         f"{spec.name} is {len(value)} characters; {self.spec.title} allows "
                         f"{spec.max_length}, so it was cut at a word boundary")
+                if spec.too_long == "drop" and not spec.required:
+                    return _DROP, (codes.VALUE_DROPPED, Severity.WARNING,
+                                   f"{spec.name} is {len(value)} characters; "
+                                   f"{self.spec.title} allows {spec.max_length}, so "
+                                   f"{spec.name} is left out of this channel")
                 return value, (codes.TOO_LONG, Severity.ERROR,
                                f"{spec.name} is {len(value)} characters; {self.spec.title} "
                                f"allows at most {spec.max_length}")
@@ -382,6 +468,11 @@ class ChannelRenderer:
             actual_text = None if actual is None else _text(actual)
             options = [wanted] if isinstance(wanted, str) else wanted
             if actual_text not in options:
+                return None
+        for name, unwanted in rule.unless.items():
+            actual = product.get(name)
+            options = [unwanted] if isinstance(unwanted, str) else unwanted
+            if actual is not None and _text(actual) in options:
                 return None
         if rule.exclude:
             condition = ", ".join(f"{k} is {_text(product.get(k))}" for k in rule.when)

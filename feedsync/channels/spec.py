@@ -42,6 +42,36 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class PartsSpec(_Model):
+    """A value written as several parts, each with its own limit."""
+
+    separator: str
+    max_items: int | None = Field(None, gt=0)
+    max_length: int | None = Field(None, gt=0)
+
+
+class ProductTypesSpec(_Model):
+    """Validate each item against a per-type JSON schema (Amazon product type definitions).
+
+    The channel's `setting` names a definition file, or a directory of `<TYPE>.json`
+    files, as SP-API's getDefinitionsProductType returns them. The item's `type_field`
+    picks the definition; the shaped item of `format`, at `at`, is what it describes.
+    Attributes the definition has but the shape does not write come from master columns
+    of the same name or the channel's `attributes:` mapping, as `[{value, ...}]` with
+    `value_keys` added.
+    """
+
+    setting: str = "product_type_definitions"
+    type_field: str = "product_type"
+    format: str = "json"
+    at: str = "attributes"
+    value_keys: dict[str, str] = Field(
+        default_factory=dict, description="Keys added next to each value (`marketplace_id`)")
+    language_key: str | None = Field(
+        None, description="Key holding the language, added where the definition asks for it")
+    language: str | None = None
+
+
 class FieldSpec(_Model):
     name: str = Field(description="Attribute / column / element name in the channel's feed")
     source: str | None = Field(None, description="Canonical field or master column; default: name")
@@ -53,7 +83,9 @@ class FieldSpec(_Model):
     required: bool = False
     recommended: bool = False
     max_length: int | None = Field(None, gt=0)
-    too_long: Literal["error", "truncate"] = "error"
+    too_long: Literal["error", "truncate", "drop"] = Field(
+        "error", description="Over max_length: leave the product out (error), cut the text "
+                             "(truncate), or leave only this attribute out (drop)")
     max_items: int | None = Field(None, gt=0)
     values: dict[str, str] | None = Field(
         None, description="canonical value -> channel spelling; others are unsupported")
@@ -62,6 +94,17 @@ class FieldSpec(_Model):
     header: str | None = Field(None, description="Column header in delimited formats")
     separator: str | None = Field(
         None, description="Delimited formats: this field's list separator (idealo's eans `|`)")
+    https_only: bool = Field(
+        False, description="URLs must be https://; http:// values are left out (eBay images)")
+    taxonomy: Literal["google"] | None = Field(
+        None, description="The value must be an id or a path of this taxonomy, else it is "
+                          "left out with a warning")
+    parts: PartsSpec | None = Field(
+        None, description="A value made of several parts (Google's `red/green/blue`): their "
+                          "separator, how many and how long each may be")
+    max_days_ahead: int | None = Field(
+        None, gt=0, description="A date at most this many days from now (Google's "
+                                "availability_date: 365)")
 
     @property
     def source_field(self) -> str:
@@ -123,6 +166,8 @@ class RuleSpec(_Model):
     code: str = Field(codes.MISSING_REQUIRED, pattern=ISSUE_CODE_PATTERN,
                       description="The issue code reported: a built-in one or the spec's own")
     when: dict[str, str | list[str]] = Field(default_factory=dict)
+    unless: dict[str, str | list[str]] = Field(
+        default_factory=dict, description="The rule does not apply when these match")
     require: list[str] = Field(default_factory=list)
     require_any: list[str] = Field(default_factory=list)
     exclude: bool = Field(
@@ -154,6 +199,10 @@ class ChannelSpec(_Model):
         default_factory=dict,
         description="Per-channel values the config gives (seller id, marketplace...); "
                     "null = the config must give it")
+    product_types: ProductTypesSpec | None = Field(
+        None, description="Per-type schemas every item must satisfy (Amazon)")
+    empty_feed: Literal["skip", "write"] = Field(
+        "skip", description="With no item: write no file (skip) or an empty document")
 
     @field_validator("fields")
     @classmethod
