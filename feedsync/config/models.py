@@ -181,6 +181,9 @@ class MarketConfig(_Model):
     currency: str = Field(description="ISO 4217 currency prices are converted to")
     settings: dict[str, str] = Field(default_factory=dict,
                                      description="Channel settings for this market only")
+    shipping: str | None = Field(
+        None, description="Shipping for products with no rule for this country, in the "
+                          "master's syntax: `MX::Estándar:99 MXN`")
 
     @field_validator("country", "currency")
     @classmethod

@@ -544,45 +544,7 @@ class RowParser:
             raise FieldProblem(codes.INVALID_WEIGHT, f"{raw!r} is not a weight") from exc
 
     def _shipping(self, raw: str, warn: Warn) -> list[Shipping]:
-        """Google's syntax: `ES::Standard:4.95 EUR`, several groups separated by commas."""
-        rules = []
-        for group in (g.strip() for g in _SHIPPING_GROUPS.split(raw)):
-            if not group:
-                continue
-            parts = group.split(":")
-            if len(parts) < 4:
-                raise FieldProblem(codes.INVALID_SHIPPING,
-                                   f"shipping {group!r} should be country:region:service:price")
-            country, where, service, price_text = (p.strip() for p in parts[:4])
-            times = [p.strip() for p in parts[4:8]]
-            if len(country) != 2 or not country.isalpha():
-                raise FieldProblem(codes.INVALID_SHIPPING, f"{country!r} is not a two-letter "
-                                                       "country code")
-            amount_text, code = split_money(price_text)
-            try:
-                amount = parse_decimal(amount_text, self.locale)
-            except NumberFormatError as exc:
-                raise FieldProblem(codes.INVALID_SHIPPING,
-                                   f"shipping price {price_text!r} is not a price") from exc
-            code = code or self.default_currency
-            if not code:
-                raise FieldProblem(codes.INVALID_SHIPPING, f"shipping price {price_text!r} has no "
-                                                       "currency")
-            if amount < 0:
-                raise FieldProblem(codes.INVALID_SHIPPING, f"shipping price {price_text!r} is "
-                                                       "negative")
-            if code not in iso_currencies():
-                raise FieldProblem(codes.INVALID_SHIPPING, f"shipping currency {code} is not an "
-                                                       "ISO 4217 code")
-            handling = [int(t) if t.isdigit() else None for t in times] + [None] * 4
-            rules.append(Shipping(
-                country=country.upper(), price=Money(amount, code),
-                region=where if where and not _POSTAL.match(where) else None,
-                postal_code=where if where and _POSTAL.match(where) else None,
-                service=service or None,
-                min_handling_time=handling[0], max_handling_time=handling[1],
-                min_transit_time=handling[2], max_transit_time=handling[3]))
-        return rules
+        return parse_shipping(raw, self.locale, self.default_currency)
 
     def _enum_converter(self, name: str) -> Converter:
         allowed = ENUMS[name]
@@ -600,6 +562,51 @@ class RowParser:
                 f"under source.values.{name})")
 
         return convert
+
+
+def parse_shipping(raw: str, locale: str | None,
+                   default_currency: str | None) -> list[Shipping]:
+    """Google's syntax: `ES::Standard:4.95 EUR`, several groups separated by commas.
+
+    Raises FieldProblem for a group that cannot be used."""
+    rules = []
+    for group in (g.strip() for g in _SHIPPING_GROUPS.split(raw)):
+        if not group:
+            continue
+        parts = group.split(":")
+        if len(parts) < 4:
+            raise FieldProblem(codes.INVALID_SHIPPING,
+                               f"shipping {group!r} should be country:region:service:price")
+        country, where, service, price_text = (p.strip() for p in parts[:4])
+        times = [p.strip() for p in parts[4:8]]
+        if len(country) != 2 or not country.isalpha():
+            raise FieldProblem(codes.INVALID_SHIPPING, f"{country!r} is not a two-letter "
+                                                   "country code")
+        amount_text, code = split_money(price_text)
+        try:
+            amount = parse_decimal(amount_text, locale)
+        except NumberFormatError as exc:
+            raise FieldProblem(codes.INVALID_SHIPPING,
+                               f"shipping price {price_text!r} is not a price") from exc
+        code = code or default_currency
+        if not code:
+            raise FieldProblem(codes.INVALID_SHIPPING, f"shipping price {price_text!r} has no "
+                                                   "currency")
+        if amount < 0:
+            raise FieldProblem(codes.INVALID_SHIPPING, f"shipping price {price_text!r} is "
+                                                   "negative")
+        if code not in iso_currencies():
+            raise FieldProblem(codes.INVALID_SHIPPING, f"shipping currency {code} is not an "
+                                                   "ISO 4217 code")
+        handling = [int(t) if t.isdigit() else None for t in times] + [None] * 4
+        rules.append(Shipping(
+            country=country.upper(), price=Money(amount, code),
+            region=where if where and not _POSTAL.match(where) else None,
+            postal_code=where if where and _POSTAL.match(where) else None,
+            service=service or None,
+            min_handling_time=handling[0], max_handling_time=handling[1],
+            min_transit_time=handling[2], max_transit_time=handling[3]))
+    return rules
 
 
 def _clean_text(raw: str, warn: Warn, *, keep_newlines: bool) -> str:
