@@ -8,6 +8,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -138,3 +139,159 @@ def test_google_spec_names_and_enums_match_the_merchant_api(reference: Path) -> 
         if field.values:
             allowed = {v.lower() for v in attributes[name]["enum"]}
             assert {v.lower() for v in field.values.values()} <= allowed, field.name
+
+
+# -- Amazon listings ----------------------------------------------------------------------
+
+AMAZON = {"seller_id": "A1SELLER", "product_type": "PRODUCT"}
+
+
+def _attributes(item: Item) -> dict[str, Any]:
+    from feedsync.channels.shape import compile_shape
+
+    spec = load_spec("amazon_listings")
+    context = run_context(spec)
+    resolve, _ = compile_shape(spec.formats["json"].item_shape, context, "test")
+    return resolve(dict(item), 1, None)["attributes"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(("gtin", "kind"), [("8412345678905", "ean"), ("012345678905", "upc"),
+                                            ("18412345678902", "gtin")])
+def test_amazon_types_each_gtin_length(gtin: str, kind: str) -> None:
+    item, issues = render("amazon_listings", kitchen_sink(gtin=gtin), **AMAZON)
+    assert item is not None, issues
+    [identifier] = _attributes(item)["externally_assigned_product_identifier"]
+    assert (identifier["type"], identifier["value"]) == (kind, gtin)
+
+
+def test_amazon_needs_an_identifier_an_asin_or_an_exemption() -> None:
+    item, issues = render("amazon_listings", kitchen_sink(gtin=None), **AMAZON)
+    assert item is None
+    issue = only(issues, codes.MISSING_IDENTIFIER)
+    assert (issue.channel, issue.severity) == ("amazon_listings", Severity.ERROR)
+    product = kitchen_sink(gtin=None)
+    product.extra["asin"] = "B0ABCDEF12"
+    item, _ = render("amazon_listings", product, **AMAZON)
+    assert item is not None
+    assert _attributes(item)["merchant_suggested_asin"][0]["value"] == "B0ABCDEF12"
+    item, _ = render("amazon_listings", kitchen_sink(gtin=None), identifier_exemption="true",
+                     **AMAZON)
+    assert item is not None
+    exemption = _attributes(item)["supplier_declared_has_product_identifier_exemption"]
+    assert exemption[0]["value"] is True
+
+
+def _definition(tmp_path: Path, **schema: Any) -> Path:
+    path = tmp_path / "SHIRT.json"
+    path.write_text(json.dumps({
+        "$id": "https://schemas.amazon.com/selling-partners/definitions/product-types/"
+               "schema/v1/SHIRT",
+        "type": "object", "additionalProperties": False, **schema}), encoding="utf-8")
+    return path
+
+
+def _value(**extra: Any) -> dict[str, Any]:
+    return {"type": "array", "items": {"type": "object", "required": ["value"], "properties": {
+        "value": {"type": "string", **extra}, "marketplace_id": {"type": "string"},
+        "language_tag": {"type": "string"}}}}
+
+
+def test_amazon_definition_names_the_missing_attribute(tmp_path: Path) -> None:
+    location = _definition(tmp_path, required=["item_name", "bullet_point"], properties={
+        "item_name": _value(), "bullet_point": _value(), "brand": _value()})
+    item, issues = render("amazon_listings", kitchen_sink(),
+                          product_type_definitions=str(location), **AMAZON)
+    assert item is None
+    issue = only(issues, codes.PRODUCT_TYPE_INVALID)
+    assert (issue.field, issue.channel) == ("bullet_point", "amazon_listings")
+    assert "bullet_point is required" in issue.message
+
+
+def test_amazon_definition_attributes_come_from_columns_and_the_mapping(
+        tmp_path: Path) -> None:
+    location = _definition(tmp_path, required=["item_name", "bullet_point", "care"],
+                           properties={"item_name": _value(), "bullet_point": _value(),
+                                       "care": _value(), "brand": _value()})
+    spec = load_spec("amazon_listings")
+    context = run_context(spec)
+    context["settings"].update(AMAZON, product_type_definitions=str(location))
+    context["attributes"] = {"bullet_point": "{{ material }}\nHecho en {{ origen }}"}
+    product = kitchen_sink()
+    product.extra.update(care="Lavar a 30", origen="España")
+    item, issues = ChannelRenderer(spec, "amazon", context=context).render(product)
+    assert item is not None, issues
+    attributes = _attributes(item)
+    # Only what the closed definition lists is sent; the values carry their keys.
+    assert set(attributes) == {"item_name", "bullet_point", "care", "brand"}
+    assert [v["value"] for v in attributes["bullet_point"]] == ["Algodón", "Hecho en España"]
+    assert attributes["care"][0] == {"value": "Lavar a 30", "marketplace_id": "A1RKKUPIHCS9HS",
+                                     "language_tag": "es_ES"}
+
+
+def test_amazon_definition_enforces_amazon_keywords(tmp_path: Path) -> None:
+    location = _definition(tmp_path, properties={
+        "item_name": {**_value(maxUtf8ByteLength=20), "maxUniqueItems": 1},
+        "brand": _value()})
+    item, issues = render("amazon_listings", kitchen_sink(title="Camiseta de algodón ñ"),
+                          product_type_definitions=str(location), **AMAZON)
+    assert item is None
+    issue = only(issues, codes.PRODUCT_TYPE_INVALID)
+    assert issue.field == "item_name" and "bytes in UTF-8" in issue.message
+    from feedsync.channels.product_types import load_definitions
+
+    definition = load_definitions(str(location))["SHIRT"]
+    two = {"brand": [{"value": "A"}], "item_name": [{"value": "x"}, {"value": "y"}]}
+    assert [a for a, _ in definition.problems(two)] == ["item_name"]
+
+
+def test_amazon_definition_for_another_type_leaves_the_product_out(tmp_path: Path) -> None:
+    location = _definition(tmp_path, properties={"item_name": _value()})
+    item, issues = render("amazon_listings", kitchen_sink(extra={}),
+                          product_type_definitions=str(location), **AMAZON)
+    assert item is None
+    issue = only(issues, codes.UNKNOWN_PRODUCT_TYPE)
+    assert (issue.field, issue.value) == ("product_type", "PRODUCT")
+
+
+def _all_channels(tienda: Path, **amazon_settings: str) -> Path:
+    import yaml
+
+    path = tienda.parent / "feedsync.all-channels.yaml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config["channels"]["amazon_listings"]["settings"].update(amazon_settings)
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_example_amazon_messages_satisfy_the_product_definition(tienda: Path,
+                                                                reference: Path) -> None:
+    from jsonschema import Draft7Validator, Draft201909Validator
+
+    from feedsync.api import run_build
+    from feedsync.config import load_config
+
+    definition = reference / "amazon" / "product-type-PRODUCT.schema.json"
+    config = _all_channels(tienda, product_type_definitions=str(definition))
+    report = run_build(load_config(config), ["amazon_listings"])
+    document = json.loads((tienda.parent / "feeds" / "amazon.part0001.json").read_text())
+    feed_schema = json.loads((reference / "amazon" / "listings-feed-schema-v2.json").read_text())
+    assert list(Draft7Validator(feed_schema).iter_errors(document)) == []
+    product = Draft201909Validator(json.loads(definition.read_text(encoding="utf-8")))
+    assert len(document["messages"]) == 11
+    for message in document["messages"]:
+        assert [e.message for e in product.iter_errors(message["attributes"])] == [], (
+            message["sku"])
+    invalid = [i for i in report.issues if i.code == codes.PRODUCT_TYPE_INVALID]
+    assert [(i.field, i.channel) for i in invalid] == [("color", "amazon_listings")]
+
+
+def test_an_amazon_feed_with_no_message_is_not_written(tienda: Path) -> None:
+    from feedsync.api import run_build
+    from feedsync.config import load_config
+
+    config = _all_channels(tienda, product_type="")  # no type: every product left out
+    report = run_build(load_config(config), ["amazon_listings", "google"])
+    assert not list((tienda.parent / "feeds").glob("amazon*.json"))
+    empty = [i for i in report.issues if i.code == codes.EMPTY_FEED]
+    assert [(i.channel, i.severity) for i in empty] == [("amazon_listings", Severity.WARNING)]
+    assert "not written" in empty[0].message

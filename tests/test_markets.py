@@ -179,7 +179,7 @@ def test_market_settings_override_channel_settings(tmp_path: Path) -> None:
   amazon:
     spec: amazon_listings
     output: out/amazon_{country}.json
-    settings: {seller_id: A1, product_type: PRODUCT}
+    settings: {seller_id: A1, product_type: PRODUCT, identifier_exemption: "true"}
     markets:
       - {country: ES, language: es, currency: EUR, settings: {marketplace_id: A1RKKUPIHCS9HS}}
       - {country: FR, language: fr, currency: EUR,

@@ -197,6 +197,7 @@ class ChannelVariant:
     market: Market | None
     settings: dict[str, str]
     localize: Callable[[Product], tuple[Product | None, list[Issue]]] | None = None
+    attributes: dict[str, str] = field(default_factory=dict)  # the config's `attributes:`
 
     def output_path(self, path: str) -> str:
         return self.market.fill(path) if self.market else path
@@ -205,7 +206,8 @@ class ChannelVariant:
         market = self.market.as_context() if self.market else {
             "country": "", "language": "", "currency": ""}
         return {"settings": dict(self.settings), "market": market,
-                "feed": feed.model_dump() if hasattr(feed, "model_dump") else dict(feed)}
+                "feed": feed.model_dump() if hasattr(feed, "model_dump") else dict(feed),
+                "attributes": dict(self.attributes)}
 
 
 def expand_channel(config: Config, name: str, channel: ChannelConfig, spec: ChannelSpec,
@@ -214,7 +216,8 @@ def expand_channel(config: Config, name: str, channel: ChannelConfig, spec: Chan
     where = f"channels.{name}"
     if not channel.markets:
         settings = _settings(spec, channel.settings, {}, where, problems)
-        return [ChannelVariant(name, None, settings)]
+        _resolve_paths(config, spec, settings, where, problems)
+        return [ChannelVariant(name, None, settings, attributes=dict(channel.attributes))]
     base = (channel.base_currency or config.source.defaults.get("currency") or "").upper() or None
     rates_path = config.resolve(channel.rates_file) if channel.rates_file else None
     rates = RateTable.from_config(channel, base, rates_path, where, problems)
@@ -251,6 +254,7 @@ def expand_channel(config: Config, name: str, channel: ChannelConfig, spec: Chan
                 continue
             columns[field_name] = market.fill(pattern)
         settings = _settings(spec, channel.settings, market_config.settings, place, problems)
+        _resolve_paths(config, spec, settings, place, problems)
         variant_name = f"{name}.{key}"
         shipping = None
         if market_config.shipping:
@@ -265,7 +269,8 @@ def expand_channel(config: Config, name: str, channel: ChannelConfig, spec: Chan
                 problems.append(f"{place}.shipping: rules for {', '.join(wrong)} in the "
                                 f"{market.country} market")
         localizer = MarketLocalizer(market, rates, variant_name, columns, shipping)
-        variants.append(ChannelVariant(variant_name, market, settings, localizer))
+        variants.append(ChannelVariant(variant_name, market, settings, localizer,
+                                       dict(channel.attributes)))
     if len(channel.markets) > 1:
         for output in channel.resolved_outputs():
             if not any(p in output.path for p in _PLACEHOLDERS[:2]):
@@ -290,3 +295,19 @@ def _settings(spec: ChannelSpec, channel: dict[str, str], market: dict[str, str]
             continue
         settings[key] = value
     return settings
+
+
+def _resolve_paths(config: Config, spec: ChannelSpec, settings: dict[str, str], where: str,
+                   problems: list[str]) -> None:
+    """A setting naming files (product type definitions) is relative to the config."""
+    if spec.product_types is None:
+        return
+    key = spec.product_types.setting
+    value = settings.get(key)
+    if not value:
+        return
+    path = config.resolve(value)
+    if not path.exists():
+        problems.append(f"{where}.settings.{key}: {path} does not exist")
+        return
+    settings[key] = str(path)

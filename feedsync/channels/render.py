@@ -299,6 +299,7 @@ class ChannelRenderer:
         self.rules = spec.rules
         self.localize = localize
         self._render_fields = _compile_fields(self.fields, self._render_field)
+        self.product_types = _ProductTypeCheck.for_spec(spec, channel, context or {})
 
     def render(self, product: Product) -> tuple[Item | None, list[Issue]]:
         item: Item = {}
@@ -315,6 +316,10 @@ class ChannelRenderer:
             if issue is not None:
                 issues.append(issue)
                 excluded = excluded or issue.is_error or rule.exclude
+        if not excluded and self.product_types is not None:
+            problems = self.product_types.check(product, item)
+            issues += problems
+            excluded = any(i.is_error for i in problems)
         return (None if excluded else item), issues
 
     def _render_field(self, index: int, raw: Any, product: Product, item: Item,
@@ -519,3 +524,106 @@ class ChannelRenderer:
         return Issue(code, severity, message, row=product.row, product_id=product.id,
                      field=spec.source_field if spec.template is None else spec.name,
                      value=value, channel=self.channel)
+
+
+class _ProductTypeCheck:
+    """A spec's `product_types:`: each item's attributes, completed from its product
+    type definition, must satisfy it (feedsync/channels/product_types.py)."""
+
+    def __init__(self, spec: ChannelSpec, channel: str, context: dict[str, Any],
+                 location: str) -> None:
+        from feedsync.channels.product_types import load_definitions
+        from feedsync.channels.shape import MISSING, compile_shape, render_constant
+
+        types = spec.product_types
+        assert types is not None
+        self.types = types
+        self.spec = spec
+        self.channel = channel
+        self.missing = MISSING
+        self.definitions = load_definitions(location)
+        shape = spec.formats[types.format].item_shape
+        node = shape.get(types.at) if isinstance(shape, dict) else None
+        if not isinstance(node, dict) or "$override" not in node:
+            raise ConfigError(f"channel spec {spec.name}: product_types needs the "
+                              f"{types.format} item_shape's `{types.at}` to carry "
+                              "`$override: FIELD`")
+        self.override = str(node["$override"])
+        where = f"{spec.name}.product_types"
+        self.attributes_shape, _ = compile_shape(
+            {k: v for k, v in node.items() if k != "$override"}, context, where)
+        self.value_keys = {k: render_constant(v, context, where) if "{" in v else v
+                           for k, v in types.value_keys.items()}
+        language = types.language or ""
+        self.language = render_constant(language, context, where) if "{" in language \
+            else language
+        self.settings = dict(context.get("settings", {}))
+        self.mapping: dict[str, Callable[[Product], str | None]] = {}
+        for attribute, text in dict(context.get("attributes", {})).items():
+            self.mapping[attribute] = self._compile(attribute, str(text))
+
+    @classmethod
+    def for_spec(cls, spec: ChannelSpec, channel: str,
+                 context: dict[str, Any]) -> _ProductTypeCheck | None:
+        if spec.product_types is None:
+            return None
+        location = dict(context.get("settings", {})).get(spec.product_types.setting)
+        if not location:
+            return None  # no definitions: the spec's own rules (shared by all types) apply
+        return cls(spec, channel, context, str(location))
+
+    def _compile(self, attribute: str, text: str) -> Callable[[Product], str | None]:
+        if "{{" not in text and "{%" not in text:
+            return lambda product: text
+        try:
+            template = _template_env.from_string(text)
+            names = meta.find_undeclared_variables(_template_env.parse(text))
+        except TemplateError as exc:
+            raise ConfigError(f"channel {self.channel}: attributes.{attribute}: bad "
+                              f"template: {exc}") from exc
+        render_text = fast_renderer(template)
+        settings = self.settings
+
+        def render(product: Product) -> str | None:
+            context = {n: to_plain(product.get(n)) for n in names if n != "settings"}
+            context["settings"] = settings
+            return render_text(context).strip() or None
+
+        return render
+
+    def check(self, product: Product, item: Item) -> list[Issue]:
+        from feedsync.channels.product_types import complete_attributes
+
+        type_name = str(item.get(self.types.type_field) or "")
+        definition = self.definitions.get(type_name)
+        if definition is None:
+            return [Issue(codes.UNKNOWN_PRODUCT_TYPE, Severity.ERROR,
+                          f"no product type definition for {type_name or '(none)'}; "
+                          f"{self.spec.title} would reject the message (definitions for: "
+                          f"{', '.join(sorted(self.definitions))})",
+                          row=product.row, product_id=product.id,
+                          field=self.types.type_field, value=type_name,
+                          channel=self.channel)]
+        shaped = self.attributes_shape(dict(item), 1, None)
+        base = shaped if isinstance(shaped, dict) else {}
+
+        def lookup(name: str) -> Any:
+            mapped = self.mapping.get(name)
+            if mapped is not None:
+                return mapped(product)
+            return product.extra.get(name)
+
+        attributes = complete_attributes(definition, base, lookup, self.value_keys,
+                                         self.types.language_key, self.language)
+        problems = definition.problems(attributes)
+        if problems:
+            return [Issue(codes.PRODUCT_TYPE_INVALID, Severity.ERROR,
+                          f"{self.spec.title} product type {type_name}: {message}"
+                          + (f"; give it as a master column named {attribute} or under "
+                             "the channel's attributes:" if message.endswith("required")
+                             else ""),
+                          row=product.row, product_id=product.id, field=attribute,
+                          channel=self.channel)
+                    for attribute, message in problems]
+        item[self.override] = attributes  # type: ignore[assignment]
+        return []

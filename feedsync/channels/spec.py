@@ -202,7 +202,9 @@ class ChannelSpec(_Model):
     product_types: ProductTypesSpec | None = Field(
         None, description="Per-type schemas every item must satisfy (Amazon)")
     empty_feed: Literal["skip", "write"] = Field(
-        "skip", description="With no item: write no file (skip) or an empty document")
+        "write", description="With no item: write the empty document (valid for the "
+                             "channel: it delists everything) or no file (skip: the "
+                             "channel rejects an empty document, e.g. Amazon's)")
 
     @field_validator("fields")
     @classmethod
