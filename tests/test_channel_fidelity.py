@@ -5,6 +5,7 @@ the specs agree with the channels' machine-readable schemas where they publish o
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -295,3 +296,59 @@ def test_an_amazon_feed_with_no_message_is_not_written(tienda: Path) -> None:
     empty = [i for i in report.issues if i.code == codes.EMPTY_FEED]
     assert [(i.channel, i.severity) for i in empty] == [("amazon_listings", Severity.WARNING)]
     assert "not written" in empty[0].message
+
+
+# -- Pinterest ----------------------------------------------------------------------------
+
+def _pinterest_item_attributes(reference: Path) -> dict[str, Any]:
+    api = json.loads((reference / "pinterest" / "pinterest-api-v5-openapi.json")
+                     .read_text(encoding="utf-8"))
+    schemas = api["components"]["schemas"]
+
+    def properties(node: dict[str, Any]) -> dict[str, Any]:
+        if "$ref" in node:
+            return properties(schemas[node["$ref"].rsplit("/", 1)[-1]])
+        found: dict[str, Any] = {}
+        for part in node.get("allOf", []):
+            found.update(properties(part))
+        found.update(node.get("properties", {}))
+        return found
+
+    return properties(schemas["ItemAttributes"])
+
+
+def _schema_limit(attribute: dict[str, Any]) -> int | None:
+    if "maxLength" in attribute:
+        return int(attribute["maxLength"])
+    match = re.search(r"<=\s*([\d,]+)\s*characters", attribute.get("description", ""))
+    return int(match[1].replace(",", "")) if match else None
+
+
+def test_pinterest_limits_and_values_match_item_attributes(reference: Path) -> None:
+    attributes = _pinterest_item_attributes(reference)
+    spec = load_spec("pinterest_catalog")
+    checked = 0
+    for field in spec.fields:
+        attribute = attributes.get(field.name)
+        assert attribute is not None, f"{field.name} is not a Pinterest ItemAttribute"
+        limit = _schema_limit(attribute)
+        if limit is not None and field.format == "text":
+            assert field.max_length == limit, field.name
+            checked += 1
+        allowed = re.findall(r"‘([^’]+)’", attribute.get("description", ""))
+        if field.values and allowed:
+            assert set(field.values.values()) <= {a.lower() for a in allowed}, field.name
+    assert checked >= 10
+
+
+def test_pinterest_custom_label_over_511_is_dropped_with_a_warning() -> None:
+    item, issues = render("pinterest_catalog", kitchen_sink(custom_label_0="x" * 512))
+    assert item is not None and "custom_label_0" not in item
+    issue = only(issues, codes.VALUE_DROPPED)
+    assert (issue.field, issue.channel) == ("custom_label_0", "pinterest_catalog")
+
+
+def test_pinterest_unknown_category_is_flagged() -> None:
+    item, issues = render("pinterest_catalog", kitchen_sink(google_product_category="505"))
+    assert item is not None and "google_product_category" not in item
+    assert only(issues, codes.UNKNOWN_CATEGORY).channel == "pinterest_catalog"
