@@ -352,3 +352,72 @@ def test_pinterest_unknown_category_is_flagged() -> None:
     item, issues = render("pinterest_catalog", kitchen_sink(google_product_category="505"))
     assert item is not None and "google_product_category" not in item
     assert only(issues, codes.UNKNOWN_CATEGORY).channel == "pinterest_catalog"
+
+
+# -- eBay ---------------------------------------------------------------------------------
+
+def test_ebay_good_product_passes() -> None:
+    item, issues = render("ebay_inventory", kitchen_sink())
+    assert item is not None and issues == []
+
+
+def test_ebay_http_image_is_left_out_with_a_warning() -> None:
+    product = kitchen_sink(image_link="http://cdn.tienda.example.es/img/ks-001.jpg")
+    item, issues = render("ebay_inventory", product)
+    assert item is not None
+    assert all(u.startswith("https://") for u in item["image_urls"])  # type: ignore[union-attr]
+    issue = only(issues, codes.INSECURE_URL)
+    assert (issue.severity, issue.channel, issue.field) == (
+        Severity.WARNING, "ebay_inventory", "image_urls")
+
+
+def test_ebay_product_with_only_http_images_is_left_out() -> None:
+    product = kitchen_sink(image_link="http://cdn.example.es/a.jpg", additional_image_link=[])
+    item, issues = render("ebay_inventory", product)
+    assert item is None
+    assert only(issues, codes.INSECURE_URL).severity is Severity.ERROR
+
+
+def test_ebay_fourteen_digit_gtin_is_not_sent_as_an_ean() -> None:
+    item, issues = render("ebay_inventory", kitchen_sink(gtin="18412345678902"))
+    assert item is not None and "ean" not in item and "upc" not in item
+    issue = only(issues, "gtin-not-accepted")
+    assert (issue.severity, issue.channel, issue.field) == (
+        Severity.WARNING, "ebay_inventory", "gtin")
+
+
+@pytest.mark.parametrize("name", ["color", "size", "material", "brand"])
+def test_ebay_overlong_aspect_drops_the_aspect_not_the_item(name: str) -> None:
+    item, issues = render("ebay_inventory", kitchen_sink(**{name: "y" * 51}))
+    assert item is not None
+    assert only(issues, codes.VALUE_DROPPED).channel == "ebay_inventory"
+    if name == "brand":
+        assert item["brand"] == "y" * 51 and "brand_aspect" not in item
+    else:
+        assert name not in item
+
+
+# -- text formats -------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("spec_name", "fmt_name"), [("google_merchant", "tsv"),
+                                                     ("pinterest_catalog", "csv"),
+                                                     ("meta_catalog", "csv")])
+def test_an_image_url_with_the_list_separator_stays_one_value(spec_name: str, fmt_name: str,
+                                                               tmp_path: Path) -> None:
+    from feedsync.config import FeedInfo
+    from feedsync.writers import open_writer
+    from tests.channel_helpers import parse_output
+
+    spec = load_spec(spec_name)
+    fmt = spec.formats[fmt_name]
+    images = ["https://cdn.example.es/img/a,b.jpg", "https://cdn.example.es/img/c.jpg"]
+    item, _ = render(spec_name, kitchen_sink(additional_image_link=images))
+    assert item is not None
+    path = tmp_path / f"feed{fmt.extension}"
+    writer = open_writer(path, spec, fmt, FeedInfo(), context=run_context(spec))
+    writer.write(item)
+    writer.commit()
+    [row] = parse_output(path, "delimited", fmt.delimiter)
+    cell = row["additional_image_link"]
+    assert cell.split(fmt.list_separator) == ["https://cdn.example.es/img/a%2Cb.jpg",
+                                              "https://cdn.example.es/img/c.jpg"]

@@ -8,6 +8,7 @@ as shipping), which every writer knows how to serialise.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -315,7 +316,7 @@ class ChannelRenderer:
             issue = self._apply_rule(rule, product, item)
             if issue is not None:
                 issues.append(issue)
-                excluded = excluded or issue.is_error or rule.exclude
+                excluded = excluded or rule.exclude or (issue.is_error and not rule.report)
         if not excluded and self.product_types is not None:
             problems = self.product_types.check(product, item)
             issues += problems
@@ -479,6 +480,17 @@ class ChannelRenderer:
             options = [unwanted] if isinstance(unwanted, str) else unwanted
             if actual is not None and _text(actual) in options:
                 return None
+        for name, pattern in rule.when_matches.items():
+            actual = product.get(name)
+            if actual is None or re.search(pattern, _text(actual)) is None:
+                return None
+        if rule.report:
+            return Issue(rule.code, Severity(rule.severity),
+                         rule.message or f"{self.spec.title}: {rule.code}", row=product.row,
+                         product_id=product.id,
+                         field=next(iter(rule.when_matches or rule.when)),
+                         value=_text(product.get(next(iter(rule.when_matches or rule.when)))),
+                         channel=self.channel)
         if rule.exclude:
             condition = ", ".join(f"{k} is {_text(product.get(k))}" for k in rule.when)
             return Issue(rule.code, Severity(rule.severity),

@@ -168,6 +168,12 @@ class RuleSpec(_Model):
     when: dict[str, str | list[str]] = Field(default_factory=dict)
     unless: dict[str, str | list[str]] = Field(
         default_factory=dict, description="The rule does not apply when these match")
+    when_matches: dict[str, str] = Field(
+        default_factory=dict, description="Canonical field -> regular expression its text "
+                                          "must match for the rule to apply")
+    report: bool = Field(
+        False, description="Only report matching products (with `severity`), e.g. a value "
+                           "the channel has no field for")
     require: list[str] = Field(default_factory=list)
     require_any: list[str] = Field(default_factory=list)
     exclude: bool = Field(
@@ -178,9 +184,16 @@ class RuleSpec(_Model):
 
     @model_validator(mode="after")
     def _something_required(self) -> RuleSpec:
-        if self.exclude:
-            if self.require or self.require_any or not self.when:
-                raise ValueError("an `exclude` rule takes `when` and no `require`")
+        for pattern in self.when_matches.values():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"when_matches: bad regular expression {pattern!r}: "
+                                 f"{exc}") from exc
+        if self.exclude or self.report:
+            if self.require or self.require_any or not (self.when or self.when_matches):
+                raise ValueError("an `exclude` or `report` rule takes `when` or "
+                                 "`when_matches` and no `require`")
             return self
         if not self.require and not self.require_any:
             raise ValueError("a rule needs `require` or `require_any`")
