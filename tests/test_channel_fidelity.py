@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,8 @@ from feedsync.channels.loader import load_spec
 from feedsync.channels.render import ChannelRenderer, Item
 from feedsync.checks import codes
 from feedsync.checks.issue import Issue, Severity
-from feedsync.products.product import Money, Product, Shipping
+from feedsync.products.dates import now as current_time
+from feedsync.products.product import DateWindow, Money, Product, Shipping
 from tests.channel_helpers import kitchen_sink, run_context
 
 
@@ -63,14 +64,14 @@ def test_google_backorder_requires_availability_date() -> None:
     item, issues = render("google_merchant", kitchen_sink(availability="backorder"))
     assert item is None
     assert only(issues, "missing-required").field == "availability_date"
-    soon = datetime.now(timezone.utc) + timedelta(days=20)
+    soon = current_time() + timedelta(days=20)
     item, _ = render("google_merchant",
                      kitchen_sink(availability="backorder", availability_date=soon))
     assert item is not None
 
 
 def test_google_availability_date_at_most_a_year_ahead() -> None:
-    later = datetime.now(timezone.utc) + timedelta(days=400)
+    later = current_time() + timedelta(days=400)
     item, issues = render("google_merchant",
                           kitchen_sink(availability="preorder", availability_date=later))
     assert item is None
@@ -421,3 +422,53 @@ def test_an_image_url_with_the_list_separator_stays_one_value(spec_name: str, fm
     cell = row["additional_image_link"]
     assert cell.split(fmt.list_separator) == ["https://cdn.example.es/img/a%2Cb.jpg",
                                               "https://cdn.example.es/img/c.jpg"]
+
+
+# -- OpenAI product feed ------------------------------------------------------------------
+
+OPENAI = {"target_countries": "ES,PT", "store_country": "ES"}
+
+
+def test_openai_writes_target_countries_store_country_and_seller_url() -> None:
+    item, issues = render("openai_products", kitchen_sink(), **OPENAI)
+    assert item is not None, issues
+    assert item["target_countries"] == ["ES", "PT"]
+    assert (item["store_country"], item["seller_url"]) == ("ES", "https://tienda.example.es/")
+
+
+def test_openai_target_countries_are_a_config_requirement(tmp_path: Path) -> None:
+    from feedsync.api import plan_channels
+    from feedsync.config import load_config
+    from feedsync.errors import ConfigError
+
+    (tmp_path / "m.csv").write_text("id,title\nA,B\n", encoding="utf-8")
+    config = tmp_path / "feedsync.yaml"
+    config.write_text("source: {path: m.csv}\nchannels:\n  chatgpt:\n"
+                      "    spec: openai_products\n    output: c.jsonl\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        plan_channels(load_config(config))
+    assert "settings.target_countries" in str(error.value)
+    assert "settings.store_country" in str(error.value)
+
+
+def test_openai_preorder_requires_availability_date() -> None:
+    item, issues = render("openai_products", kitchen_sink(availability="preorder"), **OPENAI)
+    assert item is None
+    issue = only(issues, "missing-required")
+    assert (issue.field, issue.channel) == ("availability_date", "openai_products")
+
+
+def test_openai_sale_price_goes_with_its_dates_and_not_after_they_end() -> None:
+    now = current_time()
+    running = DateWindow(now - timedelta(days=2), now + timedelta(days=2))
+    item, _ = render("openai_products", kitchen_sink(sale_price_effective_date=running),
+                     **OPENAI)
+    assert item is not None and item["sale_price"] == "14.95 EUR"
+    assert "/" in str(item["sale_price_effective_date"])
+    over = DateWindow(now - timedelta(days=900), now - timedelta(days=800))
+    item, issues = render("openai_products", kitchen_sink(sale_price_effective_date=over),
+                          **OPENAI)
+    assert item is not None and "sale_price" not in item
+    issue = only(issues, codes.OUTSIDE_ITS_WINDOW)
+    assert (issue.field, issue.channel, issue.severity) == (
+        "sale_price", "openai_products", Severity.INFO)

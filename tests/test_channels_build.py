@@ -173,7 +173,10 @@ EVERY_CHANNEL = """\
   ebay: {spec: ebay_inventory, output: out/ebay.jsonl}
   mercadolibre: {spec: mercadolibre_items, output: out/ml.jsonl}
   idealo: {spec: idealo, output: out/idealo.csv}
-  chatgpt: {spec: openai_products, output: out/chatgpt.jsonl}
+  chatgpt:
+    spec: openai_products
+    output: out/chatgpt.jsonl
+    settings: {target_countries: ES, store_country: ES}
 """
 
 

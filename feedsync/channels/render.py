@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any
@@ -23,6 +23,7 @@ from feedsync.checks.issue import Issue, Severity
 from feedsync.checks.text import truncate_words
 from feedsync.errors import ConfigError
 from feedsync.products.dates import format_iso_minutes
+from feedsync.products.dates import now as current_time
 from feedsync.products.numbers import currency_decimals, format_amount
 from feedsync.products.product import (
     CANONICAL_FIELDS,
@@ -185,8 +186,9 @@ class _FieldRenderer:
         self.fast = self.plain_text and spec.values is None
         self.limited = bool(spec.max_length or spec.max_items)
         # Checks beyond length and value maps: such a field always takes the general path.
-        self.checked = bool(spec.https_only or spec.taxonomy or spec.parts
-                            or spec.max_days_ahead or spec.format == "shipping")
+        self.checked = bool(spec.https_only or spec.taxonomy or spec.parts or spec.split
+                            or spec.during or spec.max_days_ahead
+                            or spec.format == "shipping")
         self.get = self._getter(spec, channel, context or {})
 
     @staticmethod
@@ -382,6 +384,19 @@ class ChannelRenderer:
                                       _text(value)[:200]))
             return _DROP
 
+        if spec.split and isinstance(raw, str):
+            raw = [part.strip() for part in raw.split(spec.split) if part.strip()]
+        if spec.during:
+            window = product.get(spec.during)
+            now = current_time()
+            if isinstance(window, DateWindow) and not window.start <= now <= window.end:
+                ended = window.end < now
+                issues.append(self._issue(
+                    product, codes.OUTSIDE_ITS_WINDOW, Severity.INFO,
+                    f"{spec.name} is left out: its {spec.during} "
+                    + (f"ended on {window.end.date().isoformat()}" if ended else
+                       f"starts on {window.start.date().isoformat()}"), spec, _text(window)))
+                return _DROP
         if spec.format == "shipping" and isinstance(raw, list) and product.price is not None:
             currency = product.price.currency
             kept = [r for r in raw if r.price.currency == currency]
@@ -428,7 +443,7 @@ class ChannelRenderer:
                             f"{spec.parts.separator!r}, each of at most {limit} characters",
                             raw)
         if spec.max_days_ahead and isinstance(raw, datetime):
-            now = datetime.now(raw.tzinfo or timezone.utc)
+            now = current_time()
             if raw > now + timedelta(days=spec.max_days_ahead):
                 return drop(codes.DATE_TOO_FAR,
                             f"{spec.name} {format_iso_minutes(raw)} is more than "

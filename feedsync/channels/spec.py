@@ -102,6 +102,12 @@ class FieldSpec(_Model):
     parts: PartsSpec | None = Field(
         None, description="A value made of several parts (Google's `red/green/blue`): their "
                           "separator, how many and how long each may be")
+    split: str | None = Field(
+        None, description="A text value holding several values (a setting `ES,PT`): split "
+                          "it into a list on this separator")
+    during: str | None = Field(
+        None, description="A date window field (sale_price_effective_date): outside the "
+                          "window the value is left out (a sale that ended is not sent)")
     max_days_ahead: int | None = Field(
         None, gt=0, description="A date at most this many days from now (Google's "
                                 "availability_date: 365)")
