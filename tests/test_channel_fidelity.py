@@ -472,3 +472,35 @@ def test_openai_sale_price_goes_with_its_dates_and_not_after_they_end() -> None:
     issue = only(issues, codes.OUTSIDE_ITS_WINDOW)
     assert (issue.field, issue.channel, issue.severity) == (
         "sale_price", "openai_products", Severity.INFO)
+
+
+# -- idealo -------------------------------------------------------------------------------
+
+def test_idealo_flags_offers_it_cannot_match_to_a_product() -> None:
+    item, issues = render("idealo", kitchen_sink(brand=None, gtin=None, mpn=None))
+    assert item is not None
+    flagged = {i.field for i in issues if i.code == "missing-recommended"}
+    assert flagged == {"brand", "gtin", "mpn"}
+    assert {i.channel for i in issues} == {"idealo"}
+
+
+def test_idealo_delivery_costs_come_from_the_setting_without_a_shipping_rule() -> None:
+    item, issues = render("idealo", kitchen_sink(shipping=[]))
+    assert item is None
+    assert only(issues, "missing-required").field == "deliveryCosts_standard"
+    item, _ = render("idealo", kitchen_sink(shipping=[]), delivery_costs="4.95")
+    assert item is not None and item["deliveryCosts_standard"] == "4.95"
+    item, _ = render("idealo", kitchen_sink())
+    assert item is not None and item["deliveryCosts_standard"] == "3.95"
+
+
+# -- every spec ---------------------------------------------------------------------------
+
+def test_every_code_a_spec_rule_reports_is_registered() -> None:
+    from feedsync.channels.loader import available_specs
+    from feedsync.checks.codes import REGISTRY
+
+    used = {(name, rule.code) for name in available_specs()
+            for rule in load_spec(name).rules}
+    known = set(REGISTRY) | {"missing-required", "missing-recommended", "not-offered"}
+    assert {(name, code) for name, code in used if code not in known} == set()

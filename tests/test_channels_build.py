@@ -172,7 +172,7 @@ EVERY_CHANNEL = """\
     settings: {seller_id: A1SELLER}
   ebay: {spec: ebay_inventory, output: out/ebay.jsonl}
   mercadolibre: {spec: mercadolibre_items, output: out/ml.jsonl}
-  idealo: {spec: idealo, output: out/idealo.csv}
+  idealo: {spec: idealo, output: out/idealo.csv, settings: {delivery_costs: "4.95"}}
   chatgpt:
     spec: openai_products
     output: out/chatgpt.jsonl
