@@ -493,14 +493,3 @@ def test_idealo_delivery_costs_come_from_the_setting_without_a_shipping_rule() -
     item, _ = render("idealo", kitchen_sink())
     assert item is not None and item["deliveryCosts_standard"] == "3.95"
 
-
-# -- every spec ---------------------------------------------------------------------------
-
-def test_every_code_a_spec_rule_reports_is_registered() -> None:
-    from feedsync.channels.loader import available_specs
-    from feedsync.checks.codes import REGISTRY
-
-    used = {(name, rule.code) for name in available_specs()
-            for rule in load_spec(name).rules}
-    known = set(REGISTRY) | {"missing-required", "missing-recommended", "not-offered"}
-    assert {(name, code) for name, code in used if code not in known} == set()
