@@ -34,6 +34,7 @@ from feedsync.products.product import (
     Shipping,
     to_plain,
 )
+from feedsync.rules.taxonomy import google_taxonomy
 from feedsync.templating import fast_renderer, template_environment
 
 Group = dict[str, str]
@@ -170,7 +171,7 @@ _DROP: Any = object()  # a field check's answer: leave this attribute out, keep 
 
 class _FieldRenderer:
     __slots__ = ("checked", "fast", "format", "get", "limited", "max_length", "name",
-                 "plain_text", "recommended", "required", "spec", "values")
+                 "passed", "plain_text", "recommended", "required", "spec", "values")
 
     def __init__(self, spec: FieldSpec, channel: str,
                  context: dict[str, Any] | None = None) -> None:
@@ -189,6 +190,10 @@ class _FieldRenderer:
         self.checked = bool(spec.https_only or spec.taxonomy or spec.parts or spec.split
                             or spec.during or spec.max_days_ahead
                             or spec.format == "shipping")
+        # Plain texts whose checks depend on the value alone: the values that passed.
+        value_only = (self.checked and self.plain_text and spec.values is None
+                      and not (spec.split or spec.during or spec.max_days_ahead))
+        self.passed: set[str] | None = set() if value_only else None
         self.get = self._getter(spec, channel, context or {})
 
     @staticmethod
@@ -269,7 +274,13 @@ def _compile_fields(fields: list[_FieldRenderer],
         if missing_matters:
             lines.append("            excluded = True")
         limit = f" and len({{v}}) <= {field.max_length}" if field.max_length else ""
-        if field.checked:
+        if field.checked and field.passed is not None:
+            # Value-only checks (taxonomy, parts, https): a text that passed them once
+            # passes again, so known-good values take the inline path.
+            namespace[f"passed_{index}"] = field.passed
+            lines.append(f"    elif value.__class__ is str and value in passed_{index}:")
+            lines.append(f"        item[{field.name!r}] = value")
+        elif field.checked:
             pass
         elif field.plain_text and field.values is None:
             lines.append(f"    elif value.__class__ is str and value{limit.format(v='value')}:")
@@ -352,9 +363,14 @@ class ChannelRenderer:
                 return True
             raw = mapped
         if field.checked:
-            raw = self._check_field(field, raw, product, issues)
-            if raw is _DROP:  # the check said why; an error only when the field is required
+            checked = self._check_field(field, raw, product, issues)
+            if checked is _DROP:  # the check said why; an error only when the field is required
                 return issues[-1].is_error
+            if (field.passed is not None and checked is raw and raw.__class__ is str
+                    and len(field.passed) < 4096
+                    and not (field.max_length and len(raw) > field.max_length)):
+                field.passed.add(raw)
+            raw = checked
         value: Value = raw if field.plain_text and raw.__class__ is str else field.format(raw)
         problem = self._check_limits(spec, value) if field.limited else None
         if problem is not None:
@@ -425,8 +441,6 @@ class ChannelRenderer:
                     next(_text(v) for v in values if v not in secure)[:200]))
             raw = secure if isinstance(raw, list) else raw
         if spec.taxonomy == "google":
-            from feedsync.rules.taxonomy import google_taxonomy
-
             text = _text(raw)
             if google_taxonomy().id_for(text) is None:
                 return drop(codes.UNKNOWN_CATEGORY,

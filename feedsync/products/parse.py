@@ -453,7 +453,8 @@ class RowParser:
             amount = parse_decimal(number, self.locale)
         except NumberFormatError as exc:
             raise FieldProblem(codes.INVALID_PRICE, f"{raw!r} is not a price") from exc
-        if self.locale is None and (sum(number.count(c) for c in ".,'") >= 2 or "'" in number):
+        if self.locale is None and (number.count(".") + number.count(",") >= 2
+                                    or "'" in number):
             # With no source.locale the separators were guessed: say how it was read.
             warn(codes.THOUSANDS_SEPARATOR,
                  f"{raw!r} has thousands separators and source.locale is not set; read as "
