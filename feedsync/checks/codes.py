@@ -246,6 +246,15 @@ HINTS = {
     TOO_LONG: "Shorten the text in the master, or cut it with a rule.",
     TRUNCATED: "Shorten the text so its end is not cut.",
     NO_EXCHANGE_RATE: "Add the rate under the channel's `rates:` or `rates_file:`.",
+    UNKNOWN_CATEGORY: "Use an id or a full path of Google's taxonomy (feedsync explain shows "
+                      "the value), or map it with a map_category rule.",
+    MISSING_IDENTIFIER: "Give the GTIN, an ASIN (column asin) or, when Amazon granted one, "
+                        "the identifier_exemption setting.",
+    PRODUCT_TYPE_INVALID: "Add a master column named after the attribute, or map it under "
+                          "the channel's `attributes:`.",
+    INSECURE_URL: "Serve the images over https:// and write https:// in the master.",
+    VALUE_DROPPED: "Shorten or correct the value in the master if the channel should show it.",
+    EMPTY_FEED: "Look at the problems above: every product was left out of this channel.",
 }
 for _code, _hint in HINTS.items():
     REGISTRY[_code] = IssueCode(REGISTRY[_code].code, REGISTRY[_code].severity,
