@@ -29,7 +29,8 @@ CHANNELS = {
     "amazon": "spec: amazon_listings, output: feeds/amazon.json, "
               "settings: {seller_id: A1BENCH}",
     "ebay": "spec: ebay_inventory, output: feeds/ebay.jsonl",
-    "chatgpt": "spec: openai_products, output: feeds/chatgpt.jsonl",
+    "chatgpt": "spec: openai_products, output: feeds/chatgpt.jsonl, "
+               "settings: {target_countries: ES, store_country: ES}",
     "tiktok": "spec: tiktok_catalog, output: feeds/tiktok.csv",
     "pinterest": "spec: pinterest_catalog, output: feeds/pinterest.tsv",
     "microsoft": "spec: microsoft_merchant, output: feeds/microsoft.txt",

@@ -439,6 +439,8 @@ def run_feeds(pipeline: Pipeline, *, write: bool, progress: Progress | None = No
             # validate opens no writers: then there is nothing to commit
             for output, writer in zip(p.outputs, channel_writers, strict=bool(write)):
                 writer.commit()
+                if writer.count == 0:
+                    report.add([_empty_feed(p, output.path, writer.skipped_empty)])
                 report.channels[p.name].outputs.append(
                     OutputReport(str(getattr(writer, "first_path", output.path)),
                                  output.format, writer.count, getattr(writer, "parts", 1)))
@@ -478,3 +480,14 @@ def _write(outcome: Written, writers: list[FeedWriter]) -> None:
             writer.write_encoded(data)
         else:
             writer.write(data)  # type: ignore[arg-type]
+
+
+def _empty_feed(planned: PlannedChannel, path: Path, skipped: bool) -> Issue:
+    """An output no product could go to: say so, and whether the file was written."""
+    if skipped:
+        message = (f"no product could go to {planned.name}: {path.name} was not written "
+                   f"({planned.spec.title} rejects an empty document)")
+    else:
+        message = (f"no product could go to {planned.name}: {path.name} is empty, and "
+                   "publishing it would delist every product")
+    return Issue(codes.EMPTY_FEED, Severity.WARNING, message, channel=planned.name)

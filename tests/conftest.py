@@ -14,6 +14,16 @@ EXAMPLES = ROOT / "examples"
 SHARED_REFERENCE = ROOT.parent / "shared" / "reference"
 
 
+# The moment channel checks compare dates with (sale windows, dates a year ahead), fixed so
+# the golden files do not change with the calendar: inside the example shop's sales.
+FIXED_NOW = "2026-11-28T12:00:00+01:00"
+
+
+@pytest.fixture(autouse=True)
+def fixed_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEEDSYNC_NOW", FIXED_NOW)
+
+
 @pytest.fixture
 def reference() -> Path:
     """../shared/reference, or skip: a fresh clone without it still passes its own suite."""

@@ -143,7 +143,8 @@ def test_header_only_master_builds_empty_feeds_with_a_warning(tmp_path: Path):
     config = write_config(tmp_path, "header_only.csv")
     result = run("build", "-c", str(config), "-f", "json")
     assert result.exit_code == 0
-    assert json.loads(result.stdout)["summary"]["by_code"] == {"empty-source": 1}
+    assert json.loads(result.stdout)["summary"]["by_code"] == {"empty-source": 1,
+                                                               "empty-feed": 2}
     root = etree.parse(str(tmp_path / "feeds" / "google.xml")).getroot()
     assert root.findall("channel/item") == []
 

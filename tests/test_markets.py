@@ -15,7 +15,8 @@ _HEADER = "id;title;title_pt;description;link;image_link;price;availability;bran
 MASTER = "\n".join([
     _HEADER,
     "A1;Camiseta roja;Camiseta vermelha;Camiseta de algodón;https://t.example/a1;"
-    "https://t.example/a1.jpg;19,95 EUR;in_stock;Marca;ES::Estándar:3,95 EUR;5",
+    "https://t.example/a1.jpg;19,95 EUR;in_stock;Marca;"
+    "ES::Estándar:3,95 EUR, CL::Estándar:3,95 EUR;5",
     "A2;Taza;;Taza de cerámica;https://t.example/a2;https://t.example/a2.jpg;1.249,50 EUR;"
     "in_stock;Marca;;7",
 ]) + "\n"
@@ -53,11 +54,53 @@ def test_markets_expand_convert_and_round_to_the_currency(tmp_path: Path) -> Non
     # CLP has no decimals: 19.95 × 1021.37 = 20376.33 -> 20376;
     # 1249.50 × 1021.37 = 1276201.82 -> 1276202
     assert [r["price"] for r in cl] == ["20376 CLP", "1276202 CLP"]
-    assert cl[0]["shipping"] == "ES::Estándar:4034 CLP"
+    # Each market's feed carries only its own country's shipping, converted.
+    assert cl[0]["shipping"] == "CL::Estándar:4034 CLP"
+    assert es[0]["shipping"] == "ES::Estándar:3.95 EUR"
+    assert br[0]["shipping"] == ""
+    left_out = [i for i in report.issues if i.code == "shipping-other-country"]
+    assert {(i.channel, i.value) for i in left_out} == {
+        ("meta.ES", "CL"), ("meta.CL", "ES"), ("meta.BR", "CL, ES")}
     assert [r["price"] for r in br] == ["121.70 BRL", "7621.95 BRL"]
     # A localised column feeds the market's title when it has a value.
     assert [r["title"] for r in br] == ["Camiseta vermelha", "Taza"]
     assert [r["title"] for r in es] == ["Camiseta roja", "Taza"]
+
+
+def test_a_market_gives_its_own_shipping_to_products_with_none_for_it(tmp_path: Path) -> None:
+    config = _config(tmp_path, """\
+  google:
+    spec: google_merchant
+    output: out/google_{country}.xml
+    markets:
+      - {country: ES, language: es, currency: EUR}
+      - {country: MX, language: es, currency: MXN, shipping: "MX::Estándar:99 MXN"}
+    rates: {MXN: 20.45}
+""")
+    report = run_build(load_config(config))
+    mx = parse_output(tmp_path / "out" / "google_MX.xml", "xml")
+    ns = "{http://base.google.com/ns/1.0}"
+    for item in mx:
+        shipping = item.findall(f"{ns}shipping")
+        assert [(s.findtext(f"{ns}country"), s.findtext(f"{ns}price")) for s in shipping] == [
+            ("MX", "99.00 MXN")]
+    es = parse_output(tmp_path / "out" / "google_ES.xml", "xml")
+    assert es[0].findtext(f"{ns}shipping/{ns}country") == "ES"
+    assert report.channels["google.MX"].items == 2
+
+
+def test_market_shipping_for_another_country_is_a_config_error(tmp_path: Path) -> None:
+    config = _config(tmp_path, """\
+  google:
+    spec: google_merchant
+    output: out/google_{country}.xml
+    markets:
+      - {country: MX, language: es, currency: MXN, shipping: "ES::Estándar:99 MXN"}
+    rates: {MXN: 20.45}
+""")
+    with pytest.raises(ConfigError) as error:
+        plan_channels(load_config(config))
+    assert "rules for ES in the MX market" in str(error.value)
 
 
 def test_rates_from_a_csv_file(tmp_path: Path) -> None:
@@ -136,7 +179,7 @@ def test_market_settings_override_channel_settings(tmp_path: Path) -> None:
   amazon:
     spec: amazon_listings
     output: out/amazon_{country}.json
-    settings: {seller_id: A1, product_type: PRODUCT}
+    settings: {seller_id: A1, product_type: PRODUCT, identifier_exemption: "true"}
     markets:
       - {country: ES, language: es, currency: EUR, settings: {marketplace_id: A1RKKUPIHCS9HS}}
       - {country: FR, language: fr, currency: EUR,

@@ -47,7 +47,11 @@ def test_a_good_row_becomes_a_typed_product():
     ("4.00638E+12", "spreadsheet"),
     ("2000000000008", "store-internal"),
     ("ABC4006381333", "only digits"),
-    ("0000000000000", "store-internal"),
+    ("0000000000000", "placeholder"),
+    ("1234567890128", "placeholder"),
+    ("0512345000107", "coupon"),
+    ("9812345678902", "coupon"),
+    ("94006381333934", "variable-measure"),
 ])
 def test_bad_gtins_are_errors_with_a_reason(gtin, fragment):
     product, issues = parse({"gtin": gtin})

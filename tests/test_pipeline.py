@@ -72,8 +72,9 @@ def test_a_spec_template_prints_a_missing_value_as_nothing(tmp_path: Path) -> No
 
 
 def test_outcomes_are_typed_per_row_and_feed(tmp_path: Path) -> None:
+    # Pinterest does not require a brand (Google does): the brandless A1-M is written there.
     config = _project(tmp_path, {
-        "google": {"spec": "google_merchant", "output": "feeds/google.xml"},
+        "pinterest": {"spec": "pinterest_catalog", "output": "feeds/pinterest.csv"},
         "branded": {"spec": "google_merchant", "output": "feeds/branded.xml",
                     "rules": [{"filter": {"keep": "brand"}}]},
     })
@@ -87,8 +88,9 @@ def test_outcomes_are_typed_per_row_and_feed(tmp_path: Path) -> None:
 
 
 def test_outcomes_are_the_same_from_worker_processes(tmp_path: Path) -> None:
+    # Pinterest does not require a brand (Google does): the brandless A1-M is written there.
     config = _project(tmp_path, {
-        "google": {"spec": "google_merchant", "output": "feeds/google.xml"},
+        "pinterest": {"spec": "pinterest_catalog", "output": "feeds/pinterest.csv"},
         "branded": {"spec": "google_merchant", "output": "feeds/branded.xml",
                     "rules": [{"filter": {"keep": "brand"}}]},
     })

@@ -15,6 +15,11 @@ a `MarketLocalizer`: prices (price, sale_price, shipping) converted with the dec
 and rounded to the currency's decimals (0 for CLP or COP), and titles or descriptions taken
 from the market's localised columns when they have a value. A market whose currency has no
 rate is a config error, never a silent 1:1.
+
+Shipping follows the market: a market's feed carries only the shipping rules for its own
+country (a channel rejects `<g:country>ES</g:country>` in the Mexican feed, or charges
+it as shipping to Spain), and a market may give `shipping:` for the products whose master
+has no rule for its country.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from feedsync.checks import codes
 from feedsync.checks.issue import Issue, Severity
 from feedsync.config import ChannelConfig, Config
 from feedsync.products.numbers import currency_decimals, iso_currencies
-from feedsync.products.product import Money, Product
+from feedsync.products.parse import FieldProblem, parse_shipping
+from feedsync.products.product import Money, Product, Shipping
 
 _PLACEHOLDERS = ("{country}", "{language}", "{currency}")
 _LOCALIZABLE = {"title", "description", "link", "product_type", "color", "size", "material",
@@ -123,11 +129,28 @@ class MarketLocalizer:
     rates: RateTable
     channel: str
     columns: dict[str, str] = field(default_factory=dict)  # field -> master column
+    shipping: list[Shipping] | None = None  # the market's own, for products with none
 
     def __call__(self, product: Product) -> tuple[Product | None, list[Issue]]:
         changes: dict[str, Any] = {}
         issues: list[Issue] = []
         target = self.market.currency
+        if product.shipping or self.shipping:
+            here = [r for r in product.shipping if r.country == self.market.country]
+            if len(here) != len(product.shipping):
+                others = sorted({r.country for r in product.shipping} - {self.market.country})
+                issues.append(Issue(
+                    codes.SHIPPING_OTHER_COUNTRY, Severity.INFO,
+                    f"shipping for {', '.join(others)} is left out of the "
+                    f"{self.market.country} feed"
+                    + (", which uses the market's own shipping" if not here and self.shipping
+                       else ""),
+                    row=product.row, product_id=product.id, field="shipping",
+                    value=", ".join(others), channel=self.channel))
+            if not here and self.shipping:
+                here = list(self.shipping)
+            if here != product.shipping:
+                product = replace(product, shipping=here)
         for name in ("price", "sale_price"):
             money = getattr(product, name)
             if money is not None and money.currency != target:
@@ -174,6 +197,7 @@ class ChannelVariant:
     market: Market | None
     settings: dict[str, str]
     localize: Callable[[Product], tuple[Product | None, list[Issue]]] | None = None
+    attributes: dict[str, str] = field(default_factory=dict)  # the config's `attributes:`
 
     def output_path(self, path: str) -> str:
         return self.market.fill(path) if self.market else path
@@ -182,7 +206,8 @@ class ChannelVariant:
         market = self.market.as_context() if self.market else {
             "country": "", "language": "", "currency": ""}
         return {"settings": dict(self.settings), "market": market,
-                "feed": feed.model_dump() if hasattr(feed, "model_dump") else dict(feed)}
+                "feed": feed.model_dump() if hasattr(feed, "model_dump") else dict(feed),
+                "attributes": dict(self.attributes)}
 
 
 def expand_channel(config: Config, name: str, channel: ChannelConfig, spec: ChannelSpec,
@@ -191,7 +216,8 @@ def expand_channel(config: Config, name: str, channel: ChannelConfig, spec: Chan
     where = f"channels.{name}"
     if not channel.markets:
         settings = _settings(spec, channel.settings, {}, where, problems)
-        return [ChannelVariant(name, None, settings)]
+        _resolve_paths(config, spec, settings, where, problems)
+        return [ChannelVariant(name, None, settings, attributes=dict(channel.attributes))]
     base = (channel.base_currency or config.source.defaults.get("currency") or "").upper() or None
     rates_path = config.resolve(channel.rates_file) if channel.rates_file else None
     rates = RateTable.from_config(channel, base, rates_path, where, problems)
@@ -228,9 +254,23 @@ def expand_channel(config: Config, name: str, channel: ChannelConfig, spec: Chan
                 continue
             columns[field_name] = market.fill(pattern)
         settings = _settings(spec, channel.settings, market_config.settings, place, problems)
+        _resolve_paths(config, spec, settings, place, problems)
         variant_name = f"{name}.{key}"
-        localizer = MarketLocalizer(market, rates, variant_name, columns)
-        variants.append(ChannelVariant(variant_name, market, settings, localizer))
+        shipping = None
+        if market_config.shipping:
+            try:
+                shipping = parse_shipping(market_config.shipping, config.source.locale,
+                                          market.currency)
+            except FieldProblem as problem:
+                problems.append(f"{place}.shipping: {problem.message}")
+                continue
+            wrong = sorted({r.country for r in shipping} - {market.country})
+            if wrong:
+                problems.append(f"{place}.shipping: rules for {', '.join(wrong)} in the "
+                                f"{market.country} market")
+        localizer = MarketLocalizer(market, rates, variant_name, columns, shipping)
+        variants.append(ChannelVariant(variant_name, market, settings, localizer,
+                                       dict(channel.attributes)))
     if len(channel.markets) > 1:
         for output in channel.resolved_outputs():
             if not any(p in output.path for p in _PLACEHOLDERS[:2]):
@@ -255,3 +295,19 @@ def _settings(spec: ChannelSpec, channel: dict[str, str], market: dict[str, str]
             continue
         settings[key] = value
     return settings
+
+
+def _resolve_paths(config: Config, spec: ChannelSpec, settings: dict[str, str], where: str,
+                   problems: list[str]) -> None:
+    """A setting naming files (product type definitions) is relative to the config."""
+    if spec.product_types is None:
+        return
+    key = spec.product_types.setting
+    value = settings.get(key)
+    if not value:
+        return
+    path = config.resolve(value)
+    if not path.exists():
+        problems.append(f"{where}.settings.{key}: {path} does not exist")
+        return
+    settings[key] = str(path)

@@ -8,8 +8,9 @@ as shipping), which every writer knows how to serialise.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any
@@ -22,6 +23,7 @@ from feedsync.checks.issue import Issue, Severity
 from feedsync.checks.text import truncate_words
 from feedsync.errors import ConfigError
 from feedsync.products.dates import format_iso_minutes
+from feedsync.products.dates import now as current_time
 from feedsync.products.numbers import currency_decimals, format_amount
 from feedsync.products.product import (
     CANONICAL_FIELDS,
@@ -32,6 +34,7 @@ from feedsync.products.product import (
     Shipping,
     to_plain,
 )
+from feedsync.rules.taxonomy import google_taxonomy
 from feedsync.templating import fast_renderer, template_environment
 
 Group = dict[str, str]
@@ -163,11 +166,12 @@ FORMATTERS: dict[str, Callable[[Any], Value]] = {
 
 _EMPTYABLE = (str, list, tuple)
 _template_env = template_environment()
+_DROP: Any = object()  # a field check's answer: leave this attribute out, keep the product
 
 
 class _FieldRenderer:
-    __slots__ = ("fast", "format", "get", "limited", "max_length", "name", "plain_text",
-                 "recommended", "required", "spec", "values")
+    __slots__ = ("checked", "fast", "format", "get", "limited", "max_length", "name",
+                 "passed", "plain_text", "recommended", "required", "spec", "values")
 
     def __init__(self, spec: FieldSpec, channel: str,
                  context: dict[str, Any] | None = None) -> None:
@@ -182,6 +186,14 @@ class _FieldRenderer:
         # Plain text with no value map: a string within the limit goes straight through.
         self.fast = self.plain_text and spec.values is None
         self.limited = bool(spec.max_length or spec.max_items)
+        # Checks beyond length and value maps: such a field always takes the general path.
+        self.checked = bool(spec.https_only or spec.taxonomy or spec.parts or spec.split
+                            or spec.during or spec.max_days_ahead
+                            or spec.format == "shipping")
+        # Plain texts whose checks depend on the value alone: the values that passed.
+        value_only = (self.checked and self.plain_text and spec.values is None
+                      and not (spec.split or spec.during or spec.max_days_ahead))
+        self.passed: set[str] | None = set() if value_only else None
         self.get = self._getter(spec, channel, context or {})
 
     @staticmethod
@@ -262,7 +274,15 @@ def _compile_fields(fields: list[_FieldRenderer],
         if missing_matters:
             lines.append("            excluded = True")
         limit = f" and len({{v}}) <= {field.max_length}" if field.max_length else ""
-        if field.plain_text and field.values is None:
+        if field.checked and field.passed is not None:
+            # Value-only checks (taxonomy, parts, https): a text that passed them once
+            # passes again, so known-good values take the inline path.
+            namespace[f"passed_{index}"] = field.passed
+            lines.append(f"    elif value.__class__ is str and value in passed_{index}:")
+            lines.append(f"        item[{field.name!r}] = value")
+        elif field.checked:
+            pass
+        elif field.plain_text and field.values is None:
             lines.append(f"    elif value.__class__ is str and value{limit.format(v='value')}:")
             lines.append(f"        item[{field.name!r}] = value")
         elif field.plain_text:
@@ -293,6 +313,7 @@ class ChannelRenderer:
         self.rules = spec.rules
         self.localize = localize
         self._render_fields = _compile_fields(self.fields, self._render_field)
+        self.product_types = _ProductTypeCheck.for_spec(spec, channel, context or {})
 
     def render(self, product: Product) -> tuple[Item | None, list[Issue]]:
         item: Item = {}
@@ -308,7 +329,11 @@ class ChannelRenderer:
             issue = self._apply_rule(rule, product, item)
             if issue is not None:
                 issues.append(issue)
-                excluded = excluded or issue.is_error or rule.exclude
+                excluded = excluded or rule.exclude or (issue.is_error and not rule.report)
+        if not excluded and self.product_types is not None:
+            problems = self.product_types.check(product, item)
+            issues += problems
+            excluded = any(i.is_error for i in problems)
         return (None if excluded else item), issues
 
     def _render_field(self, index: int, raw: Any, product: Product, item: Item,
@@ -337,6 +362,15 @@ class ChannelRenderer:
                     f"{self.spec.title} does not accept {field.name} {key!r}", spec, key))
                 return True
             raw = mapped
+        if field.checked:
+            checked = self._check_field(field, raw, product, issues)
+            if checked is _DROP:  # the check said why; an error only when the field is required
+                return issues[-1].is_error
+            if (field.passed is not None and checked is raw and raw.__class__ is str
+                    and len(field.passed) < 4096
+                    and not (field.max_length and len(raw) > field.max_length)):
+                field.passed.add(raw)
+            raw = checked
         value: Value = raw if field.plain_text and raw.__class__ is str else field.format(raw)
         problem = self._check_limits(spec, value) if field.limited else None
         if problem is not None:
@@ -345,8 +379,90 @@ class ChannelRenderer:
                                       _text(raw)[:200]))
             if issue[1] is Severity.ERROR:
                 return True
+            if value is _DROP:
+                return False
         item[field.name] = value
         return False
+
+    def _check_field(self, field: _FieldRenderer, raw: Any, product: Product,
+                     issues: list[Issue]) -> Any:
+        """The checks a spec adds beyond length: https, taxonomy, parts, dates, shipping
+        currency. Returns the value to write, or _DROP (after adding the issue saying
+        why; an error issue when the field is required, so the product is left out)."""
+        spec = field.spec
+        title = self.spec.title
+
+        def drop(code: str, message: str, value: Any) -> Any:
+            severity = Severity.ERROR if field.required else Severity.WARNING
+            if code == codes.DATE_TOO_FAR:
+                severity = Severity.ERROR
+            issues.append(self._issue(product, code, severity, message, spec,
+                                      _text(value)[:200]))
+            return _DROP
+
+        if spec.split and isinstance(raw, str):
+            raw = [part.strip() for part in raw.split(spec.split) if part.strip()]
+        if spec.during:
+            window = product.get(spec.during)
+            now = current_time()
+            if isinstance(window, DateWindow) and not window.start <= now <= window.end:
+                ended = window.end < now
+                issues.append(self._issue(
+                    product, codes.OUTSIDE_ITS_WINDOW, Severity.INFO,
+                    f"{spec.name} is left out: its {spec.during} "
+                    + (f"ended on {window.end.date().isoformat()}" if ended else
+                       f"starts on {window.start.date().isoformat()}"), spec, _text(window)))
+                return _DROP
+        if spec.format == "shipping" and isinstance(raw, list) and product.price is not None:
+            currency = product.price.currency
+            kept = [r for r in raw if r.price.currency == currency]
+            if len(kept) != len(raw):
+                other = sorted({r.price.currency for r in raw} - {currency})
+                issues.append(self._issue(
+                    product, codes.SHIPPING_CURRENCY_MISMATCH, Severity.WARNING,
+                    f"shipping priced in {', '.join(other)} while the price is in {currency}; "
+                    f"{title} wants one currency, so those shipping rules are left out",
+                    spec, ", ".join(other)))
+            if not kept:
+                return _DROP
+            raw = kept
+        if spec.https_only:
+            values = raw if isinstance(raw, list) else [raw]
+            secure = [v for v in values if _text(v).lower().startswith("https://")]
+            if len(secure) != len(values):
+                if not secure:
+                    return drop(codes.INSECURE_URL,
+                                f"{title} takes only https:// URLs for {spec.name}; "
+                                f"{_text(values[0])[:80]} is http", values[0])
+                issues.append(self._issue(
+                    product, codes.INSECURE_URL, Severity.WARNING,
+                    f"{title} takes only https:// URLs for {spec.name}; "
+                    f"{len(values) - len(secure)} http URL(s) left out", spec,
+                    next(_text(v) for v in values if v not in secure)[:200]))
+            raw = secure if isinstance(raw, list) else raw
+        if spec.taxonomy == "google":
+            text = _text(raw)
+            if google_taxonomy().id_for(text) is None:
+                return drop(codes.UNKNOWN_CATEGORY,
+                            f"{text[:80]!r} is not a Google product category (an id or a full "
+                            f"path of the taxonomy); {title} would not use it", text)
+        if spec.parts is not None and isinstance(raw, str):
+            parts = [p.strip() for p in raw.split(spec.parts.separator)]
+            limit = spec.parts.max_length
+            if (spec.parts.max_items and len(parts) > spec.parts.max_items) or (
+                    limit and any(len(p) > limit for p in parts)) or not all(parts):
+                return drop(codes.VALUE_DROPPED,
+                            f"{spec.name} {raw[:80]!r}: {title} takes at most "
+                            f"{spec.parts.max_items} values separated by "
+                            f"{spec.parts.separator!r}, each of at most {limit} characters",
+                            raw)
+        if spec.max_days_ahead and isinstance(raw, datetime):
+            now = current_time()
+            if raw > now + timedelta(days=spec.max_days_ahead):
+                return drop(codes.DATE_TOO_FAR,
+                            f"{spec.name} {format_iso_minutes(raw)} is more than "
+                            f"{spec.max_days_ahead} days ahead; {title} rejects it", raw)
+        return raw
 
     def _check_limits(self, spec: FieldSpec,
                       value: Value) -> tuple[Value, tuple[str, Severity, str]] | None:
@@ -357,6 +473,11 @@ class ChannelRenderer:
                         codes.TRUNCATED, Severity.WARNING,
                         f"{spec.name} is {len(value)} characters; {self.spec.title} allows "
                         f"{spec.max_length}, so it was cut at a word boundary")
+                if spec.too_long == "drop" and not spec.required:
+                    return _DROP, (codes.VALUE_DROPPED, Severity.WARNING,
+                                   f"{spec.name} is {len(value)} characters; "
+                                   f"{self.spec.title} allows {spec.max_length}, so "
+                                   f"{spec.name} is left out of this channel")
                 return value, (codes.TOO_LONG, Severity.ERROR,
                                f"{spec.name} is {len(value)} characters; {self.spec.title} "
                                f"allows at most {spec.max_length}")
@@ -383,6 +504,22 @@ class ChannelRenderer:
             options = [wanted] if isinstance(wanted, str) else wanted
             if actual_text not in options:
                 return None
+        for name, unwanted in rule.unless.items():
+            actual = product.get(name)
+            options = [unwanted] if isinstance(unwanted, str) else unwanted
+            if actual is not None and _text(actual) in options:
+                return None
+        for name, pattern in rule.when_matches.items():
+            actual = product.get(name)
+            if actual is None or re.search(pattern, _text(actual)) is None:
+                return None
+        if rule.report:
+            return Issue(rule.code, Severity(rule.severity),
+                         rule.message or f"{self.spec.title}: {rule.code}", row=product.row,
+                         product_id=product.id,
+                         field=next(iter(rule.when_matches or rule.when)),
+                         value=_text(product.get(next(iter(rule.when_matches or rule.when)))),
+                         channel=self.channel)
         if rule.exclude:
             condition = ", ".join(f"{k} is {_text(product.get(k))}" for k in rule.when)
             return Issue(rule.code, Severity(rule.severity),
@@ -428,3 +565,106 @@ class ChannelRenderer:
         return Issue(code, severity, message, row=product.row, product_id=product.id,
                      field=spec.source_field if spec.template is None else spec.name,
                      value=value, channel=self.channel)
+
+
+class _ProductTypeCheck:
+    """A spec's `product_types:`: each item's attributes, completed from its product
+    type definition, must satisfy it (feedsync/channels/product_types.py)."""
+
+    def __init__(self, spec: ChannelSpec, channel: str, context: dict[str, Any],
+                 location: str) -> None:
+        from feedsync.channels.product_types import load_definitions
+        from feedsync.channels.shape import MISSING, compile_shape, render_constant
+
+        types = spec.product_types
+        assert types is not None
+        self.types = types
+        self.spec = spec
+        self.channel = channel
+        self.missing = MISSING
+        self.definitions = load_definitions(location)
+        shape = spec.formats[types.format].item_shape
+        node = shape.get(types.at) if isinstance(shape, dict) else None
+        if not isinstance(node, dict) or "$override" not in node:
+            raise ConfigError(f"channel spec {spec.name}: product_types needs the "
+                              f"{types.format} item_shape's `{types.at}` to carry "
+                              "`$override: FIELD`")
+        self.override = str(node["$override"])
+        where = f"{spec.name}.product_types"
+        self.attributes_shape, _ = compile_shape(
+            {k: v for k, v in node.items() if k != "$override"}, context, where)
+        self.value_keys = {k: render_constant(v, context, where) if "{" in v else v
+                           for k, v in types.value_keys.items()}
+        language = types.language or ""
+        self.language = render_constant(language, context, where) if "{" in language \
+            else language
+        self.settings = dict(context.get("settings", {}))
+        self.mapping: dict[str, Callable[[Product], str | None]] = {}
+        for attribute, text in dict(context.get("attributes", {})).items():
+            self.mapping[attribute] = self._compile(attribute, str(text))
+
+    @classmethod
+    def for_spec(cls, spec: ChannelSpec, channel: str,
+                 context: dict[str, Any]) -> _ProductTypeCheck | None:
+        if spec.product_types is None:
+            return None
+        location = dict(context.get("settings", {})).get(spec.product_types.setting)
+        if not location:
+            return None  # no definitions: the spec's own rules (shared by all types) apply
+        return cls(spec, channel, context, str(location))
+
+    def _compile(self, attribute: str, text: str) -> Callable[[Product], str | None]:
+        if "{{" not in text and "{%" not in text:
+            return lambda product: text
+        try:
+            template = _template_env.from_string(text)
+            names = meta.find_undeclared_variables(_template_env.parse(text))
+        except TemplateError as exc:
+            raise ConfigError(f"channel {self.channel}: attributes.{attribute}: bad "
+                              f"template: {exc}") from exc
+        render_text = fast_renderer(template)
+        settings = self.settings
+
+        def render(product: Product) -> str | None:
+            context = {n: to_plain(product.get(n)) for n in names if n != "settings"}
+            context["settings"] = settings
+            return render_text(context).strip() or None
+
+        return render
+
+    def check(self, product: Product, item: Item) -> list[Issue]:
+        from feedsync.channels.product_types import complete_attributes
+
+        type_name = str(item.get(self.types.type_field) or "")
+        definition = self.definitions.get(type_name)
+        if definition is None:
+            return [Issue(codes.UNKNOWN_PRODUCT_TYPE, Severity.ERROR,
+                          f"no product type definition for {type_name or '(none)'}; "
+                          f"{self.spec.title} would reject the message (definitions for: "
+                          f"{', '.join(sorted(self.definitions))})",
+                          row=product.row, product_id=product.id,
+                          field=self.types.type_field, value=type_name,
+                          channel=self.channel)]
+        shaped = self.attributes_shape(dict(item), 1, None)
+        base = shaped if isinstance(shaped, dict) else {}
+
+        def lookup(name: str) -> Any:
+            mapped = self.mapping.get(name)
+            if mapped is not None:
+                return mapped(product)
+            return product.extra.get(name)
+
+        attributes = complete_attributes(definition, base, lookup, self.value_keys,
+                                         self.types.language_key, self.language)
+        problems = definition.problems(attributes)
+        if problems:
+            return [Issue(codes.PRODUCT_TYPE_INVALID, Severity.ERROR,
+                          f"{self.spec.title} product type {type_name}: {message}"
+                          + (f"; give it as a master column named {attribute} or under "
+                             "the channel's attributes:" if message.endswith("required")
+                             else ""),
+                          row=product.row, product_id=product.id, field=attribute,
+                          channel=self.channel)
+                    for attribute, message in problems]
+        item[self.override] = attributes  # type: ignore[assignment]
+        return []

@@ -9,6 +9,9 @@ it turns an `Item` into the channel's JSON with no per-channel Python:
 - `$$text`           the literal string `$text`
 - `"{{ settings.seller_id }}"`  a Jinja2 expression over settings/market/feed, rendered once
 - `{$each: field, item: SHAPE}`  one SHAPE per value of a list field
+- `{$override: field, ...}`      the item's `field` (an object the renderer built, e.g.
+                                 Amazon attributes completed from a product type
+                                 definition) when it has one, else the object's other keys
 - anything else      a constant
 
 Absent values disappear instead of being written as null: an object or a list whose
@@ -48,7 +51,11 @@ def _walk_refs(node: Any) -> Iterator[str]:
             yield str(node["$each"])
             yield from _walk_refs(node.get("item"))
             return
-        for value in node.values():
+        if "$override" in node:
+            yield str(node["$override"])
+        for key, value in node.items():
+            if key == "$override":
+                continue
             yield from _walk_refs(value)
     elif isinstance(node, list):
         for value in node:
@@ -78,6 +85,8 @@ def compile_shape(node: Any, context: dict[str, Any], where: str) -> tuple[Resol
     if isinstance(node, dict):
         if "$each" in node:
             return _compile_each(node, context, where)
+        if "$override" in node:
+            return _compile_override(node, context, where)
         children = [(str(key), *compile_shape(value, context, f"{where}.{key}"))
                     for key, value in node.items()]
         has_refs = any(refs for _, _, refs in children)
@@ -115,6 +124,21 @@ def compile_shape(node: Any, context: dict[str, Any], where: str) -> tuple[Resol
         return _compile_string(node, context, where)
     constant = node
     return (lambda item, position, current: constant), False
+
+
+def _compile_override(node: dict[str, Any], context: dict[str, Any],
+                      where: str) -> tuple[Resolver, bool]:
+    name = str(node["$override"])
+    default, _ = compile_shape({k: v for k, v in node.items() if k != "$override"}, context,
+                               where)
+
+    def resolve_override(item: dict[str, Any], position: int, current: Any) -> Any:
+        value = item.get(name)
+        if isinstance(value, dict):
+            return value
+        return default(item, position, current)
+
+    return resolve_override, True
 
 
 def _compile_each(node: dict[str, Any], context: dict[str, Any],

@@ -42,6 +42,36 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class PartsSpec(_Model):
+    """A value written as several parts, each with its own limit."""
+
+    separator: str
+    max_items: int | None = Field(None, gt=0)
+    max_length: int | None = Field(None, gt=0)
+
+
+class ProductTypesSpec(_Model):
+    """Validate each item against a per-type JSON schema (Amazon product type definitions).
+
+    The channel's `setting` names a definition file, or a directory of `<TYPE>.json`
+    files, as SP-API's getDefinitionsProductType returns them. The item's `type_field`
+    picks the definition; the shaped item of `format`, at `at`, is what it describes.
+    Attributes the definition has but the shape does not write come from master columns
+    of the same name or the channel's `attributes:` mapping, as `[{value, ...}]` with
+    `value_keys` added.
+    """
+
+    setting: str = "product_type_definitions"
+    type_field: str = "product_type"
+    format: str = "json"
+    at: str = "attributes"
+    value_keys: dict[str, str] = Field(
+        default_factory=dict, description="Keys added next to each value (`marketplace_id`)")
+    language_key: str | None = Field(
+        None, description="Key holding the language, added where the definition asks for it")
+    language: str | None = None
+
+
 class FieldSpec(_Model):
     name: str = Field(description="Attribute / column / element name in the channel's feed")
     source: str | None = Field(None, description="Canonical field or master column; default: name")
@@ -53,7 +83,9 @@ class FieldSpec(_Model):
     required: bool = False
     recommended: bool = False
     max_length: int | None = Field(None, gt=0)
-    too_long: Literal["error", "truncate"] = "error"
+    too_long: Literal["error", "truncate", "drop"] = Field(
+        "error", description="Over max_length: leave the product out (error), cut the text "
+                             "(truncate), or leave only this attribute out (drop)")
     max_items: int | None = Field(None, gt=0)
     values: dict[str, str] | None = Field(
         None, description="canonical value -> channel spelling; others are unsupported")
@@ -62,6 +94,23 @@ class FieldSpec(_Model):
     header: str | None = Field(None, description="Column header in delimited formats")
     separator: str | None = Field(
         None, description="Delimited formats: this field's list separator (idealo's eans `|`)")
+    https_only: bool = Field(
+        False, description="URLs must be https://; http:// values are left out (eBay images)")
+    taxonomy: Literal["google"] | None = Field(
+        None, description="The value must be an id or a path of this taxonomy, else it is "
+                          "left out with a warning")
+    parts: PartsSpec | None = Field(
+        None, description="A value made of several parts (Google's `red/green/blue`): their "
+                          "separator, how many and how long each may be")
+    split: str | None = Field(
+        None, description="A text value holding several values (a setting `ES,PT`): split "
+                          "it into a list on this separator")
+    during: str | None = Field(
+        None, description="A date window field (sale_price_effective_date): outside the "
+                          "window the value is left out (a sale that ended is not sent)")
+    max_days_ahead: int | None = Field(
+        None, gt=0, description="A date at most this many days from now (Google's "
+                                "availability_date: 365)")
 
     @property
     def source_field(self) -> str:
@@ -123,6 +172,14 @@ class RuleSpec(_Model):
     code: str = Field(codes.MISSING_REQUIRED, pattern=ISSUE_CODE_PATTERN,
                       description="The issue code reported: a built-in one or the spec's own")
     when: dict[str, str | list[str]] = Field(default_factory=dict)
+    unless: dict[str, str | list[str]] = Field(
+        default_factory=dict, description="The rule does not apply when these match")
+    when_matches: dict[str, str] = Field(
+        default_factory=dict, description="Canonical field -> regular expression its text "
+                                          "must match for the rule to apply")
+    report: bool = Field(
+        False, description="Only report matching products (with `severity`), e.g. a value "
+                           "the channel has no field for")
     require: list[str] = Field(default_factory=list)
     require_any: list[str] = Field(default_factory=list)
     exclude: bool = Field(
@@ -133,9 +190,16 @@ class RuleSpec(_Model):
 
     @model_validator(mode="after")
     def _something_required(self) -> RuleSpec:
-        if self.exclude:
-            if self.require or self.require_any or not self.when:
-                raise ValueError("an `exclude` rule takes `when` and no `require`")
+        for pattern in self.when_matches.values():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"when_matches: bad regular expression {pattern!r}: "
+                                 f"{exc}") from exc
+        if self.exclude or self.report:
+            if self.require or self.require_any or not (self.when or self.when_matches):
+                raise ValueError("an `exclude` or `report` rule takes `when` or "
+                                 "`when_matches` and no `require`")
             return self
         if not self.require and not self.require_any:
             raise ValueError("a rule needs `require` or `require_any`")
@@ -154,6 +218,12 @@ class ChannelSpec(_Model):
         default_factory=dict,
         description="Per-channel values the config gives (seller id, marketplace...); "
                     "null = the config must give it")
+    product_types: ProductTypesSpec | None = Field(
+        None, description="Per-type schemas every item must satisfy (Amazon)")
+    empty_feed: Literal["skip", "write"] = Field(
+        "write", description="With no item: write the empty document (valid for the "
+                             "channel: it delists everything) or no file (skip: the "
+                             "channel rejects an empty document, e.g. Amazon's)")
 
     @field_validator("fields")
     @classmethod

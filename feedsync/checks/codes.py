@@ -125,14 +125,26 @@ INVALID_VALUE = register(
 INVALID_NUMBER = register(
     "invalid-number", Severity.ERROR, "A quantity is not a whole number")
 INVALID_WEIGHT = register(
-    "invalid-weight", Severity.ERROR, "A weight cannot be read or has no unit")
+    "invalid-weight", Severity.WARNING,
+    "A weight cannot be read; it is left out, and only a channel that needs it drops the "
+    "product")
 INVALID_SHIPPING = register(
-    "invalid-shipping", Severity.ERROR,
-    "A shipping rule is not written as country:region:service:price")
+    "invalid-shipping", Severity.WARNING,
+    "A shipping rule cannot be read (country:region:service:price, a price of 0 or more); "
+    "the shipping is left out")
 CONTROL_CHARACTERS = register(
     "control-characters", Severity.WARNING, "Invisible control characters were removed from a text")
 HTML_IN_TEXT = register(
     "html-in-text", Severity.WARNING, "HTML markup was removed from a text")
+ENTITY_DEBRIS = register(
+    "entity-debris", Severity.WARNING,
+    "Remains of a double-escaped HTML entity (amp;, #xD;) were repaired in a text")
+INVALID_CHARACTERS = register(
+    "invalid-characters", Severity.WARNING,
+    "Characters channels reject (U+FFFD, private-use) were removed from a text")
+THOUSANDS_SEPARATOR = register(
+    "thousands-separator", Severity.WARNING,
+    "A price's thousands separators were guessed (no source.locale); check how it was read")
 
 # -- rules (feedsync/rules/): one product on one channel, which goes on unchanged ---------
 
@@ -162,6 +174,43 @@ TOO_MANY_VALUES = register(
 NO_EXCHANGE_RATE = register(
     "no-exchange-rate", Severity.ERROR,
     "No exchange rate converts the price into the market's currency")
+
+# -- what the channel itself would reject (issue 11; channels/render.py, spec data) ------
+
+VALUE_DROPPED = register(
+    "value-dropped", Severity.WARNING,
+    "An optional attribute breaks the channel's limit or format, so only it is left out")
+INSECURE_URL = register(
+    "insecure-url", Severity.WARNING,
+    "The channel takes only https:// URLs; an http:// one is left out")
+DATE_TOO_FAR = register(
+    "date-too-far", Severity.ERROR,
+    "A date is further ahead than the channel accepts (availability_date: one year)")
+OUTSIDE_ITS_WINDOW = register(
+    "outside-its-window", Severity.INFO,
+    "A sale price is left out of a channel without sale dates: its window is over or to come")
+SHIPPING_CURRENCY_MISMATCH = register(
+    "shipping-currency-mismatch", Severity.WARNING,
+    "A shipping rule is priced in another currency than the product, so it is left out")
+SHIPPING_OTHER_COUNTRY = register(
+    "shipping-other-country", Severity.INFO,
+    "A shipping rule is for another country than the market's, so its feed leaves it out")
+MISSING_IDENTIFIER = register(
+    "missing-identifier", Severity.ERROR,
+    "The channel needs a product identifier (GTIN, ASIN) or a declared exemption")
+GTIN_NOT_ACCEPTED = register(
+    "gtin-not-accepted", Severity.WARNING,
+    "The channel has no field for this kind of GTIN (eBay: 14 digits), so it is left out")
+PRODUCT_TYPE_INVALID = register(
+    "product-type-invalid", Severity.ERROR,
+    "The message breaks its Amazon product type definition (a missing or invalid attribute)")
+UNKNOWN_PRODUCT_TYPE = register(
+    "unknown-product-type", Severity.ERROR,
+    "Product type definitions are configured, but none for this product's type")
+EMPTY_FEED = register(
+    "empty-feed", Severity.WARNING,
+    "No product could go to the channel: its feed is empty, or not written where the "
+    "channel rejects an empty document")
 
 
 # -- what to do about each code, shown beside every grouped problem ----------------------
@@ -197,6 +246,15 @@ HINTS = {
     TOO_LONG: "Shorten the text in the master, or cut it with a rule.",
     TRUNCATED: "Shorten the text so its end is not cut.",
     NO_EXCHANGE_RATE: "Add the rate under the channel's `rates:` or `rates_file:`.",
+    UNKNOWN_CATEGORY: "Use an id or a full path of Google's taxonomy (feedsync explain shows "
+                      "the value), or map it with a map_category rule.",
+    MISSING_IDENTIFIER: "Give the GTIN, an ASIN (column asin) or, when Amazon granted one, "
+                        "the identifier_exemption setting.",
+    PRODUCT_TYPE_INVALID: "Add a master column named after the attribute, or map it under "
+                          "the channel's `attributes:`.",
+    INSECURE_URL: "Serve the images over https:// and write https:// in the master.",
+    VALUE_DROPPED: "Shorten or correct the value in the master if the channel should show it.",
+    EMPTY_FEED: "Look at the problems above: every product was left out of this channel.",
 }
 for _code, _hint in HINTS.items():
     REGISTRY[_code] = IssueCode(REGISTRY[_code].code, REGISTRY[_code].severity,

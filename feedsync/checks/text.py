@@ -24,9 +24,48 @@ _NEEDS_CLEANING = re.compile(
 def needs_cleaning(text: str) -> bool:
     # C-level string tests settle the usual case; isprintable() is False for control
     # characters, tabs, line breaks and non-breaking spaces.
-    if text.isprintable() and "  " not in text and "<" not in text and "&" not in text:
+    if (text.isprintable() and "  " not in text and "<" not in text and "&" not in text
+            and ";" not in text and "\ufffd" not in text):
         return False
-    return _NEEDS_CLEANING.search(text) is not None
+    return (_NEEDS_CLEANING.search(text) is not None or has_invalid_characters(text)
+            or has_entity_debris(text))
+
+
+# What channels call "invalid characters" (Google: "Invalid characters" item issue):
+# the replacement character left by a broken encoding, private-use code points and
+# non-characters. Control characters are handled on their own (above).
+_INVALID = re.compile("[\ufffd\ue000-\uf8ff\ufdd0-\ufdef\ufffe\uffff]")
+# An HTML entity whose `&` was lost to double escaping: `Black amp; Decker`, `line#xD;`.
+_ENTITY_DEBRIS = re.compile(
+    r"(?<![&\w])(amp|quot|apos|lt|gt|nbsp);|(?<![&\w])#(x[0-9A-Fa-f]{1,6}|\d{1,6});"
+    r"|(?<=\w)#(x[dDaA9]|1[03]|9);")
+_DEBRIS_TEXT = {"amp": "&", "quot": '"', "apos": "'", "lt": "<", "gt": ">", "nbsp": " "}
+
+
+def has_invalid_characters(text: str) -> bool:
+    return _INVALID.search(text) is not None
+
+
+def remove_invalid_characters(text: str) -> str:
+    return _INVALID.sub("", text)
+
+
+def has_entity_debris(text: str) -> bool:
+    return _ENTITY_DEBRIS.search(text) is not None
+
+
+def repair_entity_debris(text: str) -> str:
+    """`amp;` -> `&`, `#xD;` -> a line break's space: what the lost entity meant."""
+
+    def repair(match: re.Match[str]) -> str:
+        if match[1]:
+            return _DEBRIS_TEXT[match[1]]
+        number = match[2] or match[3]
+        code = int(number[1:], 16) if number[0] in "xX" else int(number)
+        char = chr(code) if 0 < code < 0x110000 else ""
+        return " " if not char.isprintable() else char
+
+    return _ENTITY_DEBRIS.sub(repair, text)
 
 
 def has_control_characters(text: str) -> bool:

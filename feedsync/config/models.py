@@ -181,6 +181,9 @@ class MarketConfig(_Model):
     currency: str = Field(description="ISO 4217 currency prices are converted to")
     settings: dict[str, str] = Field(default_factory=dict,
                                      description="Channel settings for this market only")
+    shipping: str | None = Field(
+        None, description="Shipping for products with no rule for this country, in the "
+                          "master's syntax: `MX::Estándar:99 MXN`")
 
     @field_validator("country", "currency")
     @classmethod
@@ -215,6 +218,11 @@ class ChannelConfig(_Model):
     localized_columns: dict[str, str] = Field(
         default_factory=dict,
         description="field -> master column per market, e.g. title: title_{language}")
+    attributes: dict[str, str] = Field(
+        default_factory=dict,
+        description="Channel attribute -> a value or template over product fields and "
+                    "columns, for attributes the spec does not map (Amazon product type "
+                    "definitions: `country_of_origin: ES`, `bullet_point: '{{ Puntos }}'`)")
     rules: list[Any] = Field(
         default_factory=list,
         description="Ordered rule steps for this channel (see feedsync.rules); `- use: NAME` "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
@@ -15,6 +16,16 @@ _SLASHED = re.compile(
 
 class DateFormatError(ValueError):
     pass
+
+
+def now() -> datetime:
+    """The moment channel checks compare dates with (a sale window, a date at most a year
+    ahead): the clock, or FEEDSYNC_NOW (ISO 8601) for reproducible builds and tests."""
+    fixed = os.environ.get("FEEDSYNC_NOW")
+    if fixed:
+        moment = datetime.fromisoformat(fixed)
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return datetime.now(timezone.utc)
 
 
 @lru_cache(maxsize=64)

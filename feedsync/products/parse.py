@@ -23,9 +23,13 @@ from feedsync.checks.issue import Issue, Severity
 from feedsync.checks.text import (
     collapse_whitespace,
     has_control_characters,
+    has_entity_debris,
     has_html,
+    has_invalid_characters,
     needs_cleaning,
     remove_control_characters,
+    remove_invalid_characters,
+    repair_entity_debris,
     strip_html,
 )
 from feedsync.config import SourceConfig
@@ -82,8 +86,18 @@ ENUM_SYNONYMS: dict[str, dict[str, str]] = {
 _BOOL_TRUE = {"yes", "y", "true", "1", "si", "sí", "ja", "oui"}
 _BOOL_FALSE = {"no", "n", "false", "0", "nein", "non"}
 _SCIENTIFIC = re.compile(r"^\d(?:[.,]\d+)?[eE]\+?\d+$")
-_RESTRICTED_GTIN = re.compile(r"^(?:0[24]|2\d|9[89])")
-_WEIGHT_UNITS = {"kg": "kg", "g": "g", "lb": "lb", "lbs": "lb", "oz": "oz"}
+# In GTIN-13 form: restricted circulation 02x, 04x, 2xx; coupons 05x, 981-984, 99x
+# (Google's Shoptimizer gtin_optimizer, support.google.com/merchants/answer/7000684 and
+# /6286302, checked 2026-12-02).
+_RESTRICTED_GTIN = re.compile(r"^(?:0[245]|2\d|98[1-4]|99)")
+_WEIGHT_UNITS = {"kg": "kg", "kgs": "kg", "kilo": "kg", "kilos": "kg", "kilogram": "kg",
+                 "kilograms": "kg", "g": "g", "gr": "g", "grs": "g", "gram": "g",
+                 "grams": "g", "lb": "lb", "lbs": "lb", "pound": "lb", "pounds": "lb",
+                 "oz": "oz", "ounce": "oz", "ounces": "oz"}
+# Fields no channel needs to list a product: a value that cannot be read is left out with
+# a warning, and only a channel that requires the field leaves the product out (a weight
+# written `3 kgs` must not remove a product from every feed).
+_CHANNEL_OPTIONAL = frozenset({"shipping_weight", "shipping"})
 _POSTAL = re.compile(r"^[0-9*][0-9A-Za-z*\- ]*$")
 # Groups are comma-separated, but prices may use decimal commas: split only before `CC:`.
 _SHIPPING_GROUPS = re.compile(r",(?=\s*[A-Za-z]{2}:)")
@@ -299,10 +313,16 @@ class RowParser:
             except (FieldProblem, DateFormatError) as problem:
                 code = (problem.code if isinstance(problem, FieldProblem)
                         else codes.INVALID_DATE)
-                issues.append(Issue(code, Severity.ERROR, str(problem), row=row,
+                soft = target in _CHANNEL_OPTIONAL
+                message = str(problem)
+                if soft:
+                    message += ("; it is left out, and only channels that need "
+                                f"{_public_name(target)} leave the product out")
+                issues.append(Issue(code, Severity.WARNING if soft else Severity.ERROR,
+                                    message, row=row,
                                     product_id=product_id, field=_public_name(target),
                                     value=raw[:200], column=column))
-                failed = True
+                failed = failed or not soft
             if warnings:
                 for code, message in warnings:
                     issues.append(Issue(code, Severity.WARNING, message, row=row,
@@ -433,6 +453,12 @@ class RowParser:
             amount = parse_decimal(number, self.locale)
         except NumberFormatError as exc:
             raise FieldProblem(codes.INVALID_PRICE, f"{raw!r} is not a price") from exc
+        if self.locale is None and (number.count(".") + number.count(",") >= 2
+                                    or "'" in number):
+            # With no source.locale the separators were guessed: say how it was read.
+            warn(codes.THOUSANDS_SEPARATOR,
+                 f"{raw!r} has thousands separators and source.locale is not set; read as "
+                 f"{amount}")
         if amount <= 0:
             raise FieldProblem(codes.INVALID_PRICE, f"price must be more than 0 (got {raw})")
         return amount, code
@@ -472,10 +498,17 @@ class RowParser:
                                                "a GTIN has 8, 12, 13 or 14")
         if ean.calc_check_digit(digits[:-1]) != digits[-1]:
             raise FieldProblem(codes.INVALID_GTIN, f"GTIN {raw} fails the GS1 check digit")
-        gtin13 = digits.zfill(14)[1:] if len(digits) <= 13 else digits[1:]
-        if _RESTRICTED_GTIN.match(gtin13) or len(set(digits)) == 1:
+        gtin14 = digits.zfill(14)
+        if _RESTRICTED_GTIN.match(gtin14[1:]):
             raise FieldProblem(codes.INVALID_GTIN, f"GTIN {raw} is a store-internal or coupon "
                                                "number, which channels reject")
+        if len(digits) == 14 and digits[0] == "9":
+            raise FieldProblem(codes.INVALID_GTIN, f"GTIN {raw} starts with the variable-measure "
+                                               "indicator 9, which Google rejects")
+        body = digits[:-1].lstrip("0")
+        if len(set(body)) <= 1 or body.startswith("123456789"):
+            raise FieldProblem(codes.INVALID_GTIN, f"GTIN {raw} is a placeholder (repeated or "
+                                               "sequential digits), not a real GTIN")
         return digits
 
     def _bool(self, raw: str, warn: Warn) -> bool:
@@ -496,10 +529,13 @@ class RowParser:
         return int(number)
 
     def _weight(self, raw: str, warn: Warn) -> Measure:
-        match = re.match(r"^\s*([0-9.,]+)\s*([A-Za-z]*)\s*$", raw)
+        match = re.match(r"^\s*([0-9.,]+)\s*([A-Za-z]*)\.?\s*$", raw)
         if not match:
             raise FieldProblem(codes.INVALID_WEIGHT, f"{raw!r} is not a weight such as 0.5 kg")
-        unit = _WEIGHT_UNITS.get(match[2].lower()) if match[2] else self.weight_unit
+        if match[2] and match[2].lower() not in _WEIGHT_UNITS:
+            raise FieldProblem(codes.INVALID_WEIGHT, f"weight {raw!r}: {match[2]!r} is not a unit "
+                                                 "feedsync knows (kg, g, lb, oz)")
+        unit = _WEIGHT_UNITS[match[2].lower()] if match[2] else self.weight_unit
         if not unit:
             raise FieldProblem(codes.INVALID_WEIGHT, f"weight {raw!r} has no unit (kg, g, lb, oz); "
                                                  "write one or set source.defaults.weight_unit")
@@ -509,39 +545,7 @@ class RowParser:
             raise FieldProblem(codes.INVALID_WEIGHT, f"{raw!r} is not a weight") from exc
 
     def _shipping(self, raw: str, warn: Warn) -> list[Shipping]:
-        """Google's syntax: `ES::Standard:4.95 EUR`, several groups separated by commas."""
-        rules = []
-        for group in (g.strip() for g in _SHIPPING_GROUPS.split(raw)):
-            if not group:
-                continue
-            parts = group.split(":")
-            if len(parts) < 4:
-                raise FieldProblem(codes.INVALID_SHIPPING,
-                                   f"shipping {group!r} should be country:region:service:price")
-            country, where, service, price_text = (p.strip() for p in parts[:4])
-            times = [p.strip() for p in parts[4:8]]
-            if len(country) != 2 or not country.isalpha():
-                raise FieldProblem(codes.INVALID_SHIPPING, f"{country!r} is not a two-letter "
-                                                       "country code")
-            amount_text, code = split_money(price_text)
-            try:
-                amount = parse_decimal(amount_text, self.locale)
-            except NumberFormatError as exc:
-                raise FieldProblem(codes.INVALID_SHIPPING,
-                                   f"shipping price {price_text!r} is not a price") from exc
-            code = code or self.default_currency
-            if not code:
-                raise FieldProblem(codes.INVALID_SHIPPING, f"shipping price {price_text!r} has no "
-                                                       "currency")
-            handling = [int(t) if t.isdigit() else None for t in times] + [None] * 4
-            rules.append(Shipping(
-                country=country.upper(), price=Money(amount, code),
-                region=where if where and not _POSTAL.match(where) else None,
-                postal_code=where if where and _POSTAL.match(where) else None,
-                service=service or None,
-                min_handling_time=handling[0], max_handling_time=handling[1],
-                min_transit_time=handling[2], max_transit_time=handling[3]))
-        return rules
+        return parse_shipping(raw, self.locale, self.default_currency)
 
     def _enum_converter(self, name: str) -> Converter:
         allowed = ENUMS[name]
@@ -561,6 +565,51 @@ class RowParser:
         return convert
 
 
+def parse_shipping(raw: str, locale: str | None,
+                   default_currency: str | None) -> list[Shipping]:
+    """Google's syntax: `ES::Standard:4.95 EUR`, several groups separated by commas.
+
+    Raises FieldProblem for a group that cannot be used."""
+    rules = []
+    for group in (g.strip() for g in _SHIPPING_GROUPS.split(raw)):
+        if not group:
+            continue
+        parts = group.split(":")
+        if len(parts) < 4:
+            raise FieldProblem(codes.INVALID_SHIPPING,
+                               f"shipping {group!r} should be country:region:service:price")
+        country, where, service, price_text = (p.strip() for p in parts[:4])
+        times = [p.strip() for p in parts[4:8]]
+        if len(country) != 2 or not country.isalpha():
+            raise FieldProblem(codes.INVALID_SHIPPING, f"{country!r} is not a two-letter "
+                                                   "country code")
+        amount_text, code = split_money(price_text)
+        try:
+            amount = parse_decimal(amount_text, locale)
+        except NumberFormatError as exc:
+            raise FieldProblem(codes.INVALID_SHIPPING,
+                               f"shipping price {price_text!r} is not a price") from exc
+        code = code or default_currency
+        if not code:
+            raise FieldProblem(codes.INVALID_SHIPPING, f"shipping price {price_text!r} has no "
+                                                   "currency")
+        if amount < 0:
+            raise FieldProblem(codes.INVALID_SHIPPING, f"shipping price {price_text!r} is "
+                                                   "negative")
+        if code not in iso_currencies():
+            raise FieldProblem(codes.INVALID_SHIPPING, f"shipping currency {code} is not an "
+                                                   "ISO 4217 code")
+        handling = [int(t) if t.isdigit() else None for t in times] + [None] * 4
+        rules.append(Shipping(
+            country=country.upper(), price=Money(amount, code),
+            region=where if where and not _POSTAL.match(where) else None,
+            postal_code=where if where and _POSTAL.match(where) else None,
+            service=service or None,
+            min_handling_time=handling[0], max_handling_time=handling[1],
+            min_transit_time=handling[2], max_transit_time=handling[3]))
+    return rules
+
+
 def _clean_text(raw: str, warn: Warn, *, keep_newlines: bool) -> str:
     """Plain text for channels: control characters and HTML removed (with a warning each),
     white space collapsed; line breaks kept only where the field allows them."""
@@ -569,6 +618,14 @@ def _clean_text(raw: str, warn: Warn, *, keep_newlines: bool) -> str:
     if has_control_characters(raw):
         warn(codes.CONTROL_CHARACTERS, "control characters were removed")
         raw = remove_control_characters(raw)
+    if has_invalid_characters(raw):
+        warn(codes.INVALID_CHARACTERS, "characters channels reject (U+FFFD, private-use) "
+                                       "were removed")
+        raw = remove_invalid_characters(raw)
+    if has_entity_debris(raw):
+        warn(codes.ENTITY_DEBRIS, "remains of double-escaped HTML entities (amp;, #xD;) "
+                                  "were repaired")
+        raw = repair_entity_debris(raw)
     if has_html(raw):
         warn(codes.HTML_IN_TEXT, "HTML markup was removed (channels want plain text)")
         text = strip_html(raw)

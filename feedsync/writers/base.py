@@ -58,7 +58,16 @@ class FeedWriter:
     def end(self) -> None:
         """Write whatever comes after the last item."""
 
+    # True after a commit that wrote nothing because the feed had no item (see commit).
+    skipped_empty = False
+
     def commit(self) -> None:
+        """Publish the file; a feed with no item is not written when its spec says
+        `empty_feed: skip` (channels reject an empty document, or delist everything)."""
+        if self.count == 0 and self.spec.empty_feed == "skip":
+            self.abort()
+            self.skipped_empty = True
+            return
         self.finish()
         self._file.commit()
 

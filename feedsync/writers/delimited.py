@@ -9,6 +9,14 @@ from feedsync.channels.render import Group, Item, scalar_text
 from feedsync.writers.base import FeedWriter
 
 
+def _protect(value: str, separator: str) -> str:
+    """A URL holding the list separator (`a,b.jpg` in a comma-joined image list) would read
+    back as two values: percent-encode the separator in it, as the URL's own escape."""
+    if separator in value and value[:4].lower() == "http" and len(separator) == 1:
+        return value.replace(separator, f"%{ord(separator):02X}")
+    return value
+
+
 class DelimitedWriter(FeedWriter):
     def begin(self) -> None:
         fmt = self.fmt
@@ -40,7 +48,8 @@ class DelimitedWriter(FeedWriter):
             return fmt.group_separator.join(
                 self._clean(self._group(g, layout)) for g in value)
         separator = self.separators.get(name, fmt.list_separator)
-        return self._clean(separator.join(value))
+        return self._clean(separator.join(
+            _protect(v, separator) for v in value))
 
     def _group(self, group: Group, layout: list[str] | None) -> str:
         if not layout:

@@ -103,7 +103,13 @@ class PartedWriter:
         self.current.write_encoded(data)
         self.count += 1
 
+    skipped_empty = False
+
     def commit(self) -> None:
+        if self.count == 0 and self.current.spec.empty_feed == "skip":
+            self.abort()
+            self.skipped_empty = True
+            return
         writers = [*self.done, self.current]
         for writer in writers:
             writer.finish()

@@ -51,7 +51,8 @@ def test_json_source_builds_items_with_dotted_columns(tmp_path: Path) -> None:
     config = write_config(tmp_path / "feedsync.yaml", {"source": {
         "path": "p.jsonl", "columns": {"id": "sku", "title": "name", "price": "offers.price",
                                        "currency": "offers.currency", "images": "images"},
-        "defaults": {"availability": "in_stock", "condition": "new"}}, "channels": {}})
+        "defaults": {"availability": "in_stock", "condition": "new", "brand": "Acme"}},
+        "channels": {}})
     [item], _ = render_items(config)
     assert item["price"] == "49.90 EUR"
     assert item["image_link"] == "https://x.example/a.jpg"

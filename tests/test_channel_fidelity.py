@@ -1,0 +1,495 @@
+"""Each channel's own published rules (issue 11): a product built to break one rule is left
+out, cleaned or warned about with the right code and channel, and a good one still passes;
+the specs agree with the channels' machine-readable schemas where they publish one."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from feedsync.channels.loader import load_spec
+from feedsync.channels.render import ChannelRenderer, Item
+from feedsync.checks import codes
+from feedsync.checks.issue import Issue, Severity
+from feedsync.products.dates import now as current_time
+from feedsync.products.product import DateWindow, Money, Product, Shipping
+from tests.channel_helpers import kitchen_sink, run_context
+
+
+def render(spec_name: str, product: Product, **settings: str) -> tuple[Item | None, list[Issue]]:
+    spec = load_spec(spec_name)
+    context = run_context(spec)
+    context["settings"].update(settings)
+    return ChannelRenderer(spec, spec_name, context=context).render(product)
+
+
+def only(issues: list[Issue], code: str) -> Issue:
+    found = [i for i in issues if i.code == code]
+    assert len(found) == 1, [(i.code, i.message) for i in issues]
+    return found[0]
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+# -- Google Merchant Center ----------------------------------------------------------------
+
+def test_google_good_product_passes() -> None:
+    item, issues = render("google_merchant", kitchen_sink())
+    assert item is not None and [i for i in issues if i.severity is not Severity.INFO] == []
+
+
+def test_google_requires_a_brand_for_new_products() -> None:
+    item, issues = render("google_merchant", kitchen_sink(brand=None))
+    assert item is None
+    issue = only(issues, "missing-required")
+    assert (issue.field, issue.channel, issue.severity) == (
+        "brand", "google_merchant", Severity.ERROR)
+
+
+def test_google_books_need_no_brand() -> None:
+    item, _ = render("google_merchant", kitchen_sink(brand=None, google_product_category="784"))
+    assert item is not None
+
+
+def test_google_backorder_requires_availability_date() -> None:
+    item, issues = render("google_merchant", kitchen_sink(availability="backorder"))
+    assert item is None
+    assert only(issues, "missing-required").field == "availability_date"
+    soon = current_time() + timedelta(days=20)
+    item, _ = render("google_merchant",
+                     kitchen_sink(availability="backorder", availability_date=soon))
+    assert item is not None
+
+
+def test_google_availability_date_at_most_a_year_ahead() -> None:
+    later = current_time() + timedelta(days=400)
+    item, issues = render("google_merchant",
+                          kitchen_sink(availability="preorder", availability_date=later))
+    assert item is None
+    issue = only(issues, codes.DATE_TOO_FAR)
+    assert (issue.field, issue.channel) == ("availability_date", "google_merchant")
+
+
+@pytest.mark.parametrize("color", ["Rojo/Verde/Azul/Negro", "Rojo/" + "x" * 41, "Rojo//Azul"])
+def test_google_colour_breaking_its_parts_is_left_out_with_a_warning(color: str) -> None:
+    item, issues = render("google_merchant", kitchen_sink(color=color))
+    assert item is not None and "color" not in item
+    issue = only(issues, codes.VALUE_DROPPED)
+    assert (issue.field, issue.severity, issue.channel) == (
+        "color", Severity.WARNING, "google_merchant")
+
+
+def test_google_three_colours_pass() -> None:
+    item, issues = render("google_merchant", kitchen_sink(color="Rojo/Verde/Azul"))
+    assert item is not None and item["color"] == "Rojo/Verde/Azul" and issues == []
+
+
+@pytest.mark.parametrize("category", ["505", "Ropa > Camisetas raras", "99999999"])
+def test_google_unknown_category_is_left_out_with_a_warning(category: str) -> None:
+    item, issues = render("google_merchant", kitchen_sink(google_product_category=category))
+    assert item is not None and "google_product_category" not in item
+    issue = only(issues, codes.UNKNOWN_CATEGORY)
+    assert (issue.field, issue.channel) == ("google_product_category", "google_merchant")
+
+
+def test_google_category_as_a_full_path_passes() -> None:
+    path = "Apparel & Accessories > Clothing > Shirts & Tops"
+    item, issues = render("google_merchant", kitchen_sink(google_product_category=path))
+    assert item is not None and item["google_product_category"] == path and issues == []
+
+
+def test_shipping_in_another_currency_than_the_price_is_left_out() -> None:
+    rules = [Shipping("ES", Money(Decimal("3.95"), "EUR")),
+             Shipping("US", Money(Decimal("9.00"), "USD"))]
+    item, issues = render("google_merchant", kitchen_sink(shipping=rules))
+    assert item is not None
+    assert [g["country"] for g in item["shipping"]] == ["ES"]  # type: ignore[index]
+    issue = only(issues, codes.SHIPPING_CURRENCY_MISMATCH)
+    assert (issue.field, issue.channel, issue.value) == ("shipping", "google_merchant", "USD")
+
+
+def test_google_overlong_optional_attribute_is_dropped_not_the_item() -> None:
+    item, issues = render("google_merchant", kitchen_sink(material="x" * 201))
+    assert item is not None and "material" not in item
+    assert only(issues, codes.VALUE_DROPPED).field == "material"
+
+
+def test_google_spec_names_and_enums_match_the_merchant_api(reference: Path) -> None:
+    api = json.loads((reference / "google" / "merchantapi.products_v1.discovery.json")
+                     .read_text(encoding="utf-8"))
+    attributes = api["schemas"]["ProductAttributes"]["properties"]
+    # The feed names that differ from the API's ProductAttributes (product-level or plural).
+    renamed = {"id": None, "link": "link", "gtin": "gtins", "product_type": "productTypes",
+               "additional_image_link": "additionalImageLinks",
+               "custom_label_0": "customLabel0", "custom_label_1": "customLabel1",
+               "custom_label_2": "customLabel2", "custom_label_3": "customLabel3",
+               "custom_label_4": "customLabel4"}
+    spec = load_spec("google_merchant")
+    for field in spec.fields:
+        name = renamed.get(field.name, _camel(field.name))
+        if name is not None:
+            assert name in attributes, field.name
+        if field.values:
+            allowed = {v.lower() for v in attributes[name]["enum"]}
+            assert {v.lower() for v in field.values.values()} <= allowed, field.name
+
+
+# -- Amazon listings ----------------------------------------------------------------------
+
+AMAZON = {"seller_id": "A1SELLER", "product_type": "PRODUCT"}
+
+
+def _attributes(item: Item) -> dict[str, Any]:
+    from feedsync.channels.shape import compile_shape
+
+    spec = load_spec("amazon_listings")
+    context = run_context(spec)
+    resolve, _ = compile_shape(spec.formats["json"].item_shape, context, "test")
+    return resolve(dict(item), 1, None)["attributes"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(("gtin", "kind"), [("8412345678905", "ean"), ("012345678905", "upc"),
+                                            ("18412345678902", "gtin")])
+def test_amazon_types_each_gtin_length(gtin: str, kind: str) -> None:
+    item, issues = render("amazon_listings", kitchen_sink(gtin=gtin), **AMAZON)
+    assert item is not None, issues
+    [identifier] = _attributes(item)["externally_assigned_product_identifier"]
+    assert (identifier["type"], identifier["value"]) == (kind, gtin)
+
+
+def test_amazon_needs_an_identifier_an_asin_or_an_exemption() -> None:
+    item, issues = render("amazon_listings", kitchen_sink(gtin=None), **AMAZON)
+    assert item is None
+    issue = only(issues, codes.MISSING_IDENTIFIER)
+    assert (issue.channel, issue.severity) == ("amazon_listings", Severity.ERROR)
+    product = kitchen_sink(gtin=None)
+    product.extra["asin"] = "B0ABCDEF12"
+    item, _ = render("amazon_listings", product, **AMAZON)
+    assert item is not None
+    assert _attributes(item)["merchant_suggested_asin"][0]["value"] == "B0ABCDEF12"
+    item, _ = render("amazon_listings", kitchen_sink(gtin=None), identifier_exemption="true",
+                     **AMAZON)
+    assert item is not None
+    exemption = _attributes(item)["supplier_declared_has_product_identifier_exemption"]
+    assert exemption[0]["value"] is True
+
+
+def _definition(tmp_path: Path, **schema: Any) -> Path:
+    path = tmp_path / "SHIRT.json"
+    path.write_text(json.dumps({
+        "$id": "https://schemas.amazon.com/selling-partners/definitions/product-types/"
+               "schema/v1/SHIRT",
+        "type": "object", "additionalProperties": False, **schema}), encoding="utf-8")
+    return path
+
+
+def _value(**extra: Any) -> dict[str, Any]:
+    return {"type": "array", "items": {"type": "object", "required": ["value"], "properties": {
+        "value": {"type": "string", **extra}, "marketplace_id": {"type": "string"},
+        "language_tag": {"type": "string"}}}}
+
+
+def test_amazon_definition_names_the_missing_attribute(tmp_path: Path) -> None:
+    location = _definition(tmp_path, required=["item_name", "bullet_point"], properties={
+        "item_name": _value(), "bullet_point": _value(), "brand": _value()})
+    item, issues = render("amazon_listings", kitchen_sink(),
+                          product_type_definitions=str(location), **AMAZON)
+    assert item is None
+    issue = only(issues, codes.PRODUCT_TYPE_INVALID)
+    assert (issue.field, issue.channel) == ("bullet_point", "amazon_listings")
+    assert "bullet_point is required" in issue.message
+
+
+def test_amazon_definition_attributes_come_from_columns_and_the_mapping(
+        tmp_path: Path) -> None:
+    location = _definition(tmp_path, required=["item_name", "bullet_point", "care"],
+                           properties={"item_name": _value(), "bullet_point": _value(),
+                                       "care": _value(), "brand": _value()})
+    spec = load_spec("amazon_listings")
+    context = run_context(spec)
+    context["settings"].update(AMAZON, product_type_definitions=str(location))
+    context["attributes"] = {"bullet_point": "{{ material }}\nHecho en {{ origen }}"}
+    product = kitchen_sink()
+    product.extra.update(care="Lavar a 30", origen="España")
+    item, issues = ChannelRenderer(spec, "amazon", context=context).render(product)
+    assert item is not None, issues
+    attributes = _attributes(item)
+    # Only what the closed definition lists is sent; the values carry their keys.
+    assert set(attributes) == {"item_name", "bullet_point", "care", "brand"}
+    assert [v["value"] for v in attributes["bullet_point"]] == ["Algodón", "Hecho en España"]
+    assert attributes["care"][0] == {"value": "Lavar a 30", "marketplace_id": "A1RKKUPIHCS9HS",
+                                     "language_tag": "es_ES"}
+
+
+def test_amazon_definition_enforces_amazon_keywords(tmp_path: Path) -> None:
+    location = _definition(tmp_path, properties={
+        "item_name": {**_value(maxUtf8ByteLength=20), "maxUniqueItems": 1},
+        "brand": _value()})
+    item, issues = render("amazon_listings", kitchen_sink(title="Camiseta de algodón ñ"),
+                          product_type_definitions=str(location), **AMAZON)
+    assert item is None
+    issue = only(issues, codes.PRODUCT_TYPE_INVALID)
+    assert issue.field == "item_name" and "bytes in UTF-8" in issue.message
+    from feedsync.channels.product_types import load_definitions
+
+    definition = load_definitions(str(location))["SHIRT"]
+    two = {"brand": [{"value": "A"}], "item_name": [{"value": "x"}, {"value": "y"}]}
+    assert [a for a, _ in definition.problems(two)] == ["item_name"]
+
+
+def test_amazon_definition_for_another_type_leaves_the_product_out(tmp_path: Path) -> None:
+    location = _definition(tmp_path, properties={"item_name": _value()})
+    item, issues = render("amazon_listings", kitchen_sink(extra={}),
+                          product_type_definitions=str(location), **AMAZON)
+    assert item is None
+    issue = only(issues, codes.UNKNOWN_PRODUCT_TYPE)
+    assert (issue.field, issue.value) == ("product_type", "PRODUCT")
+
+
+def _all_channels(tienda: Path, **amazon_settings: str) -> Path:
+    import yaml
+
+    path = tienda.parent / "feedsync.all-channels.yaml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config["channels"]["amazon_listings"]["settings"].update(amazon_settings)
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_example_amazon_messages_satisfy_the_product_definition(tienda: Path,
+                                                                reference: Path) -> None:
+    from jsonschema import Draft7Validator, Draft201909Validator
+
+    from feedsync.api import run_build
+    from feedsync.config import load_config
+
+    definition = reference / "amazon" / "product-type-PRODUCT.schema.json"
+    config = _all_channels(tienda, product_type_definitions=str(definition))
+    report = run_build(load_config(config), ["amazon_listings"])
+    document = json.loads((tienda.parent / "feeds" / "amazon.part0001.json").read_text())
+    feed_schema = json.loads((reference / "amazon" / "listings-feed-schema-v2.json").read_text())
+    assert list(Draft7Validator(feed_schema).iter_errors(document)) == []
+    product = Draft201909Validator(json.loads(definition.read_text(encoding="utf-8")))
+    assert len(document["messages"]) == 11
+    for message in document["messages"]:
+        assert [e.message for e in product.iter_errors(message["attributes"])] == [], (
+            message["sku"])
+    invalid = [i for i in report.issues if i.code == codes.PRODUCT_TYPE_INVALID]
+    assert [(i.field, i.channel) for i in invalid] == [("color", "amazon_listings")]
+
+
+def test_an_amazon_feed_with_no_message_is_not_written(tienda: Path) -> None:
+    from feedsync.api import run_build
+    from feedsync.config import load_config
+
+    config = _all_channels(tienda, product_type="")  # no type: every product left out
+    report = run_build(load_config(config), ["amazon_listings", "google"])
+    assert not list((tienda.parent / "feeds").glob("amazon*.json"))
+    empty = [i for i in report.issues if i.code == codes.EMPTY_FEED]
+    assert [(i.channel, i.severity) for i in empty] == [("amazon_listings", Severity.WARNING)]
+    assert "not written" in empty[0].message
+
+
+# -- Pinterest ----------------------------------------------------------------------------
+
+def _pinterest_item_attributes(reference: Path) -> dict[str, Any]:
+    api = json.loads((reference / "pinterest" / "pinterest-api-v5-openapi.json")
+                     .read_text(encoding="utf-8"))
+    schemas = api["components"]["schemas"]
+
+    def properties(node: dict[str, Any]) -> dict[str, Any]:
+        if "$ref" in node:
+            return properties(schemas[node["$ref"].rsplit("/", 1)[-1]])
+        found: dict[str, Any] = {}
+        for part in node.get("allOf", []):
+            found.update(properties(part))
+        found.update(node.get("properties", {}))
+        return found
+
+    return properties(schemas["ItemAttributes"])
+
+
+def _schema_limit(attribute: dict[str, Any]) -> int | None:
+    if "maxLength" in attribute:
+        return int(attribute["maxLength"])
+    match = re.search(r"<=\s*([\d,]+)\s*characters", attribute.get("description", ""))
+    return int(match[1].replace(",", "")) if match else None
+
+
+def test_pinterest_limits_and_values_match_item_attributes(reference: Path) -> None:
+    attributes = _pinterest_item_attributes(reference)
+    spec = load_spec("pinterest_catalog")
+    checked = 0
+    for field in spec.fields:
+        attribute = attributes.get(field.name)
+        assert attribute is not None, f"{field.name} is not a Pinterest ItemAttribute"
+        limit = _schema_limit(attribute)
+        if limit is not None and field.format == "text":
+            assert field.max_length == limit, field.name
+            checked += 1
+        allowed = re.findall(r"‘([^’]+)’", attribute.get("description", ""))
+        if field.values and allowed:
+            assert set(field.values.values()) <= {a.lower() for a in allowed}, field.name
+    assert checked >= 10
+
+
+def test_pinterest_custom_label_over_511_is_dropped_with_a_warning() -> None:
+    item, issues = render("pinterest_catalog", kitchen_sink(custom_label_0="x" * 512))
+    assert item is not None and "custom_label_0" not in item
+    issue = only(issues, codes.VALUE_DROPPED)
+    assert (issue.field, issue.channel) == ("custom_label_0", "pinterest_catalog")
+
+
+def test_pinterest_unknown_category_is_flagged() -> None:
+    item, issues = render("pinterest_catalog", kitchen_sink(google_product_category="505"))
+    assert item is not None and "google_product_category" not in item
+    assert only(issues, codes.UNKNOWN_CATEGORY).channel == "pinterest_catalog"
+
+
+# -- eBay ---------------------------------------------------------------------------------
+
+def test_ebay_good_product_passes() -> None:
+    item, issues = render("ebay_inventory", kitchen_sink())
+    assert item is not None and issues == []
+
+
+def test_ebay_http_image_is_left_out_with_a_warning() -> None:
+    product = kitchen_sink(image_link="http://cdn.tienda.example.es/img/ks-001.jpg")
+    item, issues = render("ebay_inventory", product)
+    assert item is not None
+    assert all(u.startswith("https://") for u in item["image_urls"])  # type: ignore[union-attr]
+    issue = only(issues, codes.INSECURE_URL)
+    assert (issue.severity, issue.channel, issue.field) == (
+        Severity.WARNING, "ebay_inventory", "image_urls")
+
+
+def test_ebay_product_with_only_http_images_is_left_out() -> None:
+    product = kitchen_sink(image_link="http://cdn.example.es/a.jpg", additional_image_link=[])
+    item, issues = render("ebay_inventory", product)
+    assert item is None
+    assert only(issues, codes.INSECURE_URL).severity is Severity.ERROR
+
+
+def test_ebay_fourteen_digit_gtin_is_not_sent_as_an_ean() -> None:
+    item, issues = render("ebay_inventory", kitchen_sink(gtin="18412345678902"))
+    assert item is not None and "ean" not in item and "upc" not in item
+    issue = only(issues, "gtin-not-accepted")
+    assert (issue.severity, issue.channel, issue.field) == (
+        Severity.WARNING, "ebay_inventory", "gtin")
+
+
+@pytest.mark.parametrize("name", ["color", "size", "material", "brand"])
+def test_ebay_overlong_aspect_drops_the_aspect_not_the_item(name: str) -> None:
+    item, issues = render("ebay_inventory", kitchen_sink(**{name: "y" * 51}))
+    assert item is not None
+    assert only(issues, codes.VALUE_DROPPED).channel == "ebay_inventory"
+    if name == "brand":
+        assert item["brand"] == "y" * 51 and "brand_aspect" not in item
+    else:
+        assert name not in item
+
+
+# -- text formats -------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("spec_name", "fmt_name"), [("google_merchant", "tsv"),
+                                                     ("pinterest_catalog", "csv"),
+                                                     ("meta_catalog", "csv")])
+def test_an_image_url_with_the_list_separator_stays_one_value(spec_name: str, fmt_name: str,
+                                                               tmp_path: Path) -> None:
+    from feedsync.config import FeedInfo
+    from feedsync.writers import open_writer
+    from tests.channel_helpers import parse_output
+
+    spec = load_spec(spec_name)
+    fmt = spec.formats[fmt_name]
+    images = ["https://cdn.example.es/img/a,b.jpg", "https://cdn.example.es/img/c.jpg"]
+    item, _ = render(spec_name, kitchen_sink(additional_image_link=images))
+    assert item is not None
+    path = tmp_path / f"feed{fmt.extension}"
+    writer = open_writer(path, spec, fmt, FeedInfo(), context=run_context(spec))
+    writer.write(item)
+    writer.commit()
+    [row] = parse_output(path, "delimited", fmt.delimiter)
+    cell = row["additional_image_link"]
+    assert cell.split(fmt.list_separator) == ["https://cdn.example.es/img/a%2Cb.jpg",
+                                              "https://cdn.example.es/img/c.jpg"]
+
+
+# -- OpenAI product feed ------------------------------------------------------------------
+
+OPENAI = {"target_countries": "ES,PT", "store_country": "ES"}
+
+
+def test_openai_writes_target_countries_store_country_and_seller_url() -> None:
+    item, issues = render("openai_products", kitchen_sink(), **OPENAI)
+    assert item is not None, issues
+    assert item["target_countries"] == ["ES", "PT"]
+    assert (item["store_country"], item["seller_url"]) == ("ES", "https://tienda.example.es/")
+
+
+def test_openai_target_countries_are_a_config_requirement(tmp_path: Path) -> None:
+    from feedsync.api import plan_channels
+    from feedsync.config import load_config
+    from feedsync.errors import ConfigError
+
+    (tmp_path / "m.csv").write_text("id,title\nA,B\n", encoding="utf-8")
+    config = tmp_path / "feedsync.yaml"
+    config.write_text("source: {path: m.csv}\nchannels:\n  chatgpt:\n"
+                      "    spec: openai_products\n    output: c.jsonl\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        plan_channels(load_config(config))
+    assert "settings.target_countries" in str(error.value)
+    assert "settings.store_country" in str(error.value)
+
+
+def test_openai_preorder_requires_availability_date() -> None:
+    item, issues = render("openai_products", kitchen_sink(availability="preorder"), **OPENAI)
+    assert item is None
+    issue = only(issues, "missing-required")
+    assert (issue.field, issue.channel) == ("availability_date", "openai_products")
+
+
+def test_openai_sale_price_goes_with_its_dates_and_not_after_they_end() -> None:
+    now = current_time()
+    running = DateWindow(now - timedelta(days=2), now + timedelta(days=2))
+    item, _ = render("openai_products", kitchen_sink(sale_price_effective_date=running),
+                     **OPENAI)
+    assert item is not None and item["sale_price"] == "14.95 EUR"
+    assert "/" in str(item["sale_price_effective_date"])
+    over = DateWindow(now - timedelta(days=900), now - timedelta(days=800))
+    item, issues = render("openai_products", kitchen_sink(sale_price_effective_date=over),
+                          **OPENAI)
+    assert item is not None and "sale_price" not in item
+    issue = only(issues, codes.OUTSIDE_ITS_WINDOW)
+    assert (issue.field, issue.channel, issue.severity) == (
+        "sale_price", "openai_products", Severity.INFO)
+
+
+# -- idealo -------------------------------------------------------------------------------
+
+def test_idealo_flags_offers_it_cannot_match_to_a_product() -> None:
+    item, issues = render("idealo", kitchen_sink(brand=None, gtin=None, mpn=None))
+    assert item is not None
+    flagged = {i.field for i in issues if i.code == "missing-recommended"}
+    assert flagged == {"brand", "gtin", "mpn"}
+    assert {i.channel for i in issues} == {"idealo"}
+
+
+def test_idealo_delivery_costs_come_from_the_setting_without_a_shipping_rule() -> None:
+    item, issues = render("idealo", kitchen_sink(shipping=[]))
+    assert item is None
+    assert only(issues, "missing-required").field == "deliveryCosts_standard"
+    item, _ = render("idealo", kitchen_sink(shipping=[]), delivery_costs="4.95")
+    assert item is not None and item["deliveryCosts_standard"] == "4.95"
+    item, _ = render("idealo", kitchen_sink())
+    assert item is not None and item["deliveryCosts_standard"] == "3.95"
+
