@@ -71,9 +71,9 @@ class FeedWriter:
         self.finish()
         self._file.commit()
 
-    def finish(self) -> None:
+    def finish(self, sync: bool = True) -> None:
         """End and close the file without publishing it yet (split feeds: all parts
-        are published together by `commit`)."""
+        are published together by `commit`, and synced together: `sync=False`)."""
         if self._finished:
             return
         self._finished = True
@@ -82,7 +82,7 @@ class FeedWriter:
         except BaseException:
             self._file.abort()
             raise
-        self._file.close()
+        self._file.close(sync=sync)
 
     def abort(self) -> None:
         self._file.abort()
