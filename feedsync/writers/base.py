@@ -15,8 +15,12 @@ from feedsync.writers.atomic import AtomicFile
 class FeedWriter:
     def __init__(self, path: Path, spec: ChannelSpec, fmt: FormatSpec, feed: FeedInfo, *,
                  context: dict[str, Any] | None = None,
-                 template_dirs: list[Path] | None = None) -> None:
+                 template_dirs: list[Path] | None = None,
+                 shared: dict[str, Any] | None = None) -> None:
+        """`shared`: one dict for every part of a split feed, where a writer keeps what it
+        compiles once per output (JSON shapes and envelopes), not once per part."""
         self.path = path
+        self.shared: dict[str, Any] = shared if shared is not None else {}
         # Where item templates are looked up: the project's templates/, then the built-ins.
         self.template_dirs = template_dirs or []
         self.spec = spec
