@@ -7,6 +7,7 @@ value maps are. Parsing a row is then a loop over that plan.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from datetime import tzinfo
@@ -375,7 +376,7 @@ class RowParser:
                         field=name, value=str(value)))
                     continue
                 decimals = currency_decimals(code)
-                if value != value.quantize(Decimal(1).scaleb(-decimals)):
+                if value != value.quantize(_quantum(decimals)):
                     issues.append(Issue(
                         codes.TOO_MANY_DECIMALS, Severity.ERROR,
                         f"{name} {value} has more decimals than {code} allows ({decimals})",
@@ -608,6 +609,12 @@ def parse_shipping(raw: str, locale: str | None,
             min_handling_time=handling[0], max_handling_time=handling[1],
             min_transit_time=handling[2], max_transit_time=handling[3]))
     return rules
+
+
+@functools.cache
+def _quantum(decimals: int) -> Decimal:
+    """Decimal(1).scaleb(-decimals), built once per number of decimals (it was per price)."""
+    return Decimal(1).scaleb(-decimals)
 
 
 def gs1_check_digit(body: str) -> str:
