@@ -216,6 +216,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=[],
                         help="contenders to run: feedsync, floor, pandas (default: all)")
     parser.add_argument("--keep", type=Path, help="Work in this folder and keep it")
+    parser.add_argument("--reuse", action="store_true",
+                        help="With --keep: use the master already there (same --products)")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="feedsync-compare-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -223,11 +225,13 @@ def main() -> None:
     started = time.perf_counter()
     # In a child: a child's peak RSS counts the memory of the process it was forked from,
     # so this one stays small (nothing generated or imported here beyond the standard library).
+    reuse = args.keep is not None and master.exists() and args.reuse
     subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
                     "from bench_compare import generate, write_config; from pathlib import Path; "
-                    "generate(Path(sys.argv[2]), int(sys.argv[3])); "
+                    "sys.argv[5] == 'reuse' or generate(Path(sys.argv[2]), int(sys.argv[3])); "
                     "write_config(Path(sys.argv[2]).parent, sys.argv[4])",
-                    str(Path(__file__).parent), str(master), str(args.products), args.layout],
+                    str(Path(__file__).parent), str(master), str(args.products), args.layout,
+                    "reuse" if reuse else "generate"],
                    check=True)
     print(f"master: {args.products:,} products, {master.stat().st_size / 2**20:.1f} MiB, "
           f"generated in {time.perf_counter() - started:.1f} s; layout {args.layout}")

@@ -26,3 +26,29 @@ def test_collapsing_white_space_keeping_line_breaks_agrees_with_the_regexes() ->
     for _ in range(200_000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 14)))
         assert collapse_whitespace(text, keep_newlines=True) == collapse_by_regex(text), text
+
+
+def test_an_issue_survives_pickling_between_processes_whole() -> None:
+    import pickle
+
+    from feedsync.checks.issue import Issue, Severity
+
+    issue = Issue("invalid-gtin", Severity.ERROR, "GTIN 1 fails", row=3, product_id="A1",
+                  field="gtin", value="1", channel="google", column="EAN")
+    copy = pickle.loads(pickle.dumps(issue))
+    assert copy == issue and copy.severity is Severity.ERROR
+    assert pickle.loads(pickle.dumps(Issue("x", Severity.INFO, "m"))) == Issue(
+        "x", Severity.INFO, "m")
+
+
+def test_copying_a_product_with_changes_is_dataclasses_replace() -> None:
+    from dataclasses import replace
+    from decimal import Decimal
+
+    from feedsync.products.product import Money, Product
+
+    product = Product(id="A1", row=2, title="Camiseta", price=Money(Decimal("9.95"), "EUR"),
+                      additional_image_link=["https://x.example/1.jpg"], extra={"k": "v"})
+    changes = {"price": Money(Decimal("203.48"), "MXN"), "title": "Playera"}
+    assert product.copy_with(**changes) == replace(product, **changes)
+    assert product.copy_with() == product
