@@ -107,6 +107,28 @@ def test_max_items_per_file_writes_numbered_parts(tmp_path: Path) -> None:
     assert [len(json.loads((tmp_path / p).read_text())) for p in parts] == [2, 2, 1]
 
 
+def test_an_aborted_split_feed_leaves_no_part_nor_temporary_file(tmp_path: Path) -> None:
+    spec = _spec(writer="json", max_items_per_file=2, document={"messages": "$items"})
+    writer = open_writer(tmp_path / "feed.json", spec, spec.formats["out"], FeedInfo(),
+                         context=CONTEXT)
+    for item in ITEMS:
+        writer.write(item)
+    assert len(list(tmp_path.iterdir())) == 3  # finished parts wait, unpublished
+    writer.abort()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_part_of_a_split_feed_gets_the_same_envelope(tmp_path: Path) -> None:
+    spec = _spec(writer="json", max_items_per_file=2, document={"messages": "$items"},
+                 item_shape={"n": "$@position", "sku": "$sku"})
+    _write(tmp_path, spec, ITEMS, "feed.json")
+    documents = [json.loads((tmp_path / f"feed.part000{n}.json").read_text())
+                 for n in (1, 2, 3)]
+    assert [[m["sku"] for m in d["messages"]] for d in documents] == [
+        ["S1", "S2"], ["S3", "S4"], ["S5"]]
+    assert [[m["n"] for m in d["messages"]] for d in documents] == [[1, 2], [1, 2], [1]]
+
+
 def test_part_names_keep_compression_suffix() -> None:
     assert part_path(Path("out/a.json.gz"), 3).name == "a.part0003.json.gz"
     assert part_path(Path("out/b.csv"), 12).name == "b.part0012.csv"

@@ -172,7 +172,7 @@ class MarketLocalizer:
                 changes[name] = text
         if not changes:
             return product, issues
-        return replace(product, **changes), issues
+        return product.copy_with(**changes), issues
 
     def _convert(self, money: Money) -> Money | None:
         rate = self.rates.rate(money.currency, self.market.currency)

@@ -7,6 +7,7 @@ value maps are. Parsing a row is then a loop over that plan.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from datetime import tzinfo
@@ -16,7 +17,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Template, TemplateError, meta
-from stdnum import ean, isbn
+from stdnum import isbn
 
 from feedsync.checks import codes
 from feedsync.checks.issue import Issue, Severity
@@ -375,7 +376,7 @@ class RowParser:
                         field=name, value=str(value)))
                     continue
                 decimals = currency_decimals(code)
-                if value != value.quantize(Decimal(1).scaleb(-decimals)):
+                if value != value.quantize(_quantum(decimals)):
                     issues.append(Issue(
                         codes.TOO_MANY_DECIMALS, Severity.ERROR,
                         f"{name} {value} has more decimals than {code} allows ({decimals})",
@@ -487,7 +488,7 @@ class RowParser:
         if _SCIENTIFIC.match(raw):
             raise FieldProblem(codes.INVALID_GTIN, f"{raw} looks like a GTIN that a spreadsheet "
                                                "turned into a number; format the column as text")
-        digits = _GTIN_SEPARATORS.sub("", raw)
+        digits = raw if raw.isdigit() else _GTIN_SEPARATORS.sub("", raw)
         if len(digits) == 10 and isbn.is_valid(digits):
             warn(codes.ISBN10_CONVERTED, "ISBN-10 converted to ISBN-13")
             digits = isbn.to_isbn13(digits).replace("-", "")
@@ -496,7 +497,7 @@ class RowParser:
         if len(digits) not in (8, 12, 13, 14):
             raise FieldProblem(codes.INVALID_GTIN, f"GTIN {raw} has {len(digits)} digits; "
                                                "a GTIN has 8, 12, 13 or 14")
-        if ean.calc_check_digit(digits[:-1]) != digits[-1]:
+        if gs1_check_digit(digits[:-1]) != digits[-1]:
             raise FieldProblem(codes.INVALID_GTIN, f"GTIN {raw} fails the GS1 check digit")
         gtin14 = digits.zfill(14)
         if _RESTRICTED_GTIN.match(gtin14[1:]):
@@ -608,6 +609,20 @@ def parse_shipping(raw: str, locale: str | None,
             min_handling_time=handling[0], max_handling_time=handling[1],
             min_transit_time=handling[2], max_transit_time=handling[3]))
     return rules
+
+
+@functools.cache
+def _quantum(decimals: int) -> Decimal:
+    """Decimal(1).scaleb(-decimals), built once per number of decimals (it was per price)."""
+    return Decimal(1).scaleb(-decimals)
+
+
+def gs1_check_digit(body: str) -> str:
+    """The GS1 check digit of a GTIN without its last digit: `stdnum.ean.calc_check_digit`
+    without its per-call overhead (about 10 us a product; a test compares both on many
+    values). Digits weigh 3, 1, 3... from the right."""
+    total = 3 * sum(map(int, body[::-2])) + sum(map(int, body[-2::-2]))
+    return str(-total % 10)
 
 
 def _clean_text(raw: str, warn: Warn, *, keep_newlines: bool) -> str:

@@ -28,8 +28,9 @@ def open_writer(path: Path, spec: ChannelSpec, fmt: FormatSpec, feed: FeedInfo, 
                 template_dirs: list[Path] | None = None) -> FeedWriter:
     writer_class = _WRITERS[fmt.writer]
     if fmt.max_items_per_file:
+        shared: dict[str, Any] = {}  # compiled once for all the parts (eBay: 40,000 of them)
         return PartedWriter(  # type: ignore[return-value]
             path, fmt.max_items_per_file,
             lambda part: writer_class(part, spec, fmt, feed, context=context,
-                                      template_dirs=template_dirs))
+                                      template_dirs=template_dirs, shared=shared))
     return writer_class(path, spec, fmt, feed, context=context, template_dirs=template_dirs)

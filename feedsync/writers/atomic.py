@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -34,15 +35,19 @@ class AtomicFile:
             self._gzip = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0)
             self.stream = cast(BinaryIO, self._gzip)
 
-    def close(self) -> None:
-        """Flush, fsync and close the temporary file; `commit()` still publishes it."""
+    def close(self, sync: bool = True) -> None:
+        """Flush, fsync and close the temporary file; `commit()` still publishes it.
+
+        `sync=False` leaves the fsync to the caller (split feeds sync all their parts
+        at once: see `sync_files`)."""
         try:
             if self._raw.closed:
                 return
             if self._gzip is not None:
                 self._gzip.close()
             self._raw.flush()
-            os.fsync(self._raw.fileno())
+            if sync:
+                os.fsync(self._raw.fileno())
             self._raw.close()
         except OSError as exc:
             self.abort()
@@ -55,14 +60,7 @@ class AtomicFile:
 
     def commit(self) -> None:
         self.close()
-        try:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(self.tmp_path, 0o666 & ~umask)
-            os.replace(self.tmp_path, self.target)
-        except OSError as exc:
-            self.abort()
-            raise OutputError(f"cannot write {self.target}: {exc.strerror or exc}") from exc
+        publish(self.tmp_path, self.target)
 
     def abort(self) -> None:
         try:
@@ -70,3 +68,52 @@ class AtomicFile:
                 self._raw.close()
         finally:
             self.tmp_path.unlink(missing_ok=True)
+
+
+def publish(tmp_path: Path, target: Path) -> None:
+    """Rename a closed (and synced) temporary file over its target, with the umask's mode."""
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)
+        os.replace(tmp_path, target)
+    except OSError as exc:
+        tmp_path.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+
+
+def sync_files(paths: list[Path]) -> None:
+    """Make closed files durable: one `syncfs` of their file system where Linux offers it
+    (a feed split into 40,000 parts then costs one sync, not 40,000 fsyncs), else an fsync
+    of each."""
+    if not paths:
+        return
+    if _syncfs(paths[0]):
+        return
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _syncfs(path: Path) -> bool:
+    """syncfs(2) on the file system holding `path`; False where it is not available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        syncfs = libc.syncfs
+    except (OSError, AttributeError):
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return bool(syncfs(fd) == 0)
+    finally:
+        os.close(fd)

@@ -15,8 +15,12 @@ from feedsync.writers.atomic import AtomicFile
 class FeedWriter:
     def __init__(self, path: Path, spec: ChannelSpec, fmt: FormatSpec, feed: FeedInfo, *,
                  context: dict[str, Any] | None = None,
-                 template_dirs: list[Path] | None = None) -> None:
+                 template_dirs: list[Path] | None = None,
+                 shared: dict[str, Any] | None = None) -> None:
+        """`shared`: one dict for every part of a split feed, where a writer keeps what it
+        compiles once per output (JSON shapes and envelopes), not once per part."""
         self.path = path
+        self.shared: dict[str, Any] = shared if shared is not None else {}
         # Where item templates are looked up: the project's templates/, then the built-ins.
         self.template_dirs = template_dirs or []
         self.spec = spec
@@ -71,9 +75,9 @@ class FeedWriter:
         self.finish()
         self._file.commit()
 
-    def finish(self) -> None:
+    def finish(self, sync: bool = True) -> None:
         """End and close the file without publishing it yet (split feeds: all parts
-        are published together by `commit`)."""
+        are published together by `commit`, and synced together: `sync=False`)."""
         if self._finished:
             return
         self._finished = True
@@ -82,7 +86,7 @@ class FeedWriter:
         except BaseException:
             self._file.abort()
             raise
-        self._file.close()
+        self._file.close(sync=sync)
 
     def abort(self) -> None:
         self._file.abort()

@@ -22,7 +22,9 @@ class DelimitedWriter(FeedWriter):
         fmt = self.fmt
         names = fmt.fields or [f.name for f in self.spec.fields]
         self.columns = names
-        self.layouts = {f.name: f.layout for f in self.spec.fields if f.layout}
+        # Each layout slot's alternatives (`region|postal_code`), split once, not per item.
+        self.layouts = {f.name: [slot.split("|") for slot in f.layout]
+                        for f in self.spec.fields if f.layout}
         self.separators = {f.name: f.separator for f in self.spec.fields if f.separator}
         headers = [(self.spec.field(n).header or n) for n in names]  # type: ignore[union-attr]
         self.tab = fmt.delimiter == "\t"
@@ -51,12 +53,12 @@ class DelimitedWriter(FeedWriter):
         return self._clean(separator.join(
             _protect(v, separator) for v in value))
 
-    def _group(self, group: Group, layout: list[str] | None) -> str:
+    def _group(self, group: Group, layout: list[list[str]] | None) -> str:
         if not layout:
             return self.fmt.subfield_separator.join(group.values())
         parts = []
-        for slot in layout:
-            parts.append(next((group[k] for k in slot.split("|") if k in group), ""))
+        for alternatives in layout:
+            parts.append(next((group[k] for k in alternatives if k in group), ""))
         while parts and not parts[-1]:
             parts.pop()
         return self.fmt.subfield_separator.join(parts)

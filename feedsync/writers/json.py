@@ -89,12 +89,19 @@ def _envelope(writer: FeedWriter) -> tuple[str, str] | None:
     return before, after
 
 
+def _compiled(writer: FeedWriter) -> tuple[_ItemEncoder, tuple[str, str] | None]:
+    """The output's item encoder and envelope, compiled by its first part only."""
+    compiled: tuple[_ItemEncoder, tuple[str, str] | None] | None = writer.shared.get("json")
+    if compiled is None:
+        compiled = writer.shared["json"] = (_ItemEncoder(writer), _envelope(writer))
+    return compiled
+
+
 class JsonDocumentWriter(FeedWriter):
     """`writer: json`: a JSON array of items, or one document envelope around them."""
 
     def begin(self) -> None:
-        self.encoder = _ItemEncoder(self)
-        envelope = _envelope(self)
+        self.encoder, envelope = _compiled(self)
         before, after = envelope if envelope else ("", "")
         self.stream.write(f"{before}[\n".encode())
         self.suffix = f"\n]{after}\n".encode()
@@ -114,8 +121,7 @@ class JsonLinesWriter(FeedWriter):
     """`writer: jsonl`: one item per line, or one document of up to N items per line."""
 
     def begin(self) -> None:
-        self.encoder = _ItemEncoder(self)
-        self.envelope = _envelope(self)
+        self.encoder, self.envelope = _compiled(self)
         self.batch_size = self.fmt.max_items_per_document or 1
         self.batch: list[str] = []
         self.documents = 0

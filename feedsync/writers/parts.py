@@ -14,6 +14,7 @@ from pathlib import Path
 
 from feedsync.channels.render import Item
 from feedsync.errors import OutputError
+from feedsync.writers.atomic import publish, sync_files
 from feedsync.writers.base import FeedWriter
 
 WriterFactory = Callable[[Path], FeedWriter]
@@ -65,7 +66,10 @@ class PartedWriter:
         self.max_items = max_items
         self.factory = factory
         self.count = 0
-        self.done: list[FeedWriter] = []
+        # Finished parts: only their temporary files' names are kept (a writer of a
+        # 25-item part held about 14 KB, which for 40,000 eBay parts was 540 MB), and they
+        # are closed unsynced, to be synced together on commit.
+        self.done: list[str] = []
         self.current: FeedWriter = factory(part_path(path, 1))
 
     @property
@@ -79,8 +83,8 @@ class PartedWriter:
     def _next_part_if_full(self) -> None:
         if self.current.count >= self.max_items:
             number = self.parts + 1
-            self.current.finish()
-            self.done.append(self.current)
+            self.current.finish(sync=False)
+            self.done.append(str(self.current._file.tmp_path))
             self.current = self.factory(part_path(self.path, number))
 
     def write(self, item: Item) -> None:
@@ -110,16 +114,22 @@ class PartedWriter:
             self.abort()
             self.skipped_empty = True
             return
-        writers = [*self.done, self.current]
-        for writer in writers:
-            writer.finish()
-        for writer in writers:
-            writer._file.commit()
-        self._remove_stale(len(writers))
+        self.current.finish(sync=False)
+        temporary = [Path(name) for name in self.done] + [self.current._file.tmp_path]
+        try:
+            sync_files(temporary)
+        except BaseException:
+            self.abort()
+            raise
+        for number, tmp_path in enumerate(temporary, start=1):
+            publish(tmp_path, part_path(self.path, number))
+        self._remove_stale(len(temporary))
 
     def _remove_stale(self, parts: int) -> None:
         remove_stale_parts(self.path, parts)
 
     def abort(self) -> None:
-        for writer in [*self.done, self.current]:
-            writer.abort()
+        for name in self.done:
+            Path(name).unlink(missing_ok=True)
+        self.done = []
+        self.current.abort()

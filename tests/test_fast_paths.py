@@ -1,0 +1,54 @@
+"""Fast paths agree with the one readable definition of their rule, on many values."""
+
+from __future__ import annotations
+
+import random
+
+from stdnum import ean
+
+from feedsync.checks.text import collapse_by_regex, collapse_whitespace
+from feedsync.products.parse import gs1_check_digit
+
+
+def test_gs1_check_digit_agrees_with_python_stdnum() -> None:
+    rng = random.Random(13)
+    for _ in range(50_000):
+        body = "".join(rng.choice("0123456789") for _ in range(rng.choice([7, 11, 12, 13])))
+        assert gs1_check_digit(body) == ean.calc_check_digit(body), body
+        number = body + rng.choice("0123456789")  # a valid GTIN about 1 time in 10
+        assert (gs1_check_digit(number[:-1]) == number[-1]) == ean.is_valid(number), number
+
+
+def test_collapsing_white_space_keeping_line_breaks_agrees_with_the_regexes() -> None:
+    rng = random.Random(5)
+    alphabet = [" ", " ", "\t", "\u00a0", "\n", "\r", "\x0b", "\x0c", "\u2003", "\x1c",
+                "a", "b", "ñ", "-"]
+    for _ in range(200_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 14)))
+        assert collapse_whitespace(text, keep_newlines=True) == collapse_by_regex(text), text
+
+
+def test_an_issue_survives_pickling_between_processes_whole() -> None:
+    import pickle
+
+    from feedsync.checks.issue import Issue, Severity
+
+    issue = Issue("invalid-gtin", Severity.ERROR, "GTIN 1 fails", row=3, product_id="A1",
+                  field="gtin", value="1", channel="google", column="EAN")
+    copy = pickle.loads(pickle.dumps(issue))
+    assert copy == issue and copy.severity is Severity.ERROR
+    assert pickle.loads(pickle.dumps(Issue("x", Severity.INFO, "m"))) == Issue(
+        "x", Severity.INFO, "m")
+
+
+def test_copying_a_product_with_changes_is_dataclasses_replace() -> None:
+    from dataclasses import replace
+    from decimal import Decimal
+
+    from feedsync.products.product import Money, Product
+
+    product = Product(id="A1", row=2, title="Camiseta", price=Money(Decimal("9.95"), "EUR"),
+                      additional_image_link=["https://x.example/1.jpg"], extra={"k": "v"})
+    changes = {"price": Money(Decimal("203.48"), "MXN"), "title": "Playera"}
+    assert product.copy_with(**changes) == replace(product, **changes)
+    assert product.copy_with() == product
