@@ -329,6 +329,9 @@ class MerchantState:
     fail_batches: int = 0  # whole batch answered 503 this many times
     flaky_offers: set[str] = field(default_factory=set)  # answered 503 once each
     reject_offers: set[str] = field(default_factory=set)  # answered 400
+    fail_deletes: set[str] = field(default_factory=set)  # deletes of these answered 500
+    # Every nested request as received, in order: ("insert" | "delete", offer id).
+    received: list[tuple[str, str]] = field(default_factory=list)
     allowed_attributes: set[str] | None = None  # from the discovery document when present
 
 
@@ -448,6 +451,7 @@ class _MerchantHandler(BaseHTTPRequestHandler):
                 state.errors.extend(problems)
                 return 400, {"error": {"code": 400, "message": "; ".join(problems)}}
             offer = product["offerId"]
+            state.received.append(("insert", offer))
             if offer in state.reject_offers:
                 return 400, {"error": {"code": 400, "message": f"{offer} is not allowed"}}
             if offer in state.flaky_offers:
@@ -462,6 +466,10 @@ class _MerchantHandler(BaseHTTPRequestHandler):
             if name not in state.products:
                 with suppress(ValueError):
                     name = _b64url_decode(name).decode()
+            offer = name.split("~", 2)[-1]
+            state.received.append(("delete", offer))
+            if offer in state.fail_deletes:
+                return 500, {"error": {"code": 500, "message": "backend error"}}
             if state.products.pop(name, None) is None:
                 return 404, {"error": {"code": 404, "message": "not found"}}
             return 200, {}
@@ -548,6 +556,8 @@ class GraphState:
     throttle: int = 0  # answer this many items_batch calls with error 80014
     polls_before_finish: int = 1  # "started" this many times, then "finished"
     queries: list[str] = field(default_factory=list)
+    # Every request of every items_batch as received, in order: (method, item id).
+    received: list[tuple[str, str]] = field(default_factory=list)
 
 
 class _GraphHandler(BaseHTTPRequestHandler):
@@ -603,6 +613,7 @@ class _GraphHandler(BaseHTTPRequestHandler):
             if method not in ("CREATE", "UPDATE", "DELETE") or "id" not in data:
                 state.errors.append(f"malformed request {request}")
                 continue
+            state.received.append((method, data["id"]))
             if method == "DELETE":
                 state.items.pop(data["id"], None)
                 continue
