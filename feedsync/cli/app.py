@@ -260,8 +260,8 @@ def build(
 def _guards(names: list[str] | None) -> list[str]:
     unknown = [n for n in names or [] if n not in api.GUARD_NAMES]
     if unknown:
-        raise typer.BadParameter(f"unknown guard {', '.join(unknown)}; the guards are "
-                                 + ", ".join(api.GUARD_NAMES), param_hint="--allow")
+        raise api.ConfigError(f"--allow: unknown guard {', '.join(unknown)}; the guards are "
+                              + ", ".join(api.GUARD_NAMES))
     return list(names or [])
 
 
