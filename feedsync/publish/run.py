@@ -337,7 +337,7 @@ def _push_channel(channel: _Staged, report: PushReport, store: StateStore, ledge
                         store.published_ids(channel.name, destination.name))
         lifetime, refresh = destination_policy(destination.config)
         diff = ledger.diff(channel.name, destination.name, refresh_before=refresh)
-        uploads = _uploads(channel, destination, items, store, ledger, refresh, options)
+        uploads = _uploads(channel, destination, items, store, ledger)
         upload = uploads[0]
         target = redact(destination.target(upload))
         last = store.last(channel.name, destination.name)
@@ -374,6 +374,9 @@ def _push_channel(channel: _Staged, report: PushReport, store: StateStore, ledge
                 f", deleting {diff.removed:,}, to {target}")
         else:
             say(f"{channel.name} -> {destination.name}: sending {items:,} items to {target}")
+        if api:
+            ledger.mark_sending(channel.name, destination.name, refresh_before=refresh,
+                                full=options.full)
         try:
             results = [destination.publish(part, policy) for part in uploads]
         except PublishError as exc:
@@ -448,8 +451,7 @@ def _is_api(destination: Destination) -> bool:
 
 
 def _uploads(channel: _Staged, destination: Destination, items: int,
-             store: StateStore, ledger: Ledger, refresh: int | None,
-             options: PushOptions) -> list[Upload]:
+             store: StateStore, ledger: Ledger) -> list[Upload]:
     """What this destination receives: the feed's item spool (API destinations: only the
     items the ledger says changed, unless `full`), or its file, or each numbered part of
     a split feed."""
@@ -462,8 +464,7 @@ def _uploads(channel: _Staged, destination: Destination, items: int,
                        media_type="application/x-ndjson", items=items,
                        sha256=_sha256(spool) if spool.exists() else "",
                        size=spool.stat().st_size if spool.exists() else 0,
-                       read_items=lambda: read_spool_at(spool, ledger.to_send(
-                           feed, name, refresh_before=refresh, full=options.full)),
+                       read_items=lambda: read_spool_at(spool, ledger.to_send(feed, name)),
                        previous_ids=previous,
                        delete_ids=lambda: ledger.removed(feed, name),
                        confirm=lambda sent, deleted: ledger.confirm(feed, name, sent,

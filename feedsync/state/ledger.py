@@ -4,13 +4,19 @@ Per feed (channel x market), per destination (`file` for what `build` wrote, or 
 destination's name), per item id: a content hash of the rendered item, the item itself
 (JSON, so a plan can name the fields that changed and their old values), when it was last
 sent and confirmed, when the channel expires it (Google: 30 days after the last update),
-and whether its removal is still waiting for the destination to confirm (a tombstone).
+and its state: live (confirmed), deleting (a tombstone: removed from the feed, the delete
+not confirmed yet) or sending (sent, not confirmed yet: the destination may hold it, or
+an older version of it).
 
 A run first *stages* the items it built, into a temporary table of the same connection
 (nothing on disk changes), compares them in SQL against the ledger (`diff`), and only
 after a destination confirmed writes the result, in one transaction (`apply_file`,
-`apply_api`). A run killed at any point leaves the ledger as it was, and a run never
-claims an item the destination did not confirm. The anti-joins (added, removed) run in
+`apply_api`). Before an API publish it notes which items are about to be sent
+(`mark_sending`, write-ahead): a run killed after the API took an item but before the
+answer arrived leaves that item "sending", so the next run sends it again, or deletes it
+if it left the feed meanwhile; nothing the API may hold is ever forgotten. The confirmed
+content a ledger claims is never changed by a killed run, and never claims an item the
+destination did not confirm. The anti-joins (added, removed) run in
 SQLite, so memory stays flat however large the catalog is.
 
 The file is SQLite in WAL mode, mode 0600, its schema version in `PRAGMA user_version`
@@ -39,6 +45,7 @@ SCHEMA_VERSION = 1
 FILE_DESTINATION = "file"  # what `build` wrote to the channel's own outputs
 DAY = 86_400
 STAGE_BATCH = 5_000
+LIVE, DELETING, SENDING = 0, 1, 2  # items.state
 
 # version -> the statements that bring a ledger from the version before to it
 _MIGRATIONS: dict[int, str] = {
@@ -52,7 +59,7 @@ CREATE TABLE items (
     sent_at      INTEGER NOT NULL,
     confirmed_at INTEGER NOT NULL,
     expires_at   INTEGER,
-    tombstone    INTEGER NOT NULL DEFAULT 0,
+    state        INTEGER NOT NULL DEFAULT 0,  -- LIVE, DELETING or SENDING
     PRIMARY KEY (feed, destination, item_id)
 ) WITHOUT ROWID;
 CREATE TABLE runs (
@@ -245,13 +252,6 @@ class Ledger:
         self._db.execute("DELETE FROM confirmed")
         return Stager(self._db)
 
-    def staged_positions(self, feed: str, ids: Iterable[str] | None = None) -> Iterator[int]:
-        """Spool positions of a feed's staged items, in feed order."""
-        for (pos,) in self._db.execute(
-                "SELECT pos FROM staged WHERE feed = ? AND pos IS NOT NULL ORDER BY pos",
-                (feed,)):
-            yield pos
-
     # -- comparing ------------------------------------------------------------------------
 
     def diff(self, feed: str, destination: str, *, refresh_before: int | None = None,
@@ -260,16 +260,16 @@ class Ledger:
         (seconds): unchanged items expiring sooner than that count as due for refresh."""
         db = self._db
         previous, rows = db.execute(
-            "SELECT COUNT(*) FILTER (WHERE tombstone = 0), COUNT(*) FROM items "
+            "SELECT COUNT(*) FILTER (WHERE state != 1 AND hash != X''), COUNT(*) FROM items "
             "WHERE feed = ? AND destination = ?", (feed, destination)).fetchone()
         items = db.execute("SELECT COUNT(*) FROM staged WHERE feed = ?", (feed,)).fetchone()[0]
         result = Diff(feed, destination, rows > 0, previous, items)
         horizon = self.now() + refresh_before if refresh_before is not None else None
         result.added, result.changed, result.unchanged, result.refresh = db.execute(
-            "SELECT COUNT(*) FILTER (WHERE i.item_id IS NULL), "
-            "COUNT(*) FILTER (WHERE i.hash != s.hash OR i.tombstone = 1), "
-            "COUNT(*) FILTER (WHERE i.hash = s.hash AND i.tombstone = 0), "
-            "COUNT(*) FILTER (WHERE i.hash = s.hash AND i.tombstone = 0 AND "
+            "SELECT COUNT(*) FILTER (WHERE i.item_id IS NULL OR i.hash = X''), "
+            "COUNT(*) FILTER (WHERE i.hash != X'' AND (i.hash != s.hash OR i.state != 0)), "
+            "COUNT(*) FILTER (WHERE i.hash = s.hash AND i.state = 0), "
+            "COUNT(*) FILTER (WHERE i.hash = s.hash AND i.state = 0 AND "
             "  i.expires_at IS NOT NULL AND ? IS NOT NULL AND i.expires_at <= ?) "
             "FROM staged s LEFT JOIN items i ON i.feed = s.feed AND i.destination = ? "
             "AND i.item_id = s.item_id WHERE s.feed = ?",
@@ -281,13 +281,13 @@ class Ledger:
             (feed, destination)).fetchone()[0]
         result.pending_deletes = db.execute(
             "SELECT COUNT(*) FROM items i WHERE i.feed = ? AND i.destination = ? AND "
-            "i.tombstone = 1 AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.feed = i.feed "
+            "i.state = 1 AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.feed = i.feed "
             "AND s.item_id = i.item_id)", (feed, destination)).fetchone()[0]
         if sample:
             result.sample_added = [r[0] for r in db.execute(
                 "SELECT s.item_id FROM staged s WHERE s.feed = ? AND NOT EXISTS (SELECT 1 "
                 "FROM items i WHERE i.feed = s.feed AND i.destination = ? AND "
-                "i.item_id = s.item_id) ORDER BY s.item_id LIMIT ?",
+                "i.item_id = s.item_id AND i.hash != X'') ORDER BY s.item_id LIMIT ?",
                 (feed, destination, sample))]
             result.sample_changed = [Changed(r[0], json.loads(r[1]), json.loads(r[2]))
                                      for r in self.changed(feed, destination, limit=sample)]
@@ -304,24 +304,40 @@ class Ledger:
         yield from self._db.execute(
             "SELECT s.item_id, i.item, s.item FROM staged s JOIN items i ON i.feed = s.feed "
             "AND i.destination = ? AND i.item_id = s.item_id WHERE s.feed = ? AND "
-            "(i.hash != s.hash OR i.tombstone = 1) ORDER BY s.item_id LIMIT ?",
+            "i.hash != X'' AND (i.hash != s.hash OR i.state != 0) ORDER BY s.item_id LIMIT ?",
             (destination, feed, -1 if limit is None else limit))
 
-    def to_send(self, feed: str, destination: str, *, refresh_before: int | None,
-                full: bool = False) -> Iterator[int]:
-        """Spool positions of the items a delta publish sends (added, changed, due for
-        refresh; every item with `full`), in feed order."""
-        if full:
-            yield from self.staged_positions(feed)
-            return
+    def mark_sending(self, feed: str, destination: str, *, refresh_before: int | None,
+                     full: bool = False) -> None:
+        """Note, before an API publish, every item it will send (added, changed, due for
+        refresh; every item with `full`) as "sending", in one transaction: if the run is
+        killed before the API's answer arrives, the next run sends them again (or deletes
+        those that left the feed). Their confirmed content stays as it was."""
+        db = self._db
         horizon = self.now() + refresh_before if refresh_before is not None else None
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                "UPDATE items SET state = 2 WHERE feed = ? AND destination = ? AND EXISTS "
+                "(SELECT 1 FROM staged s WHERE s.feed = items.feed AND "
+                "s.item_id = items.item_id AND (? OR s.hash != items.hash OR "
+                "items.state != 0 OR (? IS NOT NULL AND items.expires_at IS NOT NULL AND "
+                "items.expires_at <= ?)))", (feed, destination, full, horizon, horizon))
+            now = self.now()
+            db.execute(
+                "INSERT OR IGNORE INTO items SELECT s.feed, ?, s.item_id, X'', '{}', ?, 0, "
+                "NULL, 2 FROM staged s WHERE s.feed = ?", (destination, now, feed))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def to_send(self, feed: str, destination: str) -> Iterator[int]:
+        """Spool positions of the items `mark_sending` marked, in feed order."""
         for (pos,) in self._db.execute(
-                "SELECT s.pos FROM staged s LEFT JOIN items i ON i.feed = s.feed AND "
+                "SELECT s.pos FROM staged s JOIN items i ON i.feed = s.feed AND "
                 "i.destination = ? AND i.item_id = s.item_id WHERE s.feed = ? AND "
-                "s.pos IS NOT NULL AND (i.item_id IS NULL OR i.hash != s.hash OR "
-                "i.tombstone = 1 OR (? IS NOT NULL AND i.expires_at IS NOT NULL AND "
-                "i.expires_at <= ?)) ORDER BY s.pos",
-                (destination, feed, horizon, horizon)):
+                "s.pos IS NOT NULL AND i.state = 2 ORDER BY s.pos", (destination, feed)):
             yield pos
 
     def removed(self, feed: str, destination: str) -> Iterator[str]:
@@ -335,7 +351,7 @@ class Ledger:
     def count(self, feed: str, destination: str) -> int | None:
         """Live items the ledger holds for a destination; None when it has no record."""
         live, rows = self._db.execute(
-            "SELECT COUNT(*) FILTER (WHERE tombstone = 0), COUNT(*) FROM items "
+            "SELECT COUNT(*) FILTER (WHERE state != 1 AND hash != X''), COUNT(*) FROM items "
             "WHERE feed = ? AND destination = ?", (feed, destination)).fetchone()
         if rows:
             return int(live)
@@ -378,7 +394,8 @@ class Ledger:
                   attempted_deletes: bool, result: str, message: str = "") -> RunRecord:
         """Write what an item API confirmed, in one transaction: confirmed items with
         their new content and expiry, confirmed deletes gone; removed items whose delete
-        was tried and not confirmed stay, as tombstones, to be sent again next run."""
+        was tried and not confirmed stay, as tombstones, to be sent again next run; items
+        sent and not confirmed stay "sending"."""
         db = self._db
         now = self.now()
         expires = now + lifetime if lifetime is not None else None
@@ -397,7 +414,7 @@ class Ledger:
             deleted = db.execute("SELECT changes()").fetchone()[0]
             if attempted_deletes:
                 db.execute(
-                    "UPDATE items SET tombstone = 1 WHERE feed = ? AND destination = ? AND "
+                    "UPDATE items SET state = 1 WHERE feed = ? AND destination = ? AND "
                     "NOT EXISTS (SELECT 1 FROM staged s WHERE s.feed = items.feed AND "
                     "s.item_id = items.item_id)", (feed, destination))
             else:  # the destination keeps items we no longer list; stop tracking them
@@ -431,7 +448,7 @@ class Ledger:
                 "INSERT OR REPLACE INTO items SELECT s.feed, ?, s.item_id, s.hash, s.item, ?, "
                 "?, NULL, 0 FROM staged s LEFT JOIN items i ON i.feed = s.feed AND "
                 "i.destination = ? AND i.item_id = s.item_id WHERE s.feed = ? AND "
-                "(i.item_id IS NULL OR i.hash != s.hash OR i.tombstone = 1)",
+                "(i.item_id IS NULL OR i.hash != s.hash OR i.state != 0)",
                 (destination, now, now, destination, feed))
             sent = db.execute("SELECT changes()").fetchone()[0]
             record = self._record_run(feed, destination, kind, now, diff, sent, deleted,
@@ -491,14 +508,14 @@ class Ledger:
     def item(self, feed: str, destination: str, item_id: str) -> dict[str, Any] | None:
         """What the ledger holds for one item (times as ISO 8601), or None."""
         row = self._db.execute(
-            "SELECT item, sent_at, confirmed_at, expires_at, tombstone FROM items WHERE "
+            "SELECT item, sent_at, confirmed_at, expires_at, state FROM items WHERE "
             "feed = ? AND destination = ? AND item_id = ?",
             (feed, destination, item_id)).fetchone()
         if row is None:
             return None
         return {"item": json.loads(row[0]), "sent_at": iso(row[1]),
                 "confirmed_at": iso(row[2]), "expires_at": iso(row[3]),
-                "tombstone": bool(row[4])}
+                "state": ("live", "deleting", "sending")[row[4]]}
 
     def destinations(self, feed: str) -> list[str]:
         """Destinations the ledger has items or runs for, for one feed."""

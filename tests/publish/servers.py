@@ -332,6 +332,10 @@ class MerchantState:
     fail_deletes: set[str] = field(default_factory=set)  # deletes of these answered 500
     # Every nested request as received, in order: ("insert" | "delete", offer id).
     received: list[tuple[str, str]] = field(default_factory=list)
+    # Every (offer id, price micros) the fake ever answered 200 to an insert of.
+    accepted: set[tuple[str, str]] = field(default_factory=set)
+    # Called with the batch number (from 1) before (False) and after (True) the answer.
+    on_batch: Any = None
     allowed_attributes: set[str] | None = None  # from the discovery document when present
 
 
@@ -381,6 +385,8 @@ class _MerchantHandler(BaseHTTPRequestHandler):
             return
         parts = self._parts(body, match.group(1))
         state.batches.append(len(parts))
+        if state.on_batch is not None:
+            state.on_batch(len(state.batches), False)
         boundary = "batch_" + secrets.token_hex(8)
         out = []
         for content_id, status, payload in parts:
@@ -389,7 +395,11 @@ class _MerchantHandler(BaseHTTPRequestHandler):
                        f"HTTP/1.1 {status} X\r\nContent-Type: application/json; charset=UTF-8"
                        f"\r\n\r\n{json.dumps(payload)}\r\n")
         out.append(f"--{boundary}--\r\n")
-        self._send(200, "".join(out).encode(), f"multipart/mixed; boundary={boundary}")
+        try:
+            self._send(200, "".join(out).encode(), f"multipart/mixed; boundary={boundary}")
+        finally:
+            if state.on_batch is not None:
+                state.on_batch(len(state.batches), True)
 
     def _token(self, body: bytes) -> None:
         from cryptography.hazmat.primitives import hashes
@@ -459,6 +469,8 @@ class _MerchantHandler(BaseHTTPRequestHandler):
                 return 503, {"error": {"code": 503, "message": "try again"}}
             name = f"{product['contentLanguage']}~{product['feedLabel']}~{offer}"
             state.products[name] = product
+            price = product["productAttributes"].get("price", {}).get("amountMicros", "")
+            state.accepted.add((offer, price))
             return 200, {**product, "name": f"accounts/{insert.group(1)}/productInputs/{name}",
                          "product": f"accounts/{insert.group(1)}/products/{name}"}
         if method == "DELETE" and delete:

@@ -81,7 +81,7 @@ def test_a_failed_delete_is_sent_again_until_confirmed(merchant, tienda, cli):
     set_prices(config, {"CAM-BAS-BLA-M": "18,95"})
     state.fail_deletes = {"CAM-BAS-BLA-S"}
     state.received.clear()
-    result, data = _push(cli, config)
+    result, _ = _push(cli, config)
     assert result.exit_code == ExitCode.TEMPORARY_FAILURE, result.output
     assert ("delete", "CAM-BAS-BLA-S") in state.received
     assert ("insert", "CAM-BAS-BLA-M") in state.received
@@ -89,7 +89,7 @@ def test_a_failed_delete_is_sent_again_until_confirmed(merchant, tienda, cli):
     # Next run, the API is well again: the delete is retried, the confirmed change is not.
     state.fail_deletes = set()
     state.received.clear()
-    result, data = _push(cli, config)
+    result, _ = _push(cli, config)
     assert result.exit_code == ExitCode.OK, result.output
     assert state.received == [("delete", "CAM-BAS-BLA-S")]
     state.received.clear()
@@ -143,7 +143,7 @@ def test_meta_gets_only_the_changes_and_the_deletes(graph, tienda, cli):
     state.received.clear()
     set_prices(config, CHANGED)
     remove_products(config, {"CAM-BAS-AZU-L"})
-    result, data = _push(cli, config)
+    result, _ = _push(cli, config)
     assert result.exit_code == ExitCode.OK, result.output
     assert sorted(state.received) == sorted(
         [("UPDATE", sku) for sku in CHANGED] + [("DELETE", "CAM-BAS-AZU-L")])
