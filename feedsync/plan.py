@@ -303,6 +303,7 @@ def run_ledgered_build(config: Config, pipeline: Pipeline, *, allow: Iterable[st
                     else:
                         ledger.record_failure(name, FILE_DESTINATION, "build", diff,
                                               "guard", held)
+                ledger.collect()
         finally:
             ledger.close()
     return report

@@ -230,6 +230,7 @@ def run_push(config: Config, channels: Iterable[str] | None = None, *, dry_run: 
                     for channel in staged:
                         _push_channel(channel, report, store, ledger, options, say, redact,
                                       retry)
+                    ledger.collect()
                 finally:
                     store.close()
         finally:

@@ -26,6 +26,7 @@ with a clear error and never written to. The one writer runs under the project's
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -55,12 +56,15 @@ CREATE TABLE items (
     destination  TEXT NOT NULL,
     item_id      TEXT NOT NULL,
     hash         BLOB NOT NULL,
-    item         TEXT NOT NULL,
     sent_at      INTEGER NOT NULL,
     confirmed_at INTEGER NOT NULL,
     expires_at   INTEGER,
     state        INTEGER NOT NULL DEFAULT 0,  -- LIVE, DELETING or SENDING
     PRIMARY KEY (feed, destination, item_id)
+) WITHOUT ROWID;
+CREATE TABLE contents (
+    hash BLOB PRIMARY KEY,
+    item TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE runs (
     id          INTEGER PRIMARY KEY,
@@ -107,9 +111,25 @@ class LedgerError(FeedsyncError):
     exit_code = ExitCode.USAGE
 
 
+# Values longer than this are kept as a digest: enough to see that a description or an
+# image list changed, at a fraction of the size (the headline fields are always kept).
+LONG_VALUE = 64
+KEPT_FIELDS = frozenset({"id", "title", "price", "sale_price", "availability"})
+
+
 def item_json(item: dict[str, Any]) -> str:
-    """An item as compact, key-sorted JSON: equal items give equal text."""
-    return json.dumps(item, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+    """An item as the ledger keeps it: key-sorted JSON, long values replaced by a digest
+    (`#` and 8 base64 characters); equal items give equal text."""
+    kept: dict[str, Any] = {}
+    for name, value in item.items():
+        text = value if isinstance(value, str) else json.dumps(
+            value, ensure_ascii=False, sort_keys=True, default=str)
+        if len(text) > LONG_VALUE and name not in KEPT_FIELDS:
+            digest = hashlib.blake2b(text.encode("utf-8"), digest_size=6).digest()
+            kept[name] = "#" + base64.b64encode(digest).decode()
+        else:
+            kept[name] = value if isinstance(value, (str, int, list, dict)) else str(value)
+    return json.dumps(kept, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
                       default=str)
 
 
@@ -232,6 +252,13 @@ class Ledger:
         db.executescript(_STAGING)
         return cls(path, db)
 
+    def collect(self) -> None:
+        """Drop contents no destination refers to any more, and fold the write-ahead log
+        back into the file (run once at the end of a run that wrote)."""
+        db = self._db
+        db.execute("DELETE FROM contents WHERE hash NOT IN (SELECT hash FROM items)")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def close(self) -> None:
         self._db.close()
 
@@ -302,8 +329,9 @@ class Ledger:
                 limit: int | None = None) -> Iterator[tuple[str, str, str]]:
         """(id, old item JSON, new item JSON) of each changed item, by id."""
         yield from self._db.execute(
-            "SELECT s.item_id, i.item, s.item FROM staged s JOIN items i ON i.feed = s.feed "
-            "AND i.destination = ? AND i.item_id = s.item_id WHERE s.feed = ? AND "
+            "SELECT s.item_id, COALESCE(c.item, '{}'), s.item FROM staged s JOIN items i ON "
+            "i.feed = s.feed AND i.destination = ? AND i.item_id = s.item_id LEFT JOIN "
+            "contents c ON c.hash = i.hash WHERE s.feed = ? AND "
             "i.hash != X'' AND (i.hash != s.hash OR i.state != 0) ORDER BY s.item_id LIMIT ?",
             (destination, feed, -1 if limit is None else limit))
 
@@ -325,7 +353,7 @@ class Ledger:
                 "items.expires_at <= ?)))", (feed, destination, full, horizon, horizon))
             now = self.now()
             db.execute(
-                "INSERT OR IGNORE INTO items SELECT s.feed, ?, s.item_id, X'', '{}', ?, 0, "
+                "INSERT OR IGNORE INTO items SELECT s.feed, ?, s.item_id, X'', ?, 0, "
                 "NULL, 2 FROM staged s WHERE s.feed = ?", (destination, now, feed))
             db.execute("COMMIT")
         except BaseException:
@@ -371,7 +399,7 @@ class Ledger:
         db.execute("BEGIN IMMEDIATE")
         try:
             cursor = db.executemany(
-                "INSERT OR IGNORE INTO items VALUES (?, ?, ?, X'', '{}', ?, ?, NULL, 0)",
+                "INSERT OR IGNORE INTO items VALUES (?, ?, ?, X'', ?, ?, NULL, 0)",
                 ((feed, destination, i, now, now) for i in ids))
             db.execute("COMMIT")
         except BaseException:
@@ -402,11 +430,15 @@ class Ledger:
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute(
-                "INSERT OR REPLACE INTO items SELECT s.feed, ?, s.item_id, s.hash, s.item, ?, "
+                "INSERT OR REPLACE INTO items SELECT s.feed, ?, s.item_id, s.hash, ?, "
                 "?, ?, 0 FROM confirmed c JOIN staged s ON s.feed = c.feed AND "
                 "s.item_id = c.item_id WHERE c.feed = ? AND c.destination = ? AND "
                 "c.deleted = 0", (destination, now, now, expires, feed, destination))
             sent = db.execute("SELECT changes()").fetchone()[0]
+            db.execute(
+                "INSERT OR IGNORE INTO contents SELECT s.hash, s.item FROM confirmed c JOIN "
+                "staged s ON s.feed = c.feed AND s.item_id = c.item_id WHERE c.feed = ? AND "
+                "c.destination = ? AND c.deleted = 0", (feed, destination))
             db.execute(
                 "DELETE FROM items WHERE feed = ? AND destination = ? AND item_id IN (SELECT "
                 "item_id FROM confirmed WHERE feed = ? AND destination = ? AND deleted = 1)",
@@ -445,7 +477,12 @@ class Ledger:
             deleted = db.execute("SELECT changes()").fetchone()[0]
             # Unchanged items keep their times; new and changed ones get now.
             db.execute(
-                "INSERT OR REPLACE INTO items SELECT s.feed, ?, s.item_id, s.hash, s.item, ?, "
+                "INSERT OR IGNORE INTO contents SELECT s.hash, s.item FROM staged s LEFT JOIN "
+                "items i ON i.feed = s.feed AND i.destination = ? AND i.item_id = s.item_id "
+                "WHERE s.feed = ? AND (i.item_id IS NULL OR i.hash != s.hash)",
+                (destination, feed))
+            db.execute(
+                "INSERT OR REPLACE INTO items SELECT s.feed, ?, s.item_id, s.hash, ?, "
                 "?, NULL, 0 FROM staged s LEFT JOIN items i ON i.feed = s.feed AND "
                 "i.destination = ? AND i.item_id = s.item_id WHERE s.feed = ? AND "
                 "(i.item_id IS NULL OR i.hash != s.hash OR i.state != 0)",
@@ -508,8 +545,9 @@ class Ledger:
     def item(self, feed: str, destination: str, item_id: str) -> dict[str, Any] | None:
         """What the ledger holds for one item (times as ISO 8601), or None."""
         row = self._db.execute(
-            "SELECT item, sent_at, confirmed_at, expires_at, state FROM items WHERE "
-            "feed = ? AND destination = ? AND item_id = ?",
+            "SELECT COALESCE(c.item, '{}'), sent_at, confirmed_at, expires_at, state FROM "
+            "items i LEFT JOIN contents c ON c.hash = i.hash WHERE feed = ? AND "
+            "destination = ? AND item_id = ?",
             (feed, destination, item_id)).fetchone()
         if row is None:
             return None

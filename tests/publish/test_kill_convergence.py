@@ -64,7 +64,8 @@ def _ledger_claims(config: Path) -> dict[str, str]:
     if not path.exists():
         return {}
     with sqlite3.connect(path) as db:
-        rows = db.execute("SELECT item_id, item FROM items WHERE destination = 'google'")
+        rows = db.execute("SELECT item_id, COALESCE(c.item, '{}') FROM items i LEFT JOIN "
+                          "contents c ON c.hash = i.hash WHERE destination = 'google'")
         claims = {}
         for item_id, text in rows:
             price = json.loads(text).get("price")
