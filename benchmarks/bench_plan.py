@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_build import CONFIG, generate  # noqa: E402
+from benchmarks.bench_build import CONFIG, generate
 
 PUSH = """
 import sys

@@ -17,12 +17,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from feedsync.config import Config, PublishConfig
+from feedsync.delta_files import changes_path, write_changes
 from feedsync.errors import ExitCode, FeedsyncError
 from feedsync.pipeline import Pipeline, PlannedChannel, RowOutcome, Written, run_feeds
-from feedsync.report import RunReport
+from feedsync.publish.items import ItemSpool
+from feedsync.report import OutputReport, RunReport
 from feedsync.state.guards import check_change_set
 from feedsync.state.ledger import (
     DAY,
@@ -35,9 +37,6 @@ from feedsync.state.ledger import (
     ledger_errors,
 )
 from feedsync.state.lock import RunLock
-
-if TYPE_CHECKING:  # the spool is publish's; the recorder only reads its position
-    from feedsync.publish.items import ItemSpool
 
 PLAN_VERSION = 1
 # The fields a plan shows old -> new for; other changed fields are named only.
@@ -62,10 +61,15 @@ class LedgerRecorder:
     """A `run_feeds` observer staging every written item of the run's feeds."""
 
     def __init__(self, stager: Stager, feeds: list[str],
-                 spools: list[ItemSpool | None] | None = None) -> None:
+                 spools: list[ItemSpool | None] | None = None,
+                 item_files: list[ItemSpool | None] | None = None) -> None:
+        """`spools`: per feed, the push's typed-item spool (written by `run_feeds`);
+        `item_files`: per feed, a file this recorder writes each full item to (for a
+        changes-only file); either way the item's position in it is staged too."""
         self.stager = stager
         self.feeds = feeds
         self.spools = spools or [None] * len(feeds)
+        self.item_files = item_files or [None] * len(feeds)
         self.digests = [hashlib.sha256() for _ in feeds]
 
     def __call__(self, outcome: RowOutcome) -> None:
@@ -76,6 +80,10 @@ class LedgerRecorder:
             item = feed_outcome.item
             item_id = item_id_of(item, outcome.product_id)
             spool = self.spools[index]
+            item_file = self.item_files[index]
+            if item_file is not None:
+                item_file.write(item)
+                spool = item_file
             pos = spool.last_position if spool is not None else None
             self.digests[index].update(
                 self.stager.add(self.feeds[index], item_id, item, pos))
@@ -286,16 +294,32 @@ def run_ledgered_build(config: Config, pipeline: Pipeline, *, allow: Iterable[st
     directory = state_dir(config)
     with RunLock(directory):
         ledger = Ledger.open(directory)
+        deltas = {f.name: changes_path(config, f) for f in pipeline.feeds}
+        item_files = {name: ItemSpool(directory / f"changes-{n}.items.jsonl")
+                      for n, (name, path) in enumerate(deltas.items()) if path is not None}
         try:
             with ledger_errors(ledger.path):
                 feeds = [f.name for f in pipeline.feeds]
-                recorder = LedgerRecorder(ledger.stager(), feeds)
+                recorder = LedgerRecorder(ledger.stager(), feeds,
+                                          item_files=[item_files.get(f) for f in feeds])
                 diffs: dict[str, Diff] = {}
                 hold = build_guard(config, ledger, pipeline.feeds, recorder, allow=allow,
                                    force=force, diffs=diffs)
                 observers = [recorder, *options.pop("observers", ())]
                 report = run_feeds(pipeline, write=True, observers=observers, hold=hold,
                                    **options)
+                for item_file in item_files.values():
+                    item_file.commit()
+                for feed, context in zip(pipeline.feeds, pipeline.contexts, strict=True):
+                    path = deltas[feed.name]
+                    if path is not None and report.channels[feed.name].held is None:
+                        written, deletes = write_changes(config, feed, ledger,
+                                                         item_files[feed.name].path, path,
+                                                         context)
+                        report.channels[feed.name].outputs.append(OutputReport(
+                            f"{path} (changes only: {written:,} items"
+                            + (f", {deletes:,} deletes" if deletes else "") + ")",
+                            "changes", written))
                 for name, diff in diffs.items():
                     held = report.channels[name].held
                     if held is None:
@@ -306,6 +330,9 @@ def run_ledgered_build(config: Config, pipeline: Pipeline, *, allow: Iterable[st
                 ledger.collect()
         finally:
             ledger.close()
+            for item_file in item_files.values():
+                item_file.abort()
+                item_file.path.unlink(missing_ok=True)
     return report
 
 

@@ -368,6 +368,17 @@ class Ledger:
                 "s.pos IS NOT NULL AND i.state = 2 ORDER BY s.pos", (destination, feed)):
             yield pos
 
+    def changes_for_file(self, feed: str) -> Iterator[tuple[int, dict[str, Any] | None]]:
+        """(position, old item or None when new) of each staged item that is new or
+        changed against the feed's files, in feed order."""
+        for pos, old in self._db.execute(
+                "SELECT s.pos, c.item FROM staged s LEFT JOIN items i ON i.feed = s.feed AND "
+                "i.destination = ? AND i.item_id = s.item_id LEFT JOIN contents c ON "
+                "c.hash = i.hash WHERE s.feed = ? AND s.pos IS NOT NULL AND "
+                "(i.item_id IS NULL OR i.hash != s.hash OR i.state != 0) ORDER BY s.pos",
+                (FILE_DESTINATION, feed)):
+            yield pos, (json.loads(old) if old is not None else None)
+
     def removed(self, feed: str, destination: str) -> Iterator[str]:
         """Ids the destination holds (or was asked to delete) that the feed no longer has."""
         for (item_id,) in self._db.execute(
