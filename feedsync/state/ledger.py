@@ -117,20 +117,33 @@ LONG_VALUE = 64
 KEPT_FIELDS = frozenset({"id", "title", "price", "sale_price", "availability"})
 
 
+_encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                          default=str).encode
+
+
 def item_json(item: dict[str, Any]) -> str:
     """An item as the ledger keeps it: key-sorted JSON, long values replaced by a digest
-    (`#` and 8 base64 characters); equal items give equal text."""
-    kept: dict[str, Any] = {}
+    (`#` and 8 base64 characters); equal items give equal text. (Hot: once per item of
+    every build, so the common case, short text values, costs one check per field.)"""
+    kept: dict[str, Any] | None = None
     for name, value in item.items():
-        text = value if isinstance(value, str) else json.dumps(
-            value, ensure_ascii=False, sort_keys=True, default=str)
-        if len(text) > LONG_VALUE and name not in KEPT_FIELDS:
-            digest = hashlib.blake2b(text.encode("utf-8"), digest_size=6).digest()
-            kept[name] = "#" + base64.b64encode(digest).decode()
-        else:
-            kept[name] = value if isinstance(value, (str, int, list, dict)) else str(value)
-    return json.dumps(kept, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
-                      default=str)
+        if type(value) is str:
+            if len(value) <= LONG_VALUE or name in KEPT_FIELDS:
+                continue
+            text = value
+        elif isinstance(value, (list, dict)):
+            text = _encode(value)
+            if len(text) <= LONG_VALUE or name in KEPT_FIELDS:
+                continue
+        else:  # Decimal and the like as text; int and bool as they are
+            if not isinstance(value, int):
+                kept = dict(item) if kept is None else kept
+                kept[name] = str(value)
+            continue
+        kept = dict(item) if kept is None else kept
+        digest = hashlib.blake2b(text.encode("utf-8"), digest_size=6).digest()
+        kept[name] = "#" + base64.b64encode(digest).decode()
+    return _encode(item if kept is None else kept)
 
 
 def content_hash(text: str) -> bytes:
