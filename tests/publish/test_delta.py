@@ -193,3 +193,13 @@ def test_a_plan_from_another_project_is_refused(merchant, tienda, cli, tmp_path)
     result = invoke(cli, "push", "-c", str(config), "--plan", str(plan))
     assert result.exit_code == ExitCode.USAGE
     assert "another project" in result.output
+
+
+def test_the_push_table_says_how_many_items_went(merchant, tienda, cli):
+    base, account_file, _state = merchant
+    config = configure(tienda, {"google": _google(base, account_file)})
+    assert _push(cli, config)[0].exit_code == ExitCode.OK
+    set_prices(config, CHANGED)
+    result = invoke(cli, "push", "-c", str(config))
+    assert result.exit_code == ExitCode.OK, result.output
+    assert "3 sent (0 new, 3 changed, 0 refreshed)" in result.stdout
