@@ -218,3 +218,12 @@ def test_a_foreign_database_is_not_taken_for_a_ledger(tienda, tables):
     result = run("build", "-c", str(tienda), "-q")
     assert result.exit_code == ExitCode.USAGE
     assert "not a feedsync ledger" in result.output
+
+
+def test_a_parallel_build_records_the_same_items(tienda):
+    assert run("build", "-c", str(tienda), "-q", "--jobs", "2").exit_code == ExitCode.OK
+    assert run("plan", "-c", str(tienda), "-q", "--detailed-exitcode").exit_code == 0
+    set_prices(tienda, {"CAM-BAS-BLA-S": "18,95"})
+    plan = load_project(tienda).plan(jobs=2)
+    assert {(f.diff.feed, f.diff.changed) for f in plan.feeds} == {
+        ("google_es", 1), ("google_es_outlet", 1)}
