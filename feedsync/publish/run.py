@@ -519,9 +519,25 @@ def _dry_run(config: Config, wanted: list[str], destinations: dict[str, list[Des
              allow_empty: bool, force: bool, progress: Progress | None,
              sink: Callable[[Issue], None] | None, max_issues: int | None,
              jobs: int = 1) -> PushReport:
-    """Read and check everything, then say what would be sent where; send and write nothing."""
-    build = run_feeds(Pipeline(config, wanted or None), write=False, progress=progress,
-                      sink=sink, max_issues=max_issues, jobs=jobs)
+    """Read and check everything, then say what would be sent where (for the APIs, the
+    changes the ledger sees); send and write nothing."""
+    ledger = Ledger.open_for_reading(state_dir(config))
+    pipeline = Pipeline(config, wanted or None)
+    recorder = LedgerRecorder(ledger.stager(), [f.name for f in pipeline.feeds])
+    try:
+        with ledger_errors(ledger.path):
+            build = run_feeds(pipeline, write=False, progress=progress, sink=sink,
+                              max_issues=max_issues, jobs=jobs, observers=[recorder])
+            recorder.close()
+            return _dry_run_report(config, wanted, destinations, allow_empty, force, build,
+                                   ledger)
+    finally:
+        ledger.close()
+
+
+def _dry_run_report(config: Config, wanted: list[str],
+                    destinations: dict[str, list[Destination]], allow_empty: bool,
+                    force: bool, build: RunReport, ledger: Ledger) -> PushReport:
     report = PushReport(build, dry_run=True)
     redact = Redactor.for_config(config)
     db = state_dir(config) / STATE_NAME
@@ -544,9 +560,16 @@ def _dry_run(config: Config, wanted: list[str], destinations: dict[str, list[Des
                     last = store.last(feed.name, destination.name) if store else None
                     reason = check_guards(items, last, max_drop=destination.config.max_drop,
                                           allow_empty=allow_empty, force=force)
-                    plan = (f"would send {items:,} items and delete those no longer in the "
-                            "feed" if _is_api(destination) else
-                            f"would send {upload.remote_name}")
+                    if _is_api(destination):
+                        _, refresh = destination_policy(destination.config)
+                        diff = ledger.diff(feed.name, destination.name, refresh_before=refresh,
+                                           sample=0)
+                        sending = diff.added + diff.changed + diff.refresh
+                        plan = (f"would send {sending:,} of {items:,} items ({diff.added:,} "
+                                f"new, {diff.changed:,} changed, {diff.refresh:,} to refresh) "
+                                f"and delete {diff.removed:,}")
+                    else:
+                        plan = f"would send {upload.remote_name}"
                     report.outcomes.append(PushOutcome(
                         feed.name, destination.name, redact(destination.target(upload)),
                         DRY_RUN if reason is None else GUARD, items, reason or plan))

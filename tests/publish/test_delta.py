@@ -203,3 +203,17 @@ def test_the_push_table_says_how_many_items_went(merchant, tienda, cli):
     result = invoke(cli, "push", "-c", str(config))
     assert result.exit_code == ExitCode.OK, result.output
     assert "3 sent (0 new, 3 changed, 0 refreshed)" in result.stdout
+
+
+def test_dry_run_says_what_the_delta_would_send_and_sends_nothing(merchant, tienda, cli):
+    base, account_file, state = merchant
+    config = configure(tienda, {"google": _google(base, account_file)})
+    assert _push(cli, config)[0].exit_code == ExitCode.OK
+    set_prices(config, CHANGED)
+    remove_products(config, {"CAM-BAS-AZU-L"})
+    state.received.clear()
+    result, data = _push(cli, config, "--dry-run")
+    assert result.exit_code == ExitCode.OK, result.output
+    assert data["publish"][0]["message"] == (
+        "would send 3 of 37 items (0 new, 3 changed, 0 to refresh) and delete 1")
+    assert state.received == []
