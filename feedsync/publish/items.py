@@ -20,7 +20,7 @@ from dataclasses import fields
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from feedsync.channels.render import TypedItem
 from feedsync.products.product import DateWindow, Measure, Money, Shipping
@@ -111,9 +111,14 @@ def read_spool_at(path: Path, positions: Iterable[int]) -> Iterator[TypedItem]:
     """Stream the items starting at `positions` (ascending), for a delta publish."""
     with path.open("rb") as fh:
         for pos in positions:
-            fh.seek(pos)
-            data = json.loads(fh.readline())
-            yield {k: decode_value(v) for k, v in data.items()}
+            yield read_item_at(fh, pos)
+
+
+def read_item_at(fh: BinaryIO, pos: int) -> TypedItem:
+    """The item whose line starts at `pos` of an open spool."""
+    fh.seek(pos)
+    data = json.loads(fh.readline())
+    return {k: decode_value(v) for k, v in data.items()}
 
 
 def read_spool(path: Path) -> Iterator[TypedItem]:

@@ -72,3 +72,12 @@ def test_meta_changes_only_file_holds_only_the_changed_items(tienda):
     assert changes[0]["price"] == "18.95 EUR"
     assert [r["id"] for r in csv.DictReader(
         (feeds / "meta_MX.changes.csv").open(encoding="utf-8"))] == ["CAM-BAS-BLA-S"]
+
+
+def test_amazon_delta_without_changes_leaves_no_file(tienda):
+    config = _project(tienda, {"amazon_listings": "feeds/amazon.changes.json"})
+    load_project(config).build()
+    delta = tienda.parent / "feeds" / "amazon.changes.json"
+    assert delta.exists()
+    load_project(config).build()
+    assert not delta.exists()  # nothing changed: an old delta must not be sent twice
