@@ -269,12 +269,13 @@ def _guards(names: list[str] | None) -> list[str]:
 def plan(
     config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
     channel: ChannelOption = None,
-    format: Annotated[PlanFormat, typer.Option(
-        "--format", "-f", help="table, json or markdown")] = PlanFormat.table,
+    format: Annotated[PlanFormat, format_option("table, json or markdown")
+                      ] = PlanFormat.table,
     out: Annotated[Optional[Path], typer.Option(  # noqa: UP045
-        "--out", help="Also save the plan as JSON, for `push --plan`.")] = None,
-    detailed_exitcode: Annotated[bool, typer.Option(
-        "--detailed-exitcode", help="Exit 10 when there are changes, 0 when there are none.")
+        "--out", envvar="FEEDSYNC_PLAN_OUT", metavar="plan.json",
+        help="Also save the plan as JSON, for `push --plan`.")] = None,
+    detailed_exitcode: Annotated[bool, flag(
+        "--detailed-exitcode", "Exit 10 when there are changes, 0 when there are none.")
     ] = False,
     issues_file: IssuesFileOption = None,
     max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
@@ -313,10 +314,9 @@ def plan(
 def history(
     config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
     channel: ChannelOption = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1,
+    limit: Annotated[int, typer.Option("--limit", "-n", envvar="FEEDSYNC_LIMIT", min=1,
                                        help="Runs per channel and destination.")] = 10,
-    format: Annotated[BuildFormat, typer.Option("--format", "-f",
-                                                help="table or json")] = BuildFormat.table,
+    format: Annotated[BuildFormat, format_option("table or json")] = BuildFormat.table,
 ) -> None:
     """List the last runs per channel and destination: when, items, added / changed /
     removed, result. Example: feedsync history -c shop/feedsync.yaml --channel google_es
@@ -430,7 +430,8 @@ def push(
     full: Annotated[bool, flag(
         "--full", "API destinations: send every item, not only the changes.")] = False,
     plan_file: Annotated[Optional[Path], typer.Option(  # noqa: UP045
-        "--plan", help="Apply exactly this saved plan (`feedsync plan --out`); refused if "
+        "--plan", envvar="FEEDSYNC_PLAN", metavar="plan.json",
+        help="Apply exactly this saved plan (`feedsync plan --out`); refused if "
                        "the master, the config or the ledger changed since.")] = None,
     format: Annotated[BuildFormat, format_option("table or json")] = BuildFormat.table,
     issues_file: IssuesFileOption = None,
