@@ -36,24 +36,24 @@ def test_amazon_delta_patches_changed_prices_and_deletes_removed(tienda, referen
     first = json.loads(delta.read_text())
     jsonschema.validate(first, schema)
     assert {m["operationType"] for m in first["messages"]} == {"UPDATE"}  # all new
-    assert len(first["messages"]) == 38
+    assert len(first["messages"]) == 12  # the example's electronics, Amazon's products
 
-    set_prices(config, {"CAM-BAS-BLA-S": "18,95", "CAM-BAS-BLA-M": "21,95"})
-    remove_products(config, {"CAM-BAS-AZU-L"})
+    set_prices(config, {"AUR-BT-500": "79,00", "ALT-MINI": "42,99"})
+    remove_products(config, {"CARG-65W"})
     report = load_project(config).build()
     document = json.loads(delta.read_text())
     jsonschema.validate(document, schema)
     assert document["header"]["sellerId"] == "A1TIENDAEJEMPLO"
     by_sku = {m["sku"]: m for m in document["messages"]}
-    assert set(by_sku) == {"CAM-BAS-BLA-S", "CAM-BAS-BLA-M", "CAM-BAS-AZU-L"}
-    patch = by_sku["CAM-BAS-BLA-S"]
+    assert set(by_sku) == {"AUR-BT-500", "ALT-MINI", "CARG-65W"}
+    patch = by_sku["AUR-BT-500"]
     assert patch["operationType"] == "PATCH" and patch["productType"] == "PRODUCT"
     assert [p["path"] for p in patch["patches"]] == ["/attributes/purchasable_offer"]
     assert patch["patches"][0]["op"] == "replace"
     assert patch["patches"][0]["value"][0]["our_price"][0]["schedule"][0][
-        "value_with_tax"] == 18.95
-    assert by_sku["CAM-BAS-AZU-L"] == {"messageId": 3, "sku": "CAM-BAS-AZU-L",
-                                       "operationType": "DELETE"}
+        "value_with_tax"] == 79
+    assert by_sku["CARG-65W"] == {"messageId": 3, "sku": "CARG-65W",
+                                  "operationType": "DELETE"}
     assert [m["messageId"] for m in document["messages"]] == [1, 2, 3]
     assert any("changes only: 2 items, 1 deletes" in o.path
                for o in report.channels["amazon_listings"].outputs)
