@@ -45,17 +45,21 @@ from feedsync.pipeline import (
     run_feeds,
     select_planned,
 )
+from feedsync.plan import Plan, read_history, run_ledgered_build, run_plan, state_dir
 from feedsync.products.product import CANONICAL_FIELDS, to_plain
 from feedsync.project_init import Draft, draft_config, render_config, write_config
 from feedsync.publish.run import PublishStatus, PushReport, run_push
 from feedsync.report import DEFAULT_MAX_ISSUES, RunReport
 from feedsync.rules.compile import check_rules
 from feedsync.sources import describe_source, open_plain_source, open_source
+from feedsync.state.guards import GUARD_NAMES
+from feedsync.state.ledger import FILE_DESTINATION, LEDGER_NAME, RunRecord
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
     "DEFAULT_MAX_ISSUES",
     "EXCLUDED",
+    "GUARD_NAMES",
     "ConfigError",
     "Draft",
     "ExitCode",
@@ -65,11 +69,13 @@ __all__ = [
     "IssueCode",
     "NotifyResult",
     "OutputError",
+    "Plan",
     "PreviewItem",
     "Project",
     "PublishStatus",
     "PushReport",
     "RowOutcome",
+    "RunRecord",
     "RunReport",
     "Severity",
     "SourceError",
@@ -135,11 +141,18 @@ class Project:
 
     def build(self, channels: Iterable[str] | None = None, *,
               progress: Progress | None = None, sink: IssueSink | None = None,
-              max_issues: int | None = None, jobs: int = 1,
+              max_issues: int | None = None, jobs: int = 1, allow_empty: bool = False,
+              allow: Iterable[str] = (), force: bool = False,
               observers: Iterable[Callable[[RowOutcome], None]] = ()) -> RunReport:
-        """Read, check and write every selected feed, each output replaced atomically."""
-        return run_feeds(self.pipeline(channels), write=True, progress=progress, sink=sink,
-                         max_issues=max_issues, jobs=jobs, observers=observers)
+        """Read, check and write every selected feed, each output replaced atomically, and
+        record in the ledger what each feed now holds. A feed that would replace a
+        non-empty one with an empty one, or shrink past its guard, is held back (its old
+        files stay; `report.held_back` names it) unless allowed (`allow_empty`, `allow`
+        guard names, `force`)."""
+        allowed = [*allow, *(["empty"] if allow_empty else [])]
+        return run_ledgered_build(self.config, self.pipeline(channels), allow=allowed,
+                                  force=force, progress=progress, sink=sink,
+                                  max_issues=max_issues, jobs=jobs, observers=observers)
 
     def preview(self, channel: str, limit: int = 5,
                 ids: Iterable[str] = ()) -> list[PreviewItem]:
@@ -177,20 +190,24 @@ class Project:
 
     def report(self, channels: Iterable[str] | None = None, *, write: bool = False,
                progress: Progress | None = None, sink: IssueSink | None = None,
-               max_issues: int | None = None, jobs: int = 1) -> tuple[RunReport, str]:
+               max_issues: int | None = None, jobs: int = 1, **guards: Any
+               ) -> tuple[RunReport, str]:
         """Validate (or, with `write`, build) and render the self-contained HTML report:
         the run's report and the page."""
         selected = list(channels) if channels else None
         fill = FillRates(self.feeds(selected))
-        runner = self.build if write else self.validate
-        report = runner(selected, progress=progress, sink=sink, max_issues=max_issues,
-                        jobs=jobs, observers=[fill])
+        if write:  # `guards`: build's allow_empty / allow / force
+            report = self.build(selected, progress=progress, sink=sink, max_issues=max_issues,
+                                jobs=jobs, observers=[fill], **guards)
+        else:
+            report = self.validate(selected, progress=progress, sink=sink,
+                                   max_issues=max_issues, jobs=jobs, observers=[fill])
         return report, self.render_report(report, fill)
 
     def render_report(self, report: RunReport, fill: FillRates) -> str:
         """The HTML page for a finished run. The "changes since the last publish" section
-        is filled from the ledger when this Project offers `changes_since_publish()`
-        (another branch adds it); until then the page says there is no record."""
+        is filled from the ledger (`changes_since_publish()`); without a publish record
+        the page says so."""
         changes_method = getattr(self, "changes_since_publish", None)
         changes = changes_method() if callable(changes_method) else None
         return render_html(report, fill, unmapped=self.unmapped_columns(), changes=changes,
@@ -212,6 +229,41 @@ class Project:
         return [c for c in columns if c not in used
                 and not any(f"'{c}'" in t or f'"{c}"' in t or f"{{{{ {c} " in t for t in texts)]
 
+    def plan(self, channels: Iterable[str] | None = None, *,
+             progress: Progress | None = None, sink: IssueSink | None = None,
+             max_issues: int | None = None, jobs: int = 1) -> Plan:
+        """What a build or push would change, per feed and destination (nothing written).
+        `plan.report` is the run's report (issues and counts)."""
+        plan, report = run_plan(self.config, self.pipeline(channels), progress=progress,
+                                sink=sink, max_issues=max_issues, jobs=jobs)
+        plan.report = report
+        return plan
+
+    def changes_since_last_publish(self, channels: Iterable[str] | None = None) -> Plan:
+        """The plan: per feed and destination, what changed since the ledger's last record
+        (for reports that show "changes since the last publish")."""
+        return self.plan(channels)
+
+    def changes_since_publish(self) -> dict[str, Any] | None:
+        """For the HTML report: per channel and publish destination the ledger has a
+        record of, what a push would change now (added, changed, removed, unchanged, to
+        refresh); None when nothing was ever published."""
+        if not (state_dir(self.config) / LEDGER_NAME).exists():
+            return None
+        plan = self.plan()
+        rows = {f"{f.diff.feed} → {f.diff.destination}": {
+                    "added": f.diff.added, "changed": f.diff.changed,
+                    "removed": f.diff.removed, "unchanged": f.diff.unchanged,
+                    "to refresh": f.diff.refresh}
+                for f in plan.feeds if f.diff.destination != FILE_DESTINATION and f.diff.known}
+        return rows or None
+
+    def history(self, channels: Iterable[str] | None = None,
+                limit: int = 10) -> list[RunRecord]:
+        """The last `limit` runs per feed and destination, newest first, from the ledger."""
+        feeds = [f.name for f in self.feeds(channels)] if channels else None
+        return read_history(self.config, feeds, limit)
+
     def explain(self, product_id: str, channel: str) -> Explanation:
         """Trace one product (by the id the feed shows) through one feed's rules and
         renderer: the same processor a build runs."""
@@ -221,11 +273,15 @@ class Project:
              allow_empty: bool = False, force: bool = False,
              log: Callable[[str], None] | None = None, progress: Progress | None = None,
              sink: IssueSink | None = None, max_issues: int | None = None,
-             jobs: int = 1) -> PushReport:
-        """Build into a staging area, guard, publish to each destination, then record."""
+             jobs: int = 1, full: bool = False, allow: Iterable[str] = (),
+             plan: Path | None = None) -> PushReport:
+        """Build into a staging area, guard, publish to each destination, then record.
+        API destinations get only the changes the ledger sees (`full`: every item);
+        `plan`: a saved plan to apply, refused when what it was made from changed."""
         return run_push(self.config, channels, dry_run=dry_run, allow_empty=allow_empty,
                         force=force, log=log, progress=progress, sink=sink,
-                        max_issues=max_issues, jobs=jobs)
+                        max_issues=max_issues, jobs=jobs, full=full, allow=allow,
+                        plan_file=plan)
 
     def notify(self, command: str, report: RunReport | PushReport | None, exit_code: int,
                duration: float, *, error: str | None = None) -> list[NotifyResult]:
@@ -352,10 +408,12 @@ def run_validate(config: Config, channels: Iterable[str] | None = None, *,
 
 def run_build(config: Config, channels: Iterable[str] | None = None, *,
               progress: Progress | None = None, sink: IssueSink | None = None,
-              max_issues: int | None = None, jobs: int = 1) -> RunReport:
+              max_issues: int | None = None, jobs: int = 1, allow_empty: bool = False,
+              force: bool = False) -> RunReport:
     """`Project(config).build(...)`."""
     return Project(config).build(channels, progress=progress, sink=sink,
-                                 max_issues=max_issues, jobs=jobs)
+                                 max_issues=max_issues, jobs=jobs, allow_empty=allow_empty,
+                                 force=force)
 
 
 @dataclass

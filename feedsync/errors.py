@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     REMOTE_FATAL = 7  # authentication, host key, TLS or permission: retrying will not help
     PARTIAL = 8  # some channels or destinations were published, some were not
     LOCK_HELD = 9  # another feedsync run holds this project's lock
+    CHANGES_PLANNED = 10  # `plan --detailed-exitcode`: there are changes to send
 
 
 class FeedsyncError(Exception):

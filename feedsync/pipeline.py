@@ -375,10 +375,13 @@ def prepare_rules(config: Config, planned: list[PlannedChannel], source: Source,
 def run_feeds(pipeline: Pipeline, *, write: bool, progress: Progress | None = None,
               sink: IssueSink | None = None, max_issues: int | None = None,
               jobs: int = 1, observers: Iterable[Callable[[RowOutcome], None]] = (),
-              spools: Mapping[str, ItemSpool] | None = None) -> RunReport:
+              spools: Mapping[str, ItemSpool] | None = None,
+              hold: Callable[[RunReport], Mapping[str, str]] | None = None) -> RunReport:
     """Consume the pipeline's outcomes: count and report them, and (with `write`) write
     every feed's outputs atomically. `observers` see each outcome (a ledger, a preview);
-    `spools` (feed name -> spool) receive the typed items of feeds built `typed`."""
+    `spools` (feed name -> spool) receive the typed items of feeds built `typed`; `hold`,
+    called once every row is read, names the feeds (with the reason) whose new outputs
+    must not replace the old ones (a guard tripped)."""
     started = time.perf_counter()
     config, planned = pipeline.config, pipeline.feeds
     report = RunReport(source=describe_source(config), sink=sink, version=__version__)
@@ -438,7 +441,15 @@ def run_feeds(pipeline: Pipeline, *, write: bool, progress: Progress | None = No
         if report.rows == 0:
             report.add([Issue(codes.EMPTY_SOURCE, Severity.WARNING,
                               f"{pipeline.source.name} has a header but no products")])
+        held = dict(hold(report)) if hold is not None else {}
         for p, channel_writers in zip(planned, writers, strict=True):
+            if p.name in held:
+                report.channels[p.name].held = held[p.name]
+                for output, writer in zip(p.outputs, channel_writers, strict=True):
+                    writer.abort()
+                    report.channels[p.name].outputs.append(OutputReport(
+                        f"{output.path} (not replaced: guard tripped)", output.format, 0))
+                continue
             # validate opens no writers: then there is nothing to commit
             for output, writer in zip(p.outputs, channel_writers, strict=bool(write)):
                 writer.commit()

@@ -114,6 +114,8 @@ class ChannelReport:
         reasons = [i for i in mine if i.is_error] or mine
         for code in {i.code for i in reasons}:
             self.left_out_by_code[code] += 1
+    # Why this feed's new outputs did not replace the old ones (a guard tripped), if so.
+    held: str | None = None
 
 
 @dataclass
@@ -223,6 +225,11 @@ class RunReport:
         return sum(self.severity_counts.values()) - len(self.issues)
 
     @property
+    def held_back(self) -> list[str]:
+        """Feeds whose outputs were not replaced because a guard tripped."""
+        return [name for name, c in self.channels.items() if c.held is not None]
+
+    @property
     def excluded_somewhere(self) -> bool:
         return self.invalid > 0 or any(c.excluded for c in self.channels.values())
 
@@ -245,7 +252,8 @@ class RunReport:
                        "outputs": [vars(o) for o in c.outputs],
                        "filtered_by_rules": c.filtered,
                        "left_out_by_code": dict(c.left_out_by_code.most_common()),
-                       "rules": [r.to_dict() for r in c.rules]}
+                       "rules": [r.to_dict() for r in c.rules],
+                       **({"held": c.held} if c.held is not None else {})}
                 for name, c in self.channels.items()
             },
             "left_out": {name: [r.to_dict() for r in self.left_out_reasons(name)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import traceback
@@ -15,13 +16,17 @@ import typer
 
 from feedsync import __version__, api
 from feedsync.cli.options import (
+    AllowEmptyOption,
+    AllowOption,
     BuildFormat,
     ChannelOption,
     CodesFormat,
     ConfigOption,
+    ForceOption,
     IssuesFileOption,
     JobsOption,
     MaxIssuesOption,
+    PlanFormat,
     QuietOption,
     ReportFormat,
     SeverityLevel,
@@ -43,6 +48,13 @@ from feedsync.cli.output import (
     print_report_table,
     print_spec,
     print_spec_list,
+)
+from feedsync.cli.plan_output import (
+    history_json,
+    plan_json,
+    plan_markdown,
+    print_history_table,
+    print_plan_table,
 )
 from feedsync.cli.publish_output import print_push_json, print_push_table
 
@@ -205,12 +217,17 @@ def build(
     max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
     severity: SeverityOption = None,
     jobs: JobsOption = 1,
+    allow_empty: AllowEmptyOption = False,
+    allow: AllowOption = None,
+    force: ForceOption = False,
     quiet: QuietOption = 0,
     verbose: VerboseOption = 0,
 ) -> None:
     """Write every channel's feed. A feed replaces the old one only when it is complete.
 
-    Products with errors are left out of the feeds they break and reported.
+    Products with errors are left out of the feeds they break and reported. A feed that
+    would replace a non-empty one with an empty one, or shrink past its guard, is not
+    written (exit 6) unless --allow-empty / --allow GUARD / --force.
     Example: feedsync build -c examples/tienda/feedsync.yaml --channel google_es
     """
     output = Output(quiet, verbose)
@@ -218,21 +235,99 @@ def build(
     with _handled(output, notice):
         if html_report is not None:
             report, page = _run("report", config, channel, output, issues_file, max_issues,
-                                jobs, notice=notice, write=True)
+                                jobs, notice=notice, write=True, allow_empty=allow_empty,
+                                allow=_guards(allow), force=force)
             _write_page(html_report, page)
             output.log(f"wrote {html_report}")
         else:
             report = _run("build", config, channel, output, issues_file, max_issues, jobs,
-                          notice=notice)
+                          notice=notice, allow_empty=allow_empty, allow=_guards(allow),
+                          force=force)
     failed = strict and report.excluded_somewhere
-    exit_code = int(api.ExitCode.DATA_ERRORS if failed else api.ExitCode.OK)
+    exit_code = int(api.ExitCode.GUARD_TRIPPED if report.held_back else
+                    api.ExitCode.DATA_ERRORS if failed else api.ExitCode.OK)
     level = _severity(severity)
     if format is BuildFormat.json:
         print_json(report, level or api.Severity.INFO, notice.send(exit_code, report))
     else:
         print_report_table(output, report, built=True, min_severity=level)
         notice.send(exit_code, report)
+    for name in report.held_back:
+        output.error(f"{name}: not written, the old feed stays: {report.channels[name].held}")
     raise typer.Exit(exit_code)
+
+
+def _guards(names: list[str] | None) -> list[str]:
+    unknown = [n for n in names or [] if n not in api.GUARD_NAMES]
+    if unknown:
+        raise api.ConfigError(f"--allow: unknown guard {', '.join(unknown)}; the guards are "
+                              + ", ".join(api.GUARD_NAMES))
+    return list(names or [])
+
+
+@app.command()
+def plan(
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+    channel: ChannelOption = None,
+    format: Annotated[PlanFormat, format_option("table, json or markdown")
+                      ] = PlanFormat.table,
+    out: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--out", envvar="FEEDSYNC_PLAN_OUT", metavar="plan.json",
+        help="Also save the plan as JSON, for `push --plan`.")] = None,
+    detailed_exitcode: Annotated[bool, flag(
+        "--detailed-exitcode", "Exit 10 when there are changes, 0 when there are none.")
+    ] = False,
+    issues_file: IssuesFileOption = None,
+    max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
+    jobs: JobsOption = 1,
+    quiet: QuietOption = 0,
+    verbose: VerboseOption = 0,
+) -> None:
+    """Show what a build or push would change, per channel and destination; change nothing.
+
+    Items added, changed (old -> new price, sale price, availability, title), removed,
+    unchanged and due for refresh before the channel expires them. With
+    $GITHUB_STEP_SUMMARY set, the markdown plan is appended to it.
+    Example: feedsync plan -c shop/feedsync.yaml --out plan.json --detailed-exitcode
+    """
+    output = Output(quiet, verbose)
+    with _handled(output):
+        result = _run("plan", config, channel, output, issues_file, max_issues, jobs)
+        if out is not None:
+            result.save(out)
+    if format is PlanFormat.json:
+        sys.stdout.write(plan_json(result))
+    elif format is PlanFormat.markdown:
+        sys.stdout.write(plan_markdown(result))
+    elif not quiet:
+        print_plan_table(output, result)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as fh:
+            fh.write(plan_markdown(result))
+    if detailed_exitcode and result.has_changes:
+        raise typer.Exit(int(api.ExitCode.CHANGES_PLANNED))
+    raise typer.Exit(int(api.ExitCode.OK))
+
+
+@app.command()
+def history(
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+    channel: ChannelOption = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", envvar="FEEDSYNC_LIMIT", min=1,
+                                       help="Runs per channel and destination.")] = 10,
+    format: Annotated[BuildFormat, format_option("table or json")] = BuildFormat.table,
+) -> None:
+    """List the last runs per channel and destination: when, items, added / changed /
+    removed, result. Example: feedsync history -c shop/feedsync.yaml --channel google_es
+    """
+    output = Output()
+    with _handled(output):
+        records = api.load_project(config).history(channel, limit)
+    if format is BuildFormat.json:
+        sys.stdout.write(history_json(records))
+    else:
+        print_history_table(output, records)
 
 
 @app.command()
@@ -329,7 +424,15 @@ def push(
     allow_empty: Annotated[bool, flag(
         "--allow-empty", "Publish a feed even when it has no items.")] = False,
     force: Annotated[bool, flag(
-        "--force", "Publish even when the item count fell more than `max_drop`.")] = False,
+        "--force", "Publish whatever guard trips (the item count fell more than `max_drop`, "
+                   "too many deletes, a price jump...).")] = False,
+    allow: AllowOption = None,
+    full: Annotated[bool, flag(
+        "--full", "API destinations: send every item, not only the changes.")] = False,
+    plan_file: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--plan", envvar="FEEDSYNC_PLAN", metavar="plan.json",
+        help="Apply exactly this saved plan (`feedsync plan --out`); refused if "
+                       "the master, the config or the ledger changed since.")] = None,
     format: Annotated[BuildFormat, format_option("table or json")] = BuildFormat.table,
     issues_file: IssuesFileOption = None,
     max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
@@ -348,7 +451,7 @@ def push(
     with _handled(output, notice):
         report = _run("push", config, channel, output, issues_file, max_issues, jobs,
                       notice=notice, dry_run=dry_run, allow_empty=allow_empty, force=force,
-                      log=output.log)
+                      log=output.log, full=full, allow=_guards(allow), plan=plan_file)
     exit_code = int(report.exit_code)
     if format is BuildFormat.json:
         print_push_json(report, notice.send(exit_code, report))

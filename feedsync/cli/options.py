@@ -48,6 +48,27 @@ MaxIssuesOption = Annotated[
 ]
 
 
+AllowOption = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option("--allow", envvar="FEEDSYNC_ALLOW", metavar="GUARD",
+                 help="Go ahead although this guard trips: empty, shrink, deletes, "
+                      "price-change or min-items; repeat for several."),
+]
+AllowEmptyOption = Annotated[
+    bool, typer.Option("--allow-empty", envvar="FEEDSYNC_ALLOW_EMPTY",
+                       help="Write or publish a feed even when it has no items (same as "
+                            "--allow empty).")]
+ForceOption = Annotated[
+    bool, typer.Option("--force", envvar="FEEDSYNC_FORCE",
+                       help="Go ahead whatever guard trips (every --allow).")]
+
+
+class PlanFormat(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
 class ReportFormat(str, Enum):
     table = "table"
     json = "json"

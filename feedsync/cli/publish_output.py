@@ -28,6 +28,9 @@ def print_push_table(output: Output, report: PushReport) -> None:
         detail = o.message
         if o.status is PublishStatus.PUBLISHED:
             parts = [f"{o.attempts} attempt(s)"]
+            if o.diff is not None and o.sent != o.items:  # a delta publish
+                parts.insert(0, f"{o.sent:,} sent ({o.diff.added:,} new, {o.diff.changed:,} "
+                                f"changed, {o.diff.refresh:,} refreshed)")
             if o.deleted:
                 parts.append(f"{o.deleted:,} deleted")
             if o.rejected:

@@ -14,6 +14,7 @@ from feedsync.config.models import (
     ChannelConfig,
     Config,
     FeedInfo,
+    GuardConfig,
     JoinConfig,
     MarketConfig,
     NotifyConfig,
@@ -26,7 +27,8 @@ from feedsync.config.models import (
 
 __all__ = [
     "DEFAULT_CONFIG_NAME", "PUBLISH_SCHEMES", "SOURCE_DEFAULT_KEYS", "VIRTUAL_TARGETS",
-    "ChannelConfig", "Config", "FeedInfo", "JoinConfig", "MarketConfig", "NotifyConfig",
+    "ChannelConfig", "Config", "FeedInfo", "GuardConfig", "JoinConfig", "MarketConfig",
+    "NotifyConfig",
     "OutputConfig", "PublishConfig", "RetryConfig", "SourceConfig", "TranslateConfig", "expand_env",
     "format_validation_errors", "load_config", "read_config_file",
 ]

@@ -191,6 +191,21 @@ class MarketConfig(_Model):
         return value.upper()
 
 
+class GuardConfig(_Model):
+    """Sanity gates on what a run would change (feedsync/state/guards.py); each has an
+    override flag, and `--force` overrides them all."""
+
+    max_drop: float = Field(0.3, ge=0, le=1, description="Largest share the item count may fall "
+                                                         "by (--allow shrink)")
+    max_delete_share: float = Field(0.5, ge=0, le=1, description="Largest share of the items a "
+                                    "destination holds that one run may delete (--allow deletes)")
+    max_deletes: int | None = Field(None, ge=0, description="Most items one run may delete "
+                                                            "(--allow deletes)")
+    max_price_change: float | None = Field(0.5, ge=0, description="Largest relative price change "
+                                           "of one item, 0.5 = 50% (--allow price-change)")
+    min_items: int = Field(0, ge=0, description="Fewest items a feed may have (--allow min-items)")
+
+
 IssueSetting = Literal["warning", "info", "ignore"]
 ISSUES_DESCRIPTION = ("issue code -> `warning`, `info` or `ignore`: report a code more mildly, "
                       "or not at all (errors leave products out and cannot be downgraded)")
@@ -231,6 +246,11 @@ class ChannelConfig(_Model):
         default_factory=list, description="Destinations (names under top-level `publish:`)")
     issues: dict[str, IssueSetting] = Field(
         default_factory=dict, description=ISSUES_DESCRIPTION + "; for this channel only")
+    guards: GuardConfig = Field(default_factory=GuardConfig,
+                                description="Change-set guards for builds and pushes")
+    changes_only: str | None = Field(
+        None, description="Also write a file of only the changed items (Meta supplemental "
+                          "feeds), e.g. feeds/meta_changes.csv")
 
     @field_validator("publish", mode="before")
     @classmethod
@@ -288,6 +308,11 @@ class PublishConfig(_Model):
     retry: RetryConfig = Field(default_factory=RetryConfig)
     max_drop: float = Field(0.3, ge=0, le=1, description="Refuse a feed whose item count fell by "
                                                          "more than this share (--force overrides)")
+    refresh_days: float | None = Field(
+        None, ge=0, le=29, description="Google API: re-send unchanged items this many days "
+                                       "before Google expires them (default 3)")
+    guards: GuardConfig | None = Field(None, description="Change-set guards for this destination "
+                                                         "(default: the channel's)")
 
     @field_validator("url")
     @classmethod

@@ -60,6 +60,11 @@ class Upload:
     # API destinations stream the build's typed items from its spool (see items.py).
     read_items: Callable[[], Iterator[TypedItem]] | None = None
     previous_ids: Callable[[], Iterator[str]] | None = None
+    # A delta publish (the ledger's): `read_items` yields only what changed, these are the
+    # ids to delete, and `confirm(sent, deleted)` is called with the ids the API confirmed,
+    # batch by batch, so the ledger never claims what the destination did not take.
+    delete_ids: Callable[[], Iterator[str]] | None = None
+    confirm: Callable[[list[str], list[str]], None] | None = None
 
 
 @dataclass

@@ -16,6 +16,7 @@ import base64
 import json
 import re
 import secrets
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -307,47 +308,66 @@ class MerchantApiDestination:
         path = f"/products/v1/accounts/{self.account}/productInputs:insert" \
                f"?dataSource={quote(self.data_source, safe='')}"
         ids: list[str] = []
+        delta = upload.delete_ids is not None
+        labels: dict[str, str] = {}  # content id -> the item id it sends or deletes
         try:
             batch: dict[str, BatchPart] = {}
             for item in upload.read_items():
                 offer_id = str(item.get("id", ""))
-                ids.append(offer_id)
+                if not delta:
+                    ids.append(offer_id)
                 body = product_input(item, config.content_language or "",
                                      config.feed_label or "")
-                batch[f"insert-{len(ids)}"] = ("POST", path, body)
+                content_id = f"insert-{len(labels) + 1}"
+                batch[content_id] = ("POST", path, body)
+                labels[content_id] = offer_id
                 if len(batch) >= self.batch_size:
-                    self._send(session, batch, retry, result)
+                    self._send(session, batch, retry, result, labels, upload)
                     batch = {}
-            if config.delete_missing and upload.previous_ids is not None:
-                current = set(ids)
-                for n, old in enumerate(i for i in upload.previous_ids() if i not in current):
+            if config.delete_missing and (delta or upload.previous_ids is not None):
+                if upload.delete_ids is not None:
+                    gone: Iterator[str] = upload.delete_ids()
+                else:
+                    assert upload.previous_ids is not None
+                    current = set(ids)
+                    gone = (i for i in upload.previous_ids() if i not in current)
+                for n, old in enumerate(gone):
                     name = product_input_name(self.account, config.content_language or "",
                                               config.feed_label or "", old)
                     batch[f"delete-{n}"] = (
                         "DELETE", f"/products/v1/{name}?dataSource="
                                   f"{quote(self.data_source, safe='')}", None)
+                    labels[f"delete-{n}"] = old
                     if len(batch) >= self.batch_size:
-                        self._send(session, batch, retry, result)
+                        self._send(session, batch, retry, result, labels, upload)
                         batch = {}
             if batch:
-                self._send(session, batch, retry, result)
+                self._send(session, batch, retry, result, labels, upload)
         finally:
             session.close()
-        result.ids = ids
+        result.ids = None if delta else ids
         return result
 
     def _send(self, session: requests.Session, batch: dict[str, BatchPart], retry: RetryPolicy,
-              result: PublishResult) -> None:
+              result: PublishResult, labels: dict[str, str], upload: Upload) -> None:
         pending = dict(batch)
+        settled: list[str] = []  # content ids the API confirmed
 
         def attempt() -> None:
-            self._post_batch(session, pending, result)
+            self._post_batch(session, pending, result, settled)
 
-        _, attempts = retry.call(attempt)
-        result.attempts = max(result.attempts, attempts)
+        try:
+            _, attempts = retry.call(attempt)
+            result.attempts = max(result.attempts, attempts)
+        finally:
+            if upload.confirm is not None:
+                upload.confirm([labels[c] for c in settled if batch[c][0] == "POST"],
+                               [labels[c] for c in settled if batch[c][0] == "DELETE"])
+            for content_id in batch:
+                labels.pop(content_id, None)
 
     def _post_batch(self, session: requests.Session, pending: dict[str, BatchPart],
-                    result: PublishResult) -> None:
+                    result: PublishResult, settled: list[str] | None = None) -> None:
         """Send the parts still pending; drop each from `pending` once it is settled."""
         from google.auth.exceptions import RefreshError, TransportError
 
@@ -385,6 +405,8 @@ class MerchantApiDestination:
                     result.deleted += 1
                 else:
                     result.items += 1
+                if settled is not None:
+                    settled.append(content_id)
                 del pending[content_id]
             elif status in RETRY_STATUSES:
                 wait = parse_retry_after(headers.get("retry-after"))

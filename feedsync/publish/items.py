@@ -15,12 +15,12 @@ Values are tagged, so they come back with their types: `{"$money": ["59.90", "EU
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import fields
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from feedsync.channels.render import TypedItem
 from feedsync.products.product import DateWindow, Measure, Money, Shipping
@@ -84,13 +84,18 @@ class ItemSpool:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.count = 0
+        self.position = 0  # bytes written so far
+        self.last_position = 0  # where the last item written starts
         self._file = AtomicFile(path)
 
     def write(self, item: TypedItem) -> None:
         """Append one item."""
-        line = json.dumps({k: encode_value(v) for k, v in item.items()}, ensure_ascii=False)
-        self._file.stream.write(line.encode("utf-8") + b"\n")
+        line = json.dumps({k: encode_value(v) for k, v in item.items()},
+                          ensure_ascii=False).encode("utf-8") + b"\n"
+        self._file.stream.write(line)
         self.count += 1
+        self.last_position = self.position
+        self.position += len(line)
 
     def commit(self) -> None:
         """Publish the spool under its name."""
@@ -100,6 +105,20 @@ class ItemSpool:
     def abort(self) -> None:
         """Remove the temporary file; nothing is published."""
         self._file.abort()
+
+
+def read_spool_at(path: Path, positions: Iterable[int]) -> Iterator[TypedItem]:
+    """Stream the items starting at `positions` (ascending), for a delta publish."""
+    with path.open("rb") as fh:
+        for pos in positions:
+            yield read_item_at(fh, pos)
+
+
+def read_item_at(fh: BinaryIO, pos: int) -> TypedItem:
+    """The item whose line starts at `pos` of an open spool."""
+    fh.seek(pos)
+    data = json.loads(fh.readline())
+    return {k: decode_value(v) for k, v in data.items()}
 
 
 def read_spool(path: Path) -> Iterator[TypedItem]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -90,44 +90,64 @@ class MetaCatalogDestination:
         session.headers["Authorization"] = f"Bearer {self.config.token.get_secret_value()}"
         result = PublishResult(self.target(upload), 0, upload.size, attempts=0)
         ids: list[str] = []
+        delta = upload.delete_ids is not None
         try:
             batch: list[dict[str, Any]] = []
             for item in upload.read_items():
-                ids.append(str(item.get("id", "")))
+                if not delta:
+                    ids.append(str(item.get("id", "")))
                 batch.append({"method": "UPDATE", "data": meta_item(item)})
                 if len(batch) >= self.batch_size:
-                    self._send(session, batch, retry, result)
+                    self._send(session, batch, retry, result, upload)
                     batch = []
-            if self.config.delete_missing and upload.previous_ids is not None:
-                current = set(ids)
-                for old in upload.previous_ids():
-                    if old not in current:
-                        batch.append({"method": "DELETE", "data": {"id": old}})
-                        if len(batch) >= self.batch_size:
-                            self._send(session, batch, retry, result)
-                            batch = []
+            if self.config.delete_missing and (delta or upload.previous_ids is not None):
+                if upload.delete_ids is not None:
+                    gone: Iterator[str] = upload.delete_ids()
+                else:
+                    assert upload.previous_ids is not None
+                    current = set(ids)
+                    gone = (i for i in upload.previous_ids() if i not in current)
+                for old in gone:
+                    batch.append({"method": "DELETE", "data": {"id": old}})
+                    if len(batch) >= self.batch_size:
+                        self._send(session, batch, retry, result, upload)
+                        batch = []
             if batch:
-                self._send(session, batch, retry, result)
+                self._send(session, batch, retry, result, upload)
         finally:
             session.close()
-        result.ids = ids
+        result.ids = None if delta else ids
         return result
 
     def _send(self, session: requests.Session, batch: list[dict[str, Any]], retry: RetryPolicy,
-              result: PublishResult) -> None:
+              result: PublishResult, upload: Upload | None = None) -> None:
         form = {"item_type": "PRODUCT_ITEM", "allow_upsert": "true",
                 "requests": json.dumps(batch, ensure_ascii=False)}
         url = f"{self.base_url}/{self.catalog}/items_batch"
         answer, attempts = retry.call(lambda: self._call(session, "POST", url, data=form))
         result.attempts = max(result.attempts, attempts)
+        refused: set[str] = set()
         for status in answer.get("validation_status") or []:
             for error in status.get("errors") or []:
+                refused.add(str(status.get("retailer_id")))
                 result.rejected.append(f"{status.get('retailer_id')}: {error.get('message')}")
+        rejected_before = len(result.rejected)
         for handle in answer.get("handles") or []:
             self._wait(session, handle, retry, result)
+        # Errors the finished batch reports name the item (id) or its line in the batch.
+        for entry in result.rejected[rejected_before:]:
+            where = entry.split(":", 1)[0]
+            refused.add(where)
+            if where.isdigit() and int(where) < len(batch):
+                refused.add(str(batch[int(where)]["data"].get("id")))
         deletes = sum(1 for r in batch if r["method"] == "DELETE")
         result.deleted += deletes
         result.items += len(batch) - deletes
+        if upload is not None and upload.confirm is not None:
+            upload.confirm(
+                [str(r["data"].get("id")) for r in batch
+                 if r["method"] == "UPDATE" and str(r["data"].get("id")) not in refused],
+                [str(r["data"].get("id")) for r in batch if r["method"] == "DELETE"])
 
     def _wait(self, session: requests.Session, handle: str, retry: RetryPolicy,
               result: PublishResult) -> None:

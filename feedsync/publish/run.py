@@ -36,13 +36,21 @@ from feedsync.pipeline import (
     run_feeds,
     selected_entries,
 )
+from feedsync.plan import (
+    LedgerRecorder,
+    check_plan,
+    check_plan_items,
+    destination_policy,
+    load_plan,
+)
 from feedsync.publish import open_destination
 from feedsync.publish.base import Destination, PublishError, Upload
-from feedsync.publish.items import SPOOL_SUFFIX, ItemSpool, read_spool
+from feedsync.publish.items import SPOOL_SUFFIX, ItemSpool, read_spool_at
 from feedsync.publish.redact import Redactor
 from feedsync.publish.retry import RetryPolicy
 from feedsync.report import RunReport
-from feedsync.state.guards import check_guards
+from feedsync.state.guards import check_change_set, check_guards
+from feedsync.state.ledger import FILE_DESTINATION, Diff, Ledger, ledger_errors
 from feedsync.state.lock import RunLock
 from feedsync.state.store import STATE_NAME, StateStore
 from feedsync.writers.parts import existing_parts, remove_stale_parts
@@ -87,11 +95,17 @@ class PushOutcome:
     deleted: int = 0
     rejected: list[str] = field(default_factory=list)  # the first MAX_REJECTED_LISTED
     rejected_count: int = 0
+    sent: int = 0  # items sent (a delta publish sends only the changes)
+    diff: Diff | None = None  # what the ledger said would change
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data."""
         data = vars(self).copy()
         data["status"] = self.status.value
+        diff = data.pop("diff")
+        if diff is not None:
+            data["changes"] = {k: getattr(diff, k) for k in
+                               ("added", "changed", "removed", "unchanged", "refresh")}
         return data
 
 
@@ -154,14 +168,27 @@ def state_dir(config: Config) -> Path:
     return config.resolve(config.state_dir)
 
 
+@dataclass
+class PushOptions:
+    """How one push treats guards and deltas."""
+
+    allow: set[str] = field(default_factory=set)  # guards allowed to trip (--allow)
+    force: bool = False  # every guard
+    full: bool = False  # send every item, not only the changes
+
+
 def run_push(config: Config, channels: Iterable[str] | None = None, *, dry_run: bool = False,
              allow_empty: bool = False, force: bool = False,
              log: Callable[[str], None] | None = None,
              progress: Progress | None = None, sink: Callable[[Issue], None] | None = None,
              max_issues: int | None = None,
              retry: Callable[[RetryPolicy], RetryPolicy] | None = None,
-             jobs: int = 1) -> PushReport:
-    """Build, guard and publish the selected channels; see the module docstring."""
+             jobs: int = 1, full: bool = False, allow: Iterable[str] = (),
+             plan_file: Path | None = None) -> PushReport:
+    """Build, guard and publish the selected channels; see the module docstring. API
+    destinations get only what changed since the ledger's record (`full`: everything);
+    `plan_file` applies a saved plan, refused if anything it was made from changed."""
+    options = PushOptions({*allow, *(["empty"] if allow_empty else [])}, force, full)
     redact = Redactor.for_config(config)
     def say(text: str) -> None:
         if log is not None:
@@ -170,6 +197,7 @@ def run_push(config: Config, channels: Iterable[str] | None = None, *, dry_run: 
     wanted = list(channels or [])
     # A dry run sends nothing, so it needs no secrets: it only says which are still unset.
     destinations = _open_destinations(config, wanted, check_secrets=not dry_run)
+    saved = load_plan(plan_file) if plan_file is not None else None
     if dry_run:
         for problem in sorted({p for name in destinations for d in config.channels[name].publish
                                for p in config.unset_publish_variables.get(d, [])}):
@@ -186,19 +214,27 @@ def run_push(config: Config, channels: Iterable[str] | None = None, *, dry_run: 
     with RunLock(directory):
         staging = directory / "staging"
         shutil.rmtree(staging, ignore_errors=True)
+        ledger = Ledger.open(directory)
         try:
-            staged = _stage(config, wanted, destinations, staging)
-            build = _build_staged(config, staged, progress=progress, sink=sink,
-                                  max_issues=max_issues, jobs=jobs)
-            report = PushReport(build)
-            store = StateStore(directory / STATE_NAME)
-            try:
-                for channel in staged:
-                    _push_channel(channel, report, store, allow_empty, force, say, redact,
-                                  retry)
-            finally:
-                store.close()
+            with ledger_errors(ledger.path):
+                if saved is not None and plan_file is not None:
+                    check_plan(saved, config, ledger, plan_file)
+                staged = _stage(config, wanted, destinations, staging)
+                build, digests = _build_staged(config, staged, ledger, progress=progress,
+                                               sink=sink, max_issues=max_issues, jobs=jobs)
+                if saved is not None and plan_file is not None:
+                    check_plan_items(saved, digests, plan_file)
+                report = PushReport(build)
+                store = StateStore(directory / STATE_NAME)
+                try:
+                    for channel in staged:
+                        _push_channel(channel, report, store, ledger, options, say, redact,
+                                      retry)
+                    ledger.collect()
+                finally:
+                    store.close()
         finally:
+            ledger.close()
             shutil.rmtree(staging, ignore_errors=True)
     return report
 
@@ -261,11 +297,13 @@ def _stage(config: Config, wanted: list[str], destinations: dict[str, list[Desti
     return staged
 
 
-def _build_staged(config: Config, staged: list[_Staged], *, progress: Progress | None,
-                  sink: Callable[[Issue], None] | None, max_issues: int | None,
-                  jobs: int) -> Any:
+def _build_staged(config: Config, staged: list[_Staged], ledger: Ledger, *,
+                  progress: Progress | None, sink: Callable[[Issue], None] | None,
+                  max_issues: int | None, jobs: int) -> tuple[RunReport, dict[str, str]]:
     """One build of every staged feed: outputs into the staging area, typed items into
-    each API feed's spool, committed only when the whole build succeeded."""
+    each API feed's spool, committed only when the whole build succeeded; every item is
+    staged in the ledger too (with its place in the spool). Returns the report and each
+    feed's items digest."""
     planned = {f.name: f for f in plan_channels(config, [s.name for s in staged])}
     feeds = [replace(planned[s.name],
                      outputs=[PlannedOutput(f.staged, f.format) for f in s.files])
@@ -273,35 +311,56 @@ def _build_staged(config: Config, staged: list[_Staged], *, progress: Progress |
     pipeline = Pipeline(config, feeds=feeds,
                         typed_feeds=[s.name for s in staged if s.spool is not None])
     spools = {s.name: ItemSpool(s.spool) for s in staged if s.spool is not None}
+    recorder = LedgerRecorder(ledger.stager(), [s.name for s in staged],
+                              [spools.get(s.name) for s in staged])
     try:
         report = run_feeds(pipeline, write=True, progress=progress, sink=sink,
-                           max_issues=max_issues, jobs=jobs, spools=spools)
+                           max_issues=max_issues, jobs=jobs, spools=spools,
+                           observers=[recorder])
         for spool in spools.values():
             spool.commit()
     finally:
         for spool in spools.values():
             spool.abort()
-    return report
+    return report, recorder.close()
 
 
-def _push_channel(channel: _Staged, report: PushReport, store: StateStore, allow_empty: bool,
-                  force: bool, say: Callable[[str], None], redact: Redactor,
+def _push_channel(channel: _Staged, report: PushReport, store: StateStore, ledger: Ledger,
+                  options: PushOptions, say: Callable[[str], None], redact: Redactor,
                   retry_hook: Callable[[RetryPolicy], RetryPolicy] | None) -> None:
     channel_report = report.build.channels[channel.name]
     items = channel_report.items
     tripped = False
     for destination in channel.destinations:
-        uploads = _uploads(channel, destination, items, store)
+        api = _is_api(destination) and channel.spool is not None
+        if api:  # take over the ids an older feedsync recorded, once
+            ledger.seed(channel.name, destination.name,
+                        store.published_ids(channel.name, destination.name))
+        lifetime, refresh = destination_policy(destination.config)
+        diff = ledger.diff(channel.name, destination.name, refresh_before=refresh)
+        uploads = _uploads(channel, destination, items, store, ledger)
         upload = uploads[0]
         target = redact(destination.target(upload))
         last = store.last(channel.name, destination.name)
         reason = check_guards(items, last, max_drop=destination.config.max_drop,
-                              allow_empty=allow_empty, force=force)
+                              allow_empty="empty" in options.allow, force=options.force)
+        if reason is None:
+            previous = ledger.count(channel.name, destination.name)
+            if previous is None and last is not None:
+                previous = last.items
+            guards = destination.config.guards or channel.config.guards
+            found = check_change_set(diff, guards, ledger.changed(channel.name,
+                                                                  destination.name),
+                                     previous=previous, force=options.force,
+                                     allowed={*options.allow, "empty", "shrink"})
+            reason = "; ".join(t.message for t in found) or None
         if reason is not None:
             tripped = True
             say(f"{channel.name} -> {destination.name}: guard tripped, nothing sent: {reason}")
+            ledger.record_failure(channel.name, destination.name, "push", diff, GUARD.value,
+                                  reason)
             report.outcomes.append(PushOutcome(channel.name, destination.name, target, GUARD,
-                                               items, reason))
+                                               items, reason, diff=diff))
             continue
         policy = RetryPolicy.from_config(destination.config.retry)
         policy.on_retry = lambda attempt, wait, exc, d=destination: say(
@@ -309,15 +368,31 @@ def _push_channel(channel: _Staged, report: PushReport, store: StateStore, allow
             f"retrying in {wait:.1f}s")
         if retry_hook is not None:
             policy = retry_hook(policy)
-        say(f"{channel.name} -> {destination.name}: sending {items:,} items to {target}")
+        if api and not options.full:
+            sending = diff.added + diff.changed + diff.refresh
+            say(f"{channel.name} -> {destination.name}: sending {sending:,} of {items:,} items "
+                f"({diff.added:,} new, {diff.changed:,} changed, {diff.refresh:,} to refresh)"
+                f", deleting {diff.removed:,}, to {target}")
+        else:
+            say(f"{channel.name} -> {destination.name}: sending {items:,} items to {target}")
+        if api:
+            ledger.mark_sending(channel.name, destination.name, refresh_before=refresh,
+                                full=options.full)
         try:
             results = [destination.publish(part, policy) for part in uploads]
         except PublishError as exc:
             status = TEMPORARY if exc.exit_code is ExitCode.TEMPORARY_FAILURE else FATAL
             message = redact(exc.message)
             say(f"{channel.name} -> {destination.name}: {message}")
+            if api:  # what the API confirmed before it failed is live: keep it
+                ledger.apply_api(channel.name, destination.name, diff, lifetime=lifetime,
+                                 attempted_deletes=destination.config.delete_missing,
+                                 result=status.value, message=message)
+            else:
+                ledger.record_failure(channel.name, destination.name, "push", diff,
+                                      status.value, message)
             report.outcomes.append(PushOutcome(channel.name, destination.name, target, status,
-                                               items, message))
+                                               items, message, diff=diff))
             continue
         result = results[0]
         for later in results[1:]:  # the other numbered parts of the same feed
@@ -327,13 +402,25 @@ def _push_channel(channel: _Staged, report: PushReport, store: StateStore, allow
                   hashlib.sha256("".join(u.sha256 for u in uploads).encode()).hexdigest())
         store.record(channel.name, destination.name, items=items, sha256=sha256,
                      size=sum(u.size for u in uploads), target=result.target, ids=result.ids)
+        if api:
+            run = ledger.apply_api(channel.name, destination.name, diff, lifetime=lifetime,
+                                   attempted_deletes=destination.config.delete_missing,
+                                   result=PUBLISHED.value)
+            sent = result.items
+        else:
+            run = ledger.apply_file(channel.name, destination.name, diff, kind="push")
+            sent = items
         report.outcomes.append(PushOutcome(
             channel.name, destination.name, redact(result.target), PUBLISHED, items,
-            attempts=result.attempts, deleted=result.deleted,
+            attempts=result.attempts, deleted=result.deleted if api else run.deleted,
             rejected=[redact(r) for r in result.rejected[:MAX_REJECTED_LISTED]],
-            rejected_count=len(result.rejected)))
+            rejected_count=len(result.rejected), sent=sent, diff=diff))
     if not tripped:
         _promote(channel, channel_report)
+        if channel.files and any(f.final is not None for f in channel.files):
+            ledger.apply_file(channel.name, FILE_DESTINATION,
+                              ledger.diff(channel.name, FILE_DESTINATION, sample=0),
+                              kind="push")
         return
     for staged_output, output in zip(channel.files, channel_report.outputs, strict=False):
         final = staged_output.final
@@ -365,18 +452,24 @@ def _is_api(destination: Destination) -> bool:
 
 
 def _uploads(channel: _Staged, destination: Destination, items: int,
-             store: StateStore) -> list[Upload]:
-    """What this destination receives: the feed's item spool (API destinations), or its
-    file, or each numbered part of a split feed."""
+             store: StateStore, ledger: Ledger) -> list[Upload]:
+    """What this destination receives: the feed's item spool (API destinations: only the
+    items the ledger says changed, unless `full`), or its file, or each numbered part of
+    a split feed."""
     output = _choose_file(channel, destination)
     previous = lambda: store.published_ids(channel.name, destination.name)  # noqa: E731
     if _is_api(destination) and channel.spool is not None:
         spool = channel.spool
+        feed, name = channel.name, destination.name
         return [Upload(channel=channel.name, path=spool, remote_name=spool.name,
                        media_type="application/x-ndjson", items=items,
                        sha256=_sha256(spool) if spool.exists() else "",
                        size=spool.stat().st_size if spool.exists() else 0,
-                       read_items=lambda: read_spool(spool), previous_ids=previous)]
+                       read_items=lambda: read_spool_at(spool, ledger.to_send(feed, name)),
+                       previous_ids=previous,
+                       delete_ids=lambda: ledger.removed(feed, name),
+                       confirm=lambda sent, deleted: ledger.confirm(feed, name, sent,
+                                                                    deleted))]
     fmt = channel.spec.formats[output.format]
     files = output.files() or [(output.staged, output.final)]
     media_type = fmt.media_type or _MEDIA_TYPES.get(output.staged.suffix,
@@ -426,9 +519,25 @@ def _dry_run(config: Config, wanted: list[str], destinations: dict[str, list[Des
              allow_empty: bool, force: bool, progress: Progress | None,
              sink: Callable[[Issue], None] | None, max_issues: int | None,
              jobs: int = 1) -> PushReport:
-    """Read and check everything, then say what would be sent where; send and write nothing."""
-    build = run_feeds(Pipeline(config, wanted or None), write=False, progress=progress,
-                      sink=sink, max_issues=max_issues, jobs=jobs)
+    """Read and check everything, then say what would be sent where (for the APIs, the
+    changes the ledger sees); send and write nothing."""
+    ledger = Ledger.open_for_reading(state_dir(config))
+    pipeline = Pipeline(config, wanted or None)
+    recorder = LedgerRecorder(ledger.stager(), [f.name for f in pipeline.feeds])
+    try:
+        with ledger_errors(ledger.path):
+            build = run_feeds(pipeline, write=False, progress=progress, sink=sink,
+                              max_issues=max_issues, jobs=jobs, observers=[recorder])
+            recorder.close()
+            return _dry_run_report(config, wanted, destinations, allow_empty, force, build,
+                                   ledger)
+    finally:
+        ledger.close()
+
+
+def _dry_run_report(config: Config, wanted: list[str],
+                    destinations: dict[str, list[Destination]], allow_empty: bool,
+                    force: bool, build: RunReport, ledger: Ledger) -> PushReport:
     report = PushReport(build, dry_run=True)
     redact = Redactor.for_config(config)
     db = state_dir(config) / STATE_NAME
@@ -451,9 +560,16 @@ def _dry_run(config: Config, wanted: list[str], destinations: dict[str, list[Des
                     last = store.last(feed.name, destination.name) if store else None
                     reason = check_guards(items, last, max_drop=destination.config.max_drop,
                                           allow_empty=allow_empty, force=force)
-                    plan = (f"would send {items:,} items and delete those no longer in the "
-                            "feed" if _is_api(destination) else
-                            f"would send {upload.remote_name}")
+                    if _is_api(destination):
+                        _, refresh = destination_policy(destination.config)
+                        diff = ledger.diff(feed.name, destination.name, refresh_before=refresh,
+                                           sample=0)
+                        sending = diff.added + diff.changed + diff.refresh
+                        plan = (f"would send {sending:,} of {items:,} items ({diff.added:,} "
+                                f"new, {diff.changed:,} changed, {diff.refresh:,} to refresh) "
+                                f"and delete {diff.removed:,}")
+                    else:
+                        plan = f"would send {upload.remote_name}"
                     report.outcomes.append(PushOutcome(
                         feed.name, destination.name, redact(destination.target(upload)),
                         DRY_RUN if reason is None else GUARD, items, reason or plan))

@@ -329,6 +329,13 @@ class MerchantState:
     fail_batches: int = 0  # whole batch answered 503 this many times
     flaky_offers: set[str] = field(default_factory=set)  # answered 503 once each
     reject_offers: set[str] = field(default_factory=set)  # answered 400
+    fail_deletes: set[str] = field(default_factory=set)  # deletes of these answered 500
+    # Every nested request as received, in order: ("insert" | "delete", offer id).
+    received: list[tuple[str, str]] = field(default_factory=list)
+    # Every (offer id, price micros) the fake ever answered 200 to an insert of.
+    accepted: set[tuple[str, str]] = field(default_factory=set)
+    # Called with the batch number (from 1) before (False) and after (True) the answer.
+    on_batch: Any = None
     allowed_attributes: set[str] | None = None  # from the discovery document when present
 
 
@@ -378,6 +385,8 @@ class _MerchantHandler(BaseHTTPRequestHandler):
             return
         parts = self._parts(body, match.group(1))
         state.batches.append(len(parts))
+        if state.on_batch is not None:
+            state.on_batch(len(state.batches), False)
         boundary = "batch_" + secrets.token_hex(8)
         out = []
         for content_id, status, payload in parts:
@@ -386,7 +395,11 @@ class _MerchantHandler(BaseHTTPRequestHandler):
                        f"HTTP/1.1 {status} X\r\nContent-Type: application/json; charset=UTF-8"
                        f"\r\n\r\n{json.dumps(payload)}\r\n")
         out.append(f"--{boundary}--\r\n")
-        self._send(200, "".join(out).encode(), f"multipart/mixed; boundary={boundary}")
+        try:
+            self._send(200, "".join(out).encode(), f"multipart/mixed; boundary={boundary}")
+        finally:
+            if state.on_batch is not None:
+                state.on_batch(len(state.batches), True)
 
     def _token(self, body: bytes) -> None:
         from cryptography.hazmat.primitives import hashes
@@ -448,6 +461,7 @@ class _MerchantHandler(BaseHTTPRequestHandler):
                 state.errors.extend(problems)
                 return 400, {"error": {"code": 400, "message": "; ".join(problems)}}
             offer = product["offerId"]
+            state.received.append(("insert", offer))
             if offer in state.reject_offers:
                 return 400, {"error": {"code": 400, "message": f"{offer} is not allowed"}}
             if offer in state.flaky_offers:
@@ -455,6 +469,8 @@ class _MerchantHandler(BaseHTTPRequestHandler):
                 return 503, {"error": {"code": 503, "message": "try again"}}
             name = f"{product['contentLanguage']}~{product['feedLabel']}~{offer}"
             state.products[name] = product
+            price = product["productAttributes"].get("price", {}).get("amountMicros", "")
+            state.accepted.add((offer, price))
             return 200, {**product, "name": f"accounts/{insert.group(1)}/productInputs/{name}",
                          "product": f"accounts/{insert.group(1)}/products/{name}"}
         if method == "DELETE" and delete:
@@ -462,6 +478,10 @@ class _MerchantHandler(BaseHTTPRequestHandler):
             if name not in state.products:
                 with suppress(ValueError):
                     name = _b64url_decode(name).decode()
+            offer = name.split("~", 2)[-1]
+            state.received.append(("delete", offer))
+            if offer in state.fail_deletes:
+                return 500, {"error": {"code": 500, "message": "backend error"}}
             if state.products.pop(name, None) is None:
                 return 404, {"error": {"code": 404, "message": "not found"}}
             return 200, {}
@@ -548,6 +568,8 @@ class GraphState:
     throttle: int = 0  # answer this many items_batch calls with error 80014
     polls_before_finish: int = 1  # "started" this many times, then "finished"
     queries: list[str] = field(default_factory=list)
+    # Every request of every items_batch as received, in order: (method, item id).
+    received: list[tuple[str, str]] = field(default_factory=list)
 
 
 class _GraphHandler(BaseHTTPRequestHandler):
@@ -603,6 +625,7 @@ class _GraphHandler(BaseHTTPRequestHandler):
             if method not in ("CREATE", "UPDATE", "DELETE") or "id" not in data:
                 state.errors.append(f"malformed request {request}")
                 continue
+            state.received.append((method, data["id"]))
             if method == "DELETE":
                 state.items.pop(data["id"], None)
                 continue

@@ -1,0 +1,660 @@
+"""The item ledger: what each feed's destinations hold, item by item.
+
+Per feed (channel x market), per destination (`file` for what `build` wrote, or a publish
+destination's name), per item id: a content hash of the rendered item, the item itself
+(JSON, so a plan can name the fields that changed and their old values), when it was last
+sent and confirmed, when the channel expires it (Google: 30 days after the last update),
+and its state: live (confirmed), deleting (a tombstone: removed from the feed, the delete
+not confirmed yet) or sending (sent, not confirmed yet: the destination may hold it, or
+an older version of it).
+
+A run first *stages* the items it built, into a temporary table of the same connection
+(nothing on disk changes), compares them in SQL against the ledger (`diff`), and only
+after a destination confirmed writes the result, in one transaction (`apply_file`,
+`apply_api`). Before an API publish it notes which items are about to be sent
+(`mark_sending`, write-ahead): a run killed after the API took an item but before the
+answer arrived leaves that item "sending", so the next run sends it again, or deletes it
+if it left the feed meanwhile; nothing the API may hold is ever forgotten. The confirmed
+content a ledger claims is never changed by a killed run, and never claims an item the
+destination did not confirm. The anti-joins (added, removed) run in
+SQLite, so memory stays flat however large the catalog is.
+
+The file is SQLite in WAL mode, mode 0600, its schema version in `PRAGMA user_version`
+with migrations; a file from a newer feedsync, or one that is not a ledger, is refused
+with a clear error and never written to. The one writer runs under the project's run lock.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from feedsync.errors import ExitCode, FeedsyncError
+
+LEDGER_NAME = "ledger.db"
+SCHEMA_VERSION = 1
+FILE_DESTINATION = "file"  # what `build` wrote to the channel's own outputs
+DAY = 86_400
+STAGE_BATCH = 5_000
+LIVE, DELETING, SENDING = 0, 1, 2  # items.state
+
+# version -> the statements that bring a ledger from the version before to it
+_MIGRATIONS: dict[int, str] = {
+    1: """
+CREATE TABLE items (
+    feed         TEXT NOT NULL,
+    destination  TEXT NOT NULL,
+    item_id      TEXT NOT NULL,
+    hash         BLOB NOT NULL,
+    sent_at      INTEGER NOT NULL,
+    confirmed_at INTEGER NOT NULL,
+    expires_at   INTEGER,
+    state        INTEGER NOT NULL DEFAULT 0,  -- LIVE, DELETING or SENDING
+    PRIMARY KEY (feed, destination, item_id)
+) WITHOUT ROWID;
+CREATE TABLE contents (
+    hash BLOB PRIMARY KEY,
+    item TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE runs (
+    id          INTEGER PRIMARY KEY,
+    feed        TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    at          INTEGER NOT NULL,
+    items       INTEGER NOT NULL,
+    added       INTEGER NOT NULL,
+    changed     INTEGER NOT NULL,
+    removed     INTEGER NOT NULL,
+    refreshed   INTEGER NOT NULL,
+    sent        INTEGER NOT NULL,
+    deleted     INTEGER NOT NULL,
+    result      TEXT NOT NULL,
+    message     TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX runs_by_feed ON runs (feed, destination, id);
+""",
+}
+
+_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS staged (
+    feed    TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    hash    BLOB NOT NULL,
+    item    TEXT NOT NULL,
+    pos     INTEGER,
+    PRIMARY KEY (feed, item_id)
+) WITHOUT ROWID;
+CREATE TEMP TABLE IF NOT EXISTS confirmed (
+    feed        TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    item_id     TEXT NOT NULL,
+    deleted     INTEGER NOT NULL,
+    PRIMARY KEY (feed, destination, item_id)
+) WITHOUT ROWID;
+"""
+
+
+class LedgerError(FeedsyncError):
+    """The ledger cannot be used as it is (newer version, not a ledger, corrupt)."""
+
+    exit_code = ExitCode.USAGE
+
+
+# Values longer than this are kept as a digest: enough to see that a description or an
+# image list changed, at a fraction of the size (the headline fields are always kept).
+LONG_VALUE = 64
+KEPT_FIELDS = frozenset({"id", "title", "price", "sale_price", "availability"})
+
+
+_encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                          default=str).encode
+
+
+def item_json(item: dict[str, Any]) -> str:
+    """An item as the ledger keeps it: key-sorted JSON, long values replaced by a digest
+    (`#` and 8 base64 characters); equal items give equal text. (Hot: once per item of
+    every build, so the common case, short text values, costs one check per field.)"""
+    kept: dict[str, Any] | None = None
+    for name, value in item.items():
+        if type(value) is str:
+            if len(value) <= LONG_VALUE or name in KEPT_FIELDS:
+                continue
+            text = value
+        elif isinstance(value, (list, dict)):
+            text = _encode(value)
+            if len(text) <= LONG_VALUE or name in KEPT_FIELDS:
+                continue
+        else:  # Decimal and the like as text; int and bool as they are
+            if not isinstance(value, int):
+                kept = dict(item) if kept is None else kept
+                kept[name] = str(value)
+            continue
+        kept = dict(item) if kept is None else kept
+        digest = hashlib.blake2b(text.encode("utf-8"), digest_size=6).digest()
+        kept[name] = "#" + base64.b64encode(digest).decode()
+    return _encode(item if kept is None else kept)
+
+
+def content_hash(text: str) -> bytes:
+    """The 16-byte content hash the ledger compares."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
+def iso(timestamp: int | None) -> str | None:
+    """Epoch seconds as an ISO 8601 UTC time, for people and JSON."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class Changed:
+    """One item whose content changed: its old and new rendered values."""
+
+    item_id: str
+    old: dict[str, Any]
+    new: dict[str, Any]
+
+
+@dataclass
+class Diff:
+    """What a feed's staged items would change at one destination."""
+
+    feed: str
+    destination: str
+    known: bool  # the ledger has a record of this destination (False: first run)
+    previous: int  # live items the ledger holds there
+    items: int  # staged items
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    refresh: int = 0
+    pending_deletes: int = 0  # removed items whose delete already failed once
+    sample_added: list[str] = field(default_factory=list)
+    sample_changed: list[Changed] = field(default_factory=list)
+    sample_removed: list[str] = field(default_factory=list)
+
+    @property
+    def has_changes(self) -> bool:
+        """Anything to send or delete."""
+        return bool(self.added or self.changed or self.removed or self.refresh)
+
+
+@dataclass
+class RunRecord:
+    """One row of `feedsync history`."""
+
+    feed: str
+    destination: str
+    kind: str
+    at: int
+    items: int
+    added: int
+    changed: int
+    removed: int
+    refreshed: int
+    sent: int
+    deleted: int
+    result: str
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data, times as ISO 8601."""
+        data = vars(self).copy()
+        data["at"] = iso(self.at)
+        return data
+
+
+class Ledger:
+    """One project's item ledger; open with `Ledger.open(state_dir)`."""
+
+    def __init__(self, path: Path, db: sqlite3.Connection) -> None:
+        self.path = path
+        self._db = db
+        self.clock = time.time  # tests move time by replacing this
+
+    @classmethod
+    def open(cls, state_dir: Path, *, create: bool = True) -> Ledger:
+        """Open (or create) `state_dir/ledger.db`, migrated to this version's schema."""
+        path = state_dir / LEDGER_NAME
+        if not path.exists():
+            if not create:
+                raise LedgerError(f"{path} does not exist")
+            state_dir.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                             0o600))
+        try:
+            db = sqlite3.connect(path, timeout=10, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _corrupt(path, exc) from None
+        try:
+            version = _check_ledger(path, db)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            _migrate(path, db, version)
+            db.executescript(_STAGING)
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise _corrupt(path, exc) from None
+        except BaseException:
+            db.close()
+            raise
+        return cls(path, db)
+
+    @classmethod
+    def open_for_reading(cls, state_dir: Path) -> Ledger:
+        """The ledger to compare with, without writing it: the file when there is one,
+        else an empty ledger in memory (everything is new)."""
+        path = state_dir / LEDGER_NAME
+        if path.exists():
+            return cls.open(state_dir)
+        db = sqlite3.connect(":memory:", isolation_level=None)
+        _migrate(path, db, 0)
+        db.executescript(_STAGING)
+        return cls(path, db)
+
+    def collect(self) -> None:
+        """Drop contents no destination refers to any more, and fold the write-ahead log
+        back into the file (run once at the end of a run that wrote)."""
+        db = self._db
+        db.execute("DELETE FROM contents WHERE hash NOT IN (SELECT hash FROM items)")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    # -- staging what a run built ---------------------------------------------------------
+
+    def stager(self) -> Stager:
+        """A batch writer of the items a run built (temporary: never on disk as ledger)."""
+        self._db.execute("DELETE FROM staged")
+        self._db.execute("DELETE FROM confirmed")
+        return Stager(self._db)
+
+    # -- comparing ------------------------------------------------------------------------
+
+    def diff(self, feed: str, destination: str, *, refresh_before: int | None = None,
+             sample: int = 20) -> Diff:
+        """Compare a feed's staged items with what `destination` holds; `refresh_before`
+        (seconds): unchanged items expiring sooner than that count as due for refresh."""
+        db = self._db
+        previous, rows = db.execute(
+            "SELECT COUNT(*) FILTER (WHERE state != 1 AND hash != X''), COUNT(*) FROM items "
+            "WHERE feed = ? AND destination = ?", (feed, destination)).fetchone()
+        items = db.execute("SELECT COUNT(*) FROM staged WHERE feed = ?", (feed,)).fetchone()[0]
+        result = Diff(feed, destination, rows > 0, previous, items)
+        horizon = self.now() + refresh_before if refresh_before is not None else None
+        result.added, result.changed, result.unchanged, result.refresh = db.execute(
+            "SELECT COUNT(*) FILTER (WHERE i.item_id IS NULL OR i.hash = X''), "
+            "COUNT(*) FILTER (WHERE i.hash != X'' AND (i.hash != s.hash OR i.state != 0)), "
+            "COUNT(*) FILTER (WHERE i.hash = s.hash AND i.state = 0), "
+            "COUNT(*) FILTER (WHERE i.hash = s.hash AND i.state = 0 AND "
+            "  i.expires_at IS NOT NULL AND ? IS NOT NULL AND i.expires_at <= ?) "
+            "FROM staged s LEFT JOIN items i ON i.feed = s.feed AND i.destination = ? "
+            "AND i.item_id = s.item_id WHERE s.feed = ?",
+            (horizon, horizon, destination, feed)).fetchone()
+        result.unchanged -= result.refresh
+        result.removed = db.execute(
+            "SELECT COUNT(*) FROM items i WHERE i.feed = ? AND i.destination = ? AND NOT "
+            "EXISTS (SELECT 1 FROM staged s WHERE s.feed = i.feed AND s.item_id = i.item_id)",
+            (feed, destination)).fetchone()[0]
+        result.pending_deletes = db.execute(
+            "SELECT COUNT(*) FROM items i WHERE i.feed = ? AND i.destination = ? AND "
+            "i.state = 1 AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.feed = i.feed "
+            "AND s.item_id = i.item_id)", (feed, destination)).fetchone()[0]
+        if sample:
+            result.sample_added = [r[0] for r in db.execute(
+                "SELECT s.item_id FROM staged s WHERE s.feed = ? AND NOT EXISTS (SELECT 1 "
+                "FROM items i WHERE i.feed = s.feed AND i.destination = ? AND "
+                "i.item_id = s.item_id AND i.hash != X'') ORDER BY s.item_id LIMIT ?",
+                (feed, destination, sample))]
+            result.sample_changed = [Changed(r[0], json.loads(r[1]), json.loads(r[2]))
+                                     for r in self.changed(feed, destination, limit=sample)]
+            result.sample_removed = [r[0] for r in db.execute(
+                "SELECT i.item_id FROM items i WHERE i.feed = ? AND i.destination = ? AND NOT "
+                "EXISTS (SELECT 1 FROM staged s WHERE s.feed = i.feed AND "
+                "s.item_id = i.item_id) ORDER BY i.item_id LIMIT ?",
+                (feed, destination, sample))]
+        return result
+
+    def changed(self, feed: str, destination: str,
+                limit: int | None = None) -> Iterator[tuple[str, str, str]]:
+        """(id, old item JSON, new item JSON) of each changed item, by id."""
+        yield from self._db.execute(
+            "SELECT s.item_id, COALESCE(c.item, '{}'), s.item FROM staged s JOIN items i ON "
+            "i.feed = s.feed AND i.destination = ? AND i.item_id = s.item_id LEFT JOIN "
+            "contents c ON c.hash = i.hash WHERE s.feed = ? AND "
+            "i.hash != X'' AND (i.hash != s.hash OR i.state != 0) ORDER BY s.item_id LIMIT ?",
+            (destination, feed, -1 if limit is None else limit))
+
+    def mark_sending(self, feed: str, destination: str, *, refresh_before: int | None,
+                     full: bool = False) -> None:
+        """Note, before an API publish, every item it will send (added, changed, due for
+        refresh; every item with `full`) as "sending", in one transaction: if the run is
+        killed before the API's answer arrives, the next run sends them again (or deletes
+        those that left the feed). Their confirmed content stays as it was."""
+        db = self._db
+        horizon = self.now() + refresh_before if refresh_before is not None else None
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                "UPDATE items SET state = 2 WHERE feed = ? AND destination = ? AND EXISTS "
+                "(SELECT 1 FROM staged s WHERE s.feed = items.feed AND "
+                "s.item_id = items.item_id AND (? OR s.hash != items.hash OR "
+                "items.state != 0 OR (? IS NOT NULL AND items.expires_at IS NOT NULL AND "
+                "items.expires_at <= ?)))", (feed, destination, full, horizon, horizon))
+            now = self.now()
+            db.execute(
+                "INSERT OR IGNORE INTO items SELECT s.feed, ?, s.item_id, X'', ?, 0, "
+                "NULL, 2 FROM staged s WHERE s.feed = ?", (destination, now, feed))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def to_send(self, feed: str, destination: str) -> Iterator[int]:
+        """Spool positions of the items `mark_sending` marked, in feed order."""
+        for (pos,) in self._db.execute(
+                "SELECT s.pos FROM staged s JOIN items i ON i.feed = s.feed AND "
+                "i.destination = ? AND i.item_id = s.item_id WHERE s.feed = ? AND "
+                "s.pos IS NOT NULL AND i.state = 2 ORDER BY s.pos", (destination, feed)):
+            yield pos
+
+    def changes_for_file(self, feed: str) -> Iterator[tuple[int, dict[str, Any] | None]]:
+        """(position, old item or None when new) of each staged item that is new or
+        changed against the feed's files, in feed order."""
+        for pos, old in self._db.execute(
+                "SELECT s.pos, c.item FROM staged s LEFT JOIN items i ON i.feed = s.feed AND "
+                "i.destination = ? AND i.item_id = s.item_id LEFT JOIN contents c ON "
+                "c.hash = i.hash WHERE s.feed = ? AND s.pos IS NOT NULL AND "
+                "(i.item_id IS NULL OR i.hash != s.hash OR i.state != 0) ORDER BY s.pos",
+                (FILE_DESTINATION, feed)):
+            yield pos, (json.loads(old) if old is not None else None)
+
+    def removed(self, feed: str, destination: str) -> Iterator[str]:
+        """Ids the destination holds (or was asked to delete) that the feed no longer has."""
+        for (item_id,) in self._db.execute(
+                "SELECT i.item_id FROM items i WHERE i.feed = ? AND i.destination = ? AND NOT "
+                "EXISTS (SELECT 1 FROM staged s WHERE s.feed = i.feed AND "
+                "s.item_id = i.item_id) ORDER BY i.item_id", (feed, destination)):
+            yield item_id
+
+    def count(self, feed: str, destination: str) -> int | None:
+        """Live items the ledger holds for a destination; None when it has no record."""
+        live, rows = self._db.execute(
+            "SELECT COUNT(*) FILTER (WHERE state != 1 AND hash != X''), COUNT(*) FROM items "
+            "WHERE feed = ? AND destination = ?", (feed, destination)).fetchone()
+        if rows:
+            return int(live)
+        ran = self._db.execute("SELECT 1 FROM runs WHERE feed = ? AND destination = ? "
+                               "AND result = 'published' LIMIT 1",
+                               (feed, destination)).fetchone()
+        return 0 if ran else None
+
+    def seed(self, feed: str, destination: str, ids: Iterable[str]) -> int:
+        """Take over ids an older feedsync recorded as published (no content known: each
+        counts as changed, or as removed), when the ledger has nothing for them yet."""
+        db = self._db
+        if db.execute("SELECT 1 FROM items WHERE feed = ? AND destination = ? LIMIT 1",
+                      (feed, destination)).fetchone():
+            return 0
+        now = self.now()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            cursor = db.executemany(
+                "INSERT OR IGNORE INTO items VALUES (?, ?, ?, X'', ?, ?, NULL, 0)",
+                ((feed, destination, i, now, now) for i in ids))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return cursor.rowcount
+
+    # -- confirmations --------------------------------------------------------------------
+
+    def confirm(self, feed: str, destination: str, sent: Iterable[str],
+                deleted: Iterable[str] = ()) -> None:
+        """Note ids a destination confirmed (temporary until `apply_api`)."""
+        db = self._db
+        db.executemany("INSERT OR REPLACE INTO confirmed VALUES (?, ?, ?, 0)",
+                       ((feed, destination, i) for i in sent))
+        db.executemany("INSERT OR REPLACE INTO confirmed VALUES (?, ?, ?, 1)",
+                       ((feed, destination, i) for i in deleted))
+
+    def apply_api(self, feed: str, destination: str, diff: Diff, *, lifetime: int | None,
+                  attempted_deletes: bool, result: str, message: str = "") -> RunRecord:
+        """Write what an item API confirmed, in one transaction: confirmed items with
+        their new content and expiry, confirmed deletes gone; removed items whose delete
+        was tried and not confirmed stay, as tombstones, to be sent again next run; items
+        sent and not confirmed stay "sending"."""
+        db = self._db
+        now = self.now()
+        expires = now + lifetime if lifetime is not None else None
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                "INSERT OR REPLACE INTO items SELECT s.feed, ?, s.item_id, s.hash, ?, "
+                "?, ?, 0 FROM confirmed c JOIN staged s ON s.feed = c.feed AND "
+                "s.item_id = c.item_id WHERE c.feed = ? AND c.destination = ? AND "
+                "c.deleted = 0", (destination, now, now, expires, feed, destination))
+            sent = db.execute("SELECT changes()").fetchone()[0]
+            db.execute(
+                "INSERT OR IGNORE INTO contents SELECT s.hash, s.item FROM confirmed c JOIN "
+                "staged s ON s.feed = c.feed AND s.item_id = c.item_id WHERE c.feed = ? AND "
+                "c.destination = ? AND c.deleted = 0", (feed, destination))
+            db.execute(
+                "DELETE FROM items WHERE feed = ? AND destination = ? AND item_id IN (SELECT "
+                "item_id FROM confirmed WHERE feed = ? AND destination = ? AND deleted = 1)",
+                (feed, destination, feed, destination))
+            deleted = db.execute("SELECT changes()").fetchone()[0]
+            if attempted_deletes:
+                db.execute(
+                    "UPDATE items SET state = 1 WHERE feed = ? AND destination = ? AND "
+                    "NOT EXISTS (SELECT 1 FROM staged s WHERE s.feed = items.feed AND "
+                    "s.item_id = items.item_id)", (feed, destination))
+            else:  # the destination keeps items we no longer list; stop tracking them
+                db.execute(
+                    "DELETE FROM items WHERE feed = ? AND destination = ? AND NOT EXISTS "
+                    "(SELECT 1 FROM staged s WHERE s.feed = items.feed AND "
+                    "s.item_id = items.item_id)", (feed, destination))
+            record = self._record_run(feed, destination, "push", now, diff, sent, deleted,
+                                      result, message)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return record
+
+    def apply_file(self, feed: str, destination: str, diff: Diff, *, kind: str,
+                   result: str = "published", message: str = "") -> RunRecord:
+        """A whole file replaced the old one at `destination`: the ledger now holds
+        exactly the staged items, in one transaction."""
+        db = self._db
+        now = self.now()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                "DELETE FROM items WHERE feed = ? AND destination = ? AND NOT EXISTS (SELECT 1 "
+                "FROM staged s WHERE s.feed = items.feed AND s.item_id = items.item_id)",
+                (feed, destination))
+            deleted = db.execute("SELECT changes()").fetchone()[0]
+            # Unchanged items keep their times; new and changed ones get now.
+            db.execute(
+                "INSERT OR IGNORE INTO contents SELECT s.hash, s.item FROM staged s LEFT JOIN "
+                "items i ON i.feed = s.feed AND i.destination = ? AND i.item_id = s.item_id "
+                "WHERE s.feed = ? AND (i.item_id IS NULL OR i.hash != s.hash)",
+                (destination, feed))
+            db.execute(
+                "INSERT OR REPLACE INTO items SELECT s.feed, ?, s.item_id, s.hash, ?, "
+                "?, NULL, 0 FROM staged s LEFT JOIN items i ON i.feed = s.feed AND "
+                "i.destination = ? AND i.item_id = s.item_id WHERE s.feed = ? AND "
+                "(i.item_id IS NULL OR i.hash != s.hash OR i.state != 0)",
+                (destination, now, now, destination, feed))
+            sent = db.execute("SELECT changes()").fetchone()[0]
+            record = self._record_run(feed, destination, kind, now, diff, sent, deleted,
+                                      result, message)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return record
+
+    def record_failure(self, feed: str, destination: str, kind: str, diff: Diff,
+                       result: str, message: str) -> RunRecord:
+        """A run that sent nothing (a guard tripped, the destination failed): history only."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            record = self._record_run(feed, destination, kind, self.now(), diff, 0, 0,
+                                      result, message)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return record
+
+    def _record_run(self, feed: str, destination: str, kind: str, now: int, diff: Diff,
+                    sent: int, deleted: int, result: str, message: str) -> RunRecord:
+        record = RunRecord(feed, destination, kind, now, diff.items, diff.added, diff.changed,
+                           diff.removed, diff.refresh, sent, deleted, result, message)
+        self._db.execute(
+            "INSERT INTO runs (feed, destination, kind, at, items, added, changed, removed, "
+            "refreshed, sent, deleted, result, message) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (feed, destination, kind, now, diff.items, diff.added, diff.changed, diff.removed,
+             diff.refresh, sent, deleted, result, message))
+        return record
+
+    # -- reading back ---------------------------------------------------------------------
+
+    def history(self, feeds: Iterable[str] | None = None, limit: int = 10) -> list[RunRecord]:
+        """The last `limit` runs of each feed and destination, newest first."""
+        wanted = list(feeds or [])
+        query = ("SELECT feed, destination, kind, at, items, added, changed, removed, "
+                 "refreshed, sent, deleted, result, message FROM (SELECT *, ROW_NUMBER() "
+                 "OVER (PARTITION BY feed, destination ORDER BY id DESC) AS n FROM runs) "
+                 "WHERE n <= ?")
+        params: list[Any] = [limit]
+        if wanted:
+            query += f" AND feed IN ({', '.join('?' * len(wanted))})"
+            params += wanted
+        query += " ORDER BY at DESC, id DESC"
+        return [RunRecord(*row) for row in self._db.execute(query, params)]
+
+    def last_run_id(self) -> int:
+        """The newest run's id (0: none): a plan is only valid against the same ledger."""
+        return int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()[0])
+
+    def item(self, feed: str, destination: str, item_id: str) -> dict[str, Any] | None:
+        """What the ledger holds for one item (times as ISO 8601), or None."""
+        row = self._db.execute(
+            "SELECT COALESCE(c.item, '{}'), sent_at, confirmed_at, expires_at, state FROM "
+            "items i LEFT JOIN contents c ON c.hash = i.hash WHERE feed = ? AND "
+            "destination = ? AND item_id = ?",
+            (feed, destination, item_id)).fetchone()
+        if row is None:
+            return None
+        return {"item": json.loads(row[0]), "sent_at": iso(row[1]),
+                "confirmed_at": iso(row[2]), "expires_at": iso(row[3]),
+                "state": ("live", "deleting", "sending")[row[4]]}
+
+    def destinations(self, feed: str) -> list[str]:
+        """Destinations the ledger has items or runs for, for one feed."""
+        rows = self._db.execute(
+            "SELECT destination FROM runs WHERE feed = ? UNION SELECT DISTINCT destination "
+            "FROM items WHERE feed = ? ORDER BY 1", (feed, feed))
+        return [r[0] for r in rows]
+
+
+class Stager:
+    """Writes staged items in batches (one executemany per STAGE_BATCH items)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self._rows: list[tuple[str, str, bytes, str, int | None]] = []
+        self._db.execute("BEGIN")
+
+    def add(self, feed: str, item_id: str, item: dict[str, Any],
+            pos: int | None = None) -> bytes:
+        """Stage one rendered item of `feed` (`pos`: its place in the feed's item spool);
+        returns its content hash."""
+        text = item_json(item)
+        digest = content_hash(text)
+        self._rows.append((feed, item_id, digest, text, pos))
+        if len(self._rows) >= STAGE_BATCH:
+            self.flush()
+        return digest
+
+    def flush(self) -> None:
+        self._db.executemany("INSERT OR REPLACE INTO staged VALUES (?, ?, ?, ?, ?)",
+                             self._rows)
+        self._rows = []
+
+    def close(self) -> None:
+        """Finish staging (temporary tables only: nothing reaches the ledger file)."""
+        self.flush()
+        self._db.execute("COMMIT")
+
+
+def _check_ledger(path: Path, db: sqlite3.Connection) -> int:
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise LedgerError(
+            f"{path} was written by a newer feedsync (ledger version {version}; this one "
+            f"reads up to {SCHEMA_VERSION}); upgrade feedsync. Nothing was changed.")
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if version == 0 and tables:
+        raise LedgerError(f"{path} is not a feedsync ledger (it has tables "
+                          f"{', '.join(sorted(tables))}); move it away. Nothing was changed.")
+    return version
+
+
+def _migrate(path: Path, db: sqlite3.Connection, version: int) -> None:
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _MIGRATIONS[target].split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {target}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+
+@contextmanager
+def ledger_errors(path: Path) -> Iterator[None]:
+    """Turn SQLite's complaints about a damaged file, met in the middle of a run, into the
+    ledger's one clear error."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        raise _corrupt(path, exc) from None
+
+
+def _corrupt(path: Path, exc: Exception) -> LedgerError:
+    return LedgerError(
+        f"{path} is damaged ({exc}); move it away and run `feedsync push --full` (or "
+        "`feedsync build`) to rebuild it from what the feeds hold now. Nothing was changed.")
