@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from feedsync.errors import StateError
+from feedsync.state.files import create_private, refuse_unsafe
+
 STATE_NAME = "state.db"
 
 _SCHEMA = """
@@ -50,9 +53,16 @@ class StateStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=10, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        create_private(path)  # refuses a planted symlink; sqlite would follow it
+        for journal in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            refuse_unsafe(journal)
+        try:
+            self._db = sqlite3.connect(path, timeout=10, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot open the publish record {path}: {exc} (move it aside "
+                             "to start a fresh record)") from exc
 
     def last(self, channel: str, destination: str) -> PublishRecord | None:
         row = self._db.execute(
