@@ -391,7 +391,8 @@ def run_feeds(pipeline: Pipeline, *, write: bool, progress: Progress | None = No
             for p, context in zip(planned, pipeline.contexts, strict=True):
                 writers.append([open_writer(o.path, p.spec, p.spec.formats[o.format],
                                             p.config.feed, context=context,
-                                            template_dirs=[config.base_dir / "templates"])
+                                            template_dirs=[config.base_dir / "templates"],
+                                            formula_guard=p.config.csv_formula_guard)
                                 for o in p.outputs])
         else:
             writers = [[] for _ in planned]

@@ -231,6 +231,9 @@ class ChannelConfig(_Model):
         default_factory=list, description="Destinations (names under top-level `publish:`)")
     issues: dict[str, IssueSetting] = Field(
         default_factory=dict, description=ISSUES_DESCRIPTION + "; for this channel only")
+    csv_formula_guard: bool | None = Field(
+        None, description="CSV/TSV feeds: prefix ' to text starting with = + - @ so Excel "
+                          "shows it as text; default: the channel spec's formula_guard")
 
     @field_validator("publish", mode="before")
     @classmethod

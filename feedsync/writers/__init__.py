@@ -25,7 +25,11 @@ _WRITERS: dict[str, type[FeedWriter]] = {
 
 def open_writer(path: Path, spec: ChannelSpec, fmt: FormatSpec, feed: FeedInfo, *,
                 context: dict[str, Any] | None = None,
-                template_dirs: list[Path] | None = None) -> FeedWriter:
+                template_dirs: list[Path] | None = None,
+                formula_guard: bool | None = None) -> FeedWriter:
+    """The writer for one output; `formula_guard` overrides the format's (None: keep it)."""
+    if formula_guard is not None and formula_guard != fmt.formula_guard:
+        fmt = fmt.model_copy(update={"formula_guard": formula_guard})
     writer_class = _WRITERS[fmt.writer]
     if fmt.max_items_per_file:
         return PartedWriter(  # type: ignore[return-value]

@@ -58,7 +58,8 @@ def rezip(data: bytes, drop: str | None = None, replace: dict[str, bytes] | None
 CHANNELS = {
     "google": {"spec": "google_merchant", "outputs": ["feeds/google.xml", "feeds/google.tsv"]},
     "meta": {"spec": "meta_catalog", "outputs": ["feeds/meta.csv"]},
-    "openai": {"spec": "openai_products", "outputs": ["feeds/openai.jsonl"]},
+    "openai": {"spec": "openai_products", "outputs": ["feeds/openai.jsonl"],
+               "settings": {"target_countries": "ES", "store_country": "ES"}},
 }
 
 
