@@ -44,7 +44,7 @@ from feedsync.rules.compile import CompiledRules, compile_channels
 from feedsync.rules.steps import TraceEntry
 from feedsync.sources import describe_source, open_source
 from feedsync.sources.base import Source, SourceRow
-from feedsync.writers import FeedWriter, open_writer
+from feedsync.writers import FeedWriter, commit_writers, open_writer
 
 if TYPE_CHECKING:  # the spool is publish's; the pipeline only hands it items
     from feedsync.publish.items import ItemSpool
@@ -437,9 +437,10 @@ def run_feeds(pipeline: Pipeline, *, write: bool, progress: Progress | None = No
             report.add([Issue(codes.EMPTY_SOURCE, Severity.WARNING,
                               f"{pipeline.source.name} has a header but no products")])
         for p, channel_writers in zip(planned, writers, strict=True):
-            # validate opens no writers: then there is nothing to commit
+            # validate opens no writers: then there is nothing to commit. A channel's
+            # outputs are replaced as one set (feedsync.writers.commit).
+            commit_writers(channel_writers)  # type: ignore[arg-type]
             for output, writer in zip(p.outputs, channel_writers, strict=bool(write)):
-                writer.commit()
                 if writer.count == 0:
                     report.add([_empty_feed(p, output.path, writer.skipped_empty)])
                 report.channels[p.name].outputs.append(

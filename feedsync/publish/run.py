@@ -16,7 +16,6 @@ confirmed the publish.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -45,6 +44,7 @@ from feedsync.report import RunReport
 from feedsync.state.guards import check_guards
 from feedsync.state.lock import RunLock
 from feedsync.state.store import STATE_NAME, StateStore
+from feedsync.writers.commit import copy_together
 from feedsync.writers.parts import existing_parts, remove_stale_parts
 
 
@@ -399,23 +399,17 @@ def _sha256(path: Path) -> str:
 
 
 def _promote(channel: _Staged, channel_report: Any) -> None:
-    """Copy the staged feeds over the channel's outputs (temporary name, fsync, rename)."""
+    """Copy the staged feeds over the channel's outputs, all of them as one set
+    (feedsync.writers.commit: fresh locked temporary names, fsync, journal, renames)."""
+    promoted = []
     for index, output in enumerate(channel.files):
         report = channel_report.outputs[index] if index < len(channel_report.outputs) else None
         if output.final is None:
             continue
-        files = output.files()
-        for staged, final in files:
-            assert final is not None
-            final.parent.mkdir(parents=True, exist_ok=True)
-            tmp = final.with_name(f".{final.name}.promote.partial")
-            shutil.copyfile(staged, tmp)
-            with tmp.open("rb") as fh:
-                os.fsync(fh.fileno())
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-            os.replace(tmp, final)
+        promoted.append((output, output.files(), report))
+    copy_together([(staged, final) for _, files, _ in promoted for staged, final in files
+                   if final is not None])
+    for output, files, report in promoted:
         if files and files[0][0] != output.staged:  # numbered parts
             remove_stale_parts(output.final, len(files))
         if report is not None and files:

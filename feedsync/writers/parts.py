@@ -15,6 +15,7 @@ from pathlib import Path
 from feedsync.channels.render import Item
 from feedsync.errors import OutputError
 from feedsync.writers.base import FeedWriter
+from feedsync.writers.group import commit_writers
 
 WriterFactory = Callable[[Path], FeedWriter]
 
@@ -106,16 +107,21 @@ class PartedWriter:
     skipped_empty = False
 
     def commit(self) -> None:
+        commit_writers([self])
+
+    def staged(self) -> list[tuple[Path, Path]]:
         if self.count == 0 and self.current.spec.empty_feed == "skip":
             self.abort()
             self.skipped_empty = True
+            return []
+        return [pair for writer in [*self.done, self.current] for pair in writer.staged()]
+
+    def committed(self) -> None:
+        if self.skipped_empty:
             return
-        writers = [*self.done, self.current]
-        for writer in writers:
-            writer.finish()
-        for writer in writers:
-            writer._file.commit()
-        self._remove_stale(len(writers))
+        for writer in [*self.done, self.current]:
+            writer.committed()
+        self._remove_stale(self.parts)
 
     def _remove_stale(self, parts: int) -> None:
         remove_stale_parts(self.path, parts)

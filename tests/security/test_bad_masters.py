@@ -129,7 +129,8 @@ def test_lone_surrogates_reach_no_writer(tmp_path: Path) -> None:
             "brand": "B", "condition": "new"}
     config = project(tmp_path, "m.jsonl", json.dumps(line).encode() + b"\n", channels={
         "ebay": {"spec": "ebay_inventory", "outputs": ["feeds/ebay.json"]},
-        "openai": {"spec": "openai_products", "outputs": ["feeds/openai.jsonl"]}})
+        "openai": {"spec": "openai_products", "outputs": ["feeds/openai.jsonl"],
+                   "settings": {"target_countries": "ES", "store_country": "ES"}}})
     code, output = _cli(config)
     assert code in (0, 1), output
     assert len(list((tmp_path / "feeds").iterdir())) == 2
