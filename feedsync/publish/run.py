@@ -294,7 +294,7 @@ def _push_channel(channel: _Staged, report: PushReport, store: StateStore, allow
         uploads = _uploads(channel, destination, items, store)
         upload = uploads[0]
         target = redact(destination.target(upload))
-        last = store.last(channel.name, destination.name)
+        last = store.reference(channel.name, destination.name)  # the guard's longer memory
         reason = check_guards(items, last, max_drop=destination.config.max_drop,
                               allow_empty=allow_empty, force=force)
         if reason is not None:
@@ -326,7 +326,8 @@ def _push_channel(channel: _Staged, report: PushReport, store: StateStore, allow
         sha256 = (upload.sha256 if len(uploads) == 1 else
                   hashlib.sha256("".join(u.sha256 for u in uploads).encode()).hexdigest())
         store.record(channel.name, destination.name, items=items, sha256=sha256,
-                     size=sum(u.size for u in uploads), target=result.target, ids=result.ids)
+                     size=sum(u.size for u in uploads), target=result.target, ids=result.ids,
+                     forced=force)
         report.outcomes.append(PushOutcome(
             channel.name, destination.name, redact(result.target), PUBLISHED, items,
             attempts=result.attempts, deleted=result.deleted,
@@ -442,7 +443,7 @@ def _dry_run(config: Config, wanted: list[str], destinations: dict[str, list[Des
                     output = _choose_file(staged, destination)
                     upload = Upload(feed.name, output.staged,
                                     (output.final or output.staged).name, "", items, "", 0)
-                    last = store.last(feed.name, destination.name) if store else None
+                    last = store.reference(feed.name, destination.name) if store else None
                     reason = check_guards(items, last, max_drop=destination.config.max_drop,
                                           allow_empty=allow_empty, force=force)
                     plan = (f"would send {items:,} items and delete those no longer in the "

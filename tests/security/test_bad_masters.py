@@ -152,3 +152,13 @@ def test_planted_symlink_in_state_folder_is_refused(tmp_path: Path, link: str) -
     assert result.exit_code == 2, result.output
     assert "symbolic link" in _one_sentence(result.output)
     assert target.read_text() == "keep me"
+
+
+def test_a_huge_cell_is_reported_briefly(tmp_path: Path) -> None:
+    """A 5 MB price cell used to be quoted whole in its issue: validate took minutes."""
+    config = project(tmp_path, "m.csv", csv_bytes(good_row(price="&" * 5_000_000)))
+    for report_format in ("table", "json", "junit"):
+        result = CliRunner().invoke(app, ["validate", "-c", str(config), "--format",
+                                          report_format])
+        assert result.exit_code == 1, result.output[:500]
+        assert len(result.output) < 20_000
