@@ -236,6 +236,8 @@ def regex_search(value: Any, pattern: str) -> str:
         match = compile_pattern(pattern).search("" if value is None else str(value))
     except RegexTimeout as exc:
         raise TemplateBudgetError(str(exc)) from exc
+    except re.error as exc:
+        raise TemplateRuntimeError(f"bad regular expression {pattern!r}: {exc}") from exc
     if match is None:
         return ""
     return str(match.group(1) if match.groups() else match.group(0))
@@ -247,6 +249,9 @@ def regex_replace(value: Any, pattern: str, replacement: str = "") -> str:
         result = compile_pattern(pattern).sub(replacement, "" if value is None else str(value))
     except RegexTimeout as exc:
         raise TemplateBudgetError(str(exc)) from exc
+    except re.error as exc:
+        raise TemplateRuntimeError(f"bad regular expression {pattern!r} or replacement "
+                                   f"{replacement!r}: {exc}") from exc
     return str(_bounded_value(result))
 
 

@@ -27,6 +27,11 @@ class RegexTimeout(ValueError):
     """A pattern took longer than MATCH_SECONDS on one value (catastrophic backtracking)."""
 
 
+class BadReplacement(re.error, ValueError):
+    """A replacement naming a group the pattern lacks. An `re.error` for the compile-time
+    check, a ValueError when met on a product (reported as that product's rule problem)."""
+
+
 class SafePattern:
     """A compiled pattern whose `sub` and `search` stop after MATCH_SECONDS."""
 
@@ -42,8 +47,8 @@ class SafePattern:
             result: str = self._compiled.sub(replacement, text, count, timeout=MATCH_SECONDS)
         except TimeoutError as exc:
             raise self._timeout(text) from exc
-        except regex.error as exc:  # a bad group reference in the replacement
-            raise re.error(str(exc)) from exc
+        except (regex.error, IndexError) as exc:  # a bad group reference in the replacement
+            raise BadReplacement(f"bad replacement {replacement!r}: {exc}") from exc
         return result
 
     def search(self, text: str) -> Any:
