@@ -411,7 +411,7 @@ def _promote(channel: _Staged, channel_report: Any) -> None:
     copy_together([(staged, final) for _, files, _ in promoted for staged, final in files
                    if final is not None])
     for output, files, report in promoted:
-        if files and files[0][0] != output.staged:  # numbered parts
+        if files and files[0][0] != output.staged and output.final is not None:  # parts
             remove_stale_parts(output.final, len(files))
         if report is not None and files:
             report.path = str(files[0][1])

@@ -97,7 +97,9 @@ def _item_values(item: etree._Element) -> dict[str, str | None]:
         if not isinstance(child.tag, str):
             continue
         if ":" in child.tag and not child.tag.startswith("{"):
-            raise _UndeclaredPrefix(child.tag.split(":", 1)[0], child.sourceline or 0)
+            line = child.sourceline
+            raise _UndeclaredPrefix(child.tag.split(":", 1)[0], line if isinstance(line, int)
+                                    else 0)
         qname = etree.QName(child)
         if qname.namespace == GOOGLE_NS:
             name = qname.localname
