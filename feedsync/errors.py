@@ -61,3 +61,10 @@ class OutputError(FeedsyncError):
     """A feed could not be written to its target."""
 
     exit_code = ExitCode.USAGE
+
+
+class StateError(FeedsyncError):
+    """feedsync's own state folder (.feedsync/: lock, publish record) is unsafe or unusable,
+    e.g. a planted symbolic link where a state file belongs."""
+
+    exit_code = ExitCode.USAGE

@@ -46,7 +46,7 @@ from feedsync.rules.steps import TraceEntry
 from feedsync.seen_ids import SeenIds
 from feedsync.sources import describe_source, open_source
 from feedsync.sources.base import Source, SourceRow
-from feedsync.writers import FeedWriter, open_writer
+from feedsync.writers import FeedWriter, commit_writers, open_writer
 
 if TYPE_CHECKING:  # the spool is publish's; the pipeline only hands it items
     from feedsync.publish.items import ItemSpool
@@ -397,7 +397,8 @@ def run_feeds(pipeline: Pipeline, *, write: bool, progress: Progress | None = No
             for p, context in zip(planned, pipeline.contexts, strict=True):
                 writers.append([open_writer(o.path, p.spec, p.spec.formats[o.format],
                                             p.config.feed, context=context,
-                                            template_dirs=[config.base_dir / "templates"])
+                                            template_dirs=[config.base_dir / "templates"],
+                                            formula_guard=p.config.csv_formula_guard)
                                 for o in p.outputs])
         else:
             writers = [[] for _ in planned]
@@ -450,9 +451,10 @@ def run_feeds(pipeline: Pipeline, *, write: bool, progress: Progress | None = No
                     report.channels[p.name].outputs.append(OutputReport(
                         f"{output.path} (not replaced: guard tripped)", output.format, 0))
                 continue
-            # validate opens no writers: then there is nothing to commit
+            # validate opens no writers: then there is nothing to commit. A channel's
+            # outputs are replaced as one set (feedsync.writers.commit).
+            commit_writers(channel_writers)  # type: ignore[arg-type]
             for output, writer in zip(p.outputs, channel_writers, strict=bool(write)):
-                writer.commit()
                 if writer.count == 0:
                     report.add([_empty_feed(p, output.path, writer.skipped_empty)])
                 report.channels[p.name].outputs.append(

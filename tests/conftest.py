@@ -38,3 +38,9 @@ def tienda(tmp_path: Path) -> Path:
     target = tmp_path / "tienda"
     shutil.copytree(EXAMPLES / "tienda", target, ignore=shutil.ignore_patterns("feeds"))
     return target / "feedsync.yaml"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fuzz-long", action="store_true", default=False,
+                     help="run the fuzz suite (tests/fuzz) with 20x the cases and new seeds, "
+                          "and the crash tests (tests/crash) with 5x the kills")

@@ -25,6 +25,7 @@ has no rule for its country.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -40,6 +41,8 @@ from feedsync.products.parse import FieldProblem, parse_shipping
 from feedsync.products.product import Money, Product, Shipping
 
 _PLACEHOLDERS = ("{country}", "{language}", "{currency}")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?$")
 _LOCALIZABLE = {"title", "description", "link", "product_type", "color", "size", "material",
                 "pattern"}
 
@@ -228,6 +231,16 @@ def expand_channel(config: Config, name: str, channel: ChannelConfig, spec: Chan
         market = Market(market_config.country, market_config.language.lower(),
                         market_config.currency)
         place = f"{where}.markets[{index}]"
+        # Codes go into file names ({country}, {language}): `../..` or `/` would place a
+        # feed outside its folder, so only real codes are accepted.
+        if not _COUNTRY.match(market.country):
+            problems.append(f"{place}.country: {market.country!r} is not an ISO 3166-1 "
+                            "country code (two letters, e.g. ES)")
+            continue
+        if not _LANGUAGE.match(market.language):
+            problems.append(f"{place}.language: {market.language!r} is not a language code "
+                            "(ISO 639-1, e.g. es, optionally with a region: es-MX)")
+            continue
         if market.currency not in iso_currencies():
             problems.append(f"{place}.currency: {market.currency} is not an ISO 4217 currency")
             continue

@@ -324,7 +324,13 @@ class ChannelRenderer:
             if local is None:
                 return None, issues
             product = local
-        excluded = self._render_fields(product, item, issues)
+        try:
+            excluded = self._render_fields(product, item, issues)
+        except TemplateError as exc:  # a field template failed or went over its budget
+            issues.append(Issue(codes.TEMPLATE_FAILED, Severity.ERROR,
+                                f"{self.spec.title}: a field template failed: {exc}",
+                                row=product.row, product_id=product.id, channel=self.channel))
+            return None, issues
         for rule in self.rules:
             issue = self._apply_rule(rule, product, item)
             if issue is not None:

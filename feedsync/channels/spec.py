@@ -139,6 +139,10 @@ class FormatSpec(_Model):
     group_separator: str = ","
     subfield_separator: str = ":"
     fields: list[str] | None = Field(None, description="Only these fields, in this order")
+    formula_guard: bool = Field(
+        True, description="delimited: a text cell starting with = + - @ (or a tab or carriage "
+                          "return) gets a leading ' so a spreadsheet shows it as text instead "
+                          "of running it; false where the channel requires values verbatim")
     # json / jsonl (see feedsync/channels/shape.py and channel_specs/README.md)
     item_shape: Any = Field(
         None, description="JSON shape of one item: `$field` references, `$each`, constants")

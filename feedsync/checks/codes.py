@@ -213,6 +213,12 @@ EMPTY_FEED = register(
     "channel rejects an empty document")
 
 
+# -- hostile input (issue 13) --------------------------------------------------------------
+
+TEMPLATE_FAILED = register(
+    "template-failed", Severity.ERROR,
+    "A template failed on this product (an error, or over its output, loop or regex budget)")
+
 # -- what to do about each code, shown beside every grouped problem ----------------------
 
 HINTS = {
@@ -255,6 +261,8 @@ HINTS = {
     INSECURE_URL: "Serve the images over https:// and write https:// in the master.",
     VALUE_DROPPED: "Shorten or correct the value in the master if the channel should show it.",
     EMPTY_FEED: "Look at the problems above: every product was left out of this channel.",
+    TEMPLATE_FAILED: "Fix the template (a field the product lacks, a bad filter), or keep "
+                     "it within its budget: no huge repeats, widths or nested loops.",
 }
 for _code, _hint in HINTS.items():
     REGISTRY[_code] = IssueCode(REGISTRY[_code].code, REGISTRY[_code].severity,

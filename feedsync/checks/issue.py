@@ -19,6 +19,15 @@ class Severity(str, Enum):
         return {"error": 0, "warning": 1, "info": 2}[self.value]
 
 
+MAX_MESSAGE = 600
+MAX_VALUE = 200
+
+
+def _clipped(text: str, limit: int) -> str:
+    cut = len(text) - limit
+    return f"{text[:limit * 2 // 3]}[... {cut:,} characters ...]{text[-(limit // 3):]}"
+
+
 @dataclass(frozen=True, slots=True)
 class Issue:
     """One problem with one product (or the master), in words a merchandiser understands.
@@ -36,6 +45,14 @@ class Issue:
     value: str | None = None
     channel: str | None = None
     column: str | None = None
+
+    def __post_init__(self) -> None:
+        # A message may quote a value, and a master cell can hold megabytes: every report
+        # (table, JSON, JUnit) would then carry it, and rich takes minutes to lay it out.
+        if len(self.message) > MAX_MESSAGE:
+            object.__setattr__(self, "message", _clipped(self.message, MAX_MESSAGE))
+        if self.value is not None and len(self.value) > MAX_VALUE:
+            object.__setattr__(self, "value", _clipped(self.value, MAX_VALUE))
 
     @property
     def is_error(self) -> bool:

@@ -251,6 +251,9 @@ class ChannelConfig(_Model):
     changes_only: str | None = Field(
         None, description="Also write a file of only the changed items (Meta supplemental "
                           "feeds), e.g. feeds/meta_changes.csv")
+    csv_formula_guard: bool | None = Field(
+        None, description="CSV/TSV feeds: prefix ' to text starting with = + - @ so Excel "
+                          "shows it as text; default: the channel spec's formula_guard")
 
     @field_validator("publish", mode="before")
     @classmethod

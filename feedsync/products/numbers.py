@@ -20,6 +20,11 @@ _SYMBOLS_LONGEST_FIRST = sorted(_SYMBOLS, key=len, reverse=True)
 _CURRENCY_RE = re.compile(r"(?<![A-Za-z])([A-Z]{3})(?![A-Za-z])")
 _PLAIN_NUMBER = re.compile(r"^\d+(?:\.\d{1,2})?$")
 _NUMBER_CHARS = re.compile(r"[^0-9.,'\u00a0\u202f +\-]")
+# No price, weight or quantity needs more: 15 integer digits is a quadrillion, and together
+# with at most 12 decimals every value stays exact inside Decimal's default 28-digit context,
+# so later arithmetic (quantize, currency conversion) can never overflow on master input.
+MAX_INTEGER_DIGITS = 15
+MAX_FRACTION_DIGITS = 12
 
 
 class NumberFormatError(ValueError):
@@ -58,7 +63,7 @@ def parse_decimal(text: str, locale: str | None = None) -> Decimal:
     and thirty-four; a separator followed by other than three digits is always decimal.
     """
     if _PLAIN_NUMBER.match(text):  # 15, 15.5, 15.50: the same in every locale
-        return Decimal(text)
+        return _bounded(Decimal(text), text)
     raw = text.strip().replace("\u00a0", "").replace("\u202f", "").replace(" ", "")
     raw = raw.replace("'", "")  # Swiss grouping: 1'234.50
     if not raw or _NUMBER_CHARS.search(raw):
@@ -96,9 +101,24 @@ def parse_decimal(text: str, locale: str | None = None) -> Decimal:
     if group_sep in fraction or not (integer or fraction):
         raise NumberFormatError(f"{text!r} is not a number")
     try:
-        return Decimal(f"{sign}{integer or '0'}.{fraction}" if fraction else f"{sign}{integer}")
+        number = Decimal(f"{sign}{integer or '0'}.{fraction}" if fraction
+                         else f"{sign}{integer}")
     except InvalidOperation as exc:
         raise NumberFormatError(f"{text!r} is not a number") from exc
+    return _bounded(number, text)
+
+
+def _bounded(number: Decimal, text: str) -> Decimal:
+    """`number`, or NumberFormatError when it has more digits than any real value has."""
+    digits, exponent = len(number.as_tuple().digits), int(number.as_tuple().exponent)
+    integer_digits = digits + exponent
+    if integer_digits > MAX_INTEGER_DIGITS:
+        shown = text if len(text) <= 40 else text[:20] + "..." + text[-8:]
+        raise NumberFormatError(f"{shown!r} is too large to be a price or a quantity "
+                                f"(more than {MAX_INTEGER_DIGITS} digits)")
+    if -exponent > MAX_FRACTION_DIGITS:
+        number = number.quantize(Decimal(1).scaleb(-MAX_FRACTION_DIGITS))
+    return number
 
 
 def split_money(text: str) -> tuple[str, str | None]:

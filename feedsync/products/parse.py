@@ -17,6 +17,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Template, TemplateError, meta
+from jinja2.exceptions import SecurityError
 from stdnum import isbn
 
 from feedsync.checks import codes
@@ -125,17 +126,28 @@ class ColumnTemplate:
     always as `row['In stock?']`. Runs in Jinja2's sandbox; compiled once.
     """
 
-    def __init__(self, template: Template, names: set[str]) -> None:
+    def __init__(self, template: Template, names: set[str], target: str = "") -> None:
         self.template = template
         self.names = names
+        self.target = target
 
     def __call__(self, data: dict[str, str | None]) -> str:
+        """The value; ConfigError when the template breaks the sandbox (a config problem,
+        the same for every row), FieldProblem when it fails on this row's values."""
         context: dict[str, Any] = {n: data.get(n) or "" for n in self.names
                                    if n not in ("row", "extra")}
         # `row` (and `extra`, the name rules use) hold every column; a key a record lacks
         # (JSON records vary) is a missing value, printed as nothing like any other.
         context["row"] = context["extra"] = _Columns(data)
-        return self.template.render(context)
+        try:
+            return self.template.render(context)
+        except SecurityError as exc:
+            raise ConfigError(f"source.columns.{self.target}: the template is not allowed: "
+                              f"{exc}") from exc
+        except TemplateError as exc:
+            raise FieldProblem(codes.TEMPLATE_FAILED,
+                               f"source.columns.{self.target}: the template failed: {exc}"
+                               ) from exc
 
 
 class _Columns(dict):  # type: ignore[type-arg]
@@ -159,7 +171,7 @@ def compile_column_template(target: str, text: str, columns: list[str],
     if unknown:
         raise ConfigError(f"source.columns.{target}: {source_name} has no column "
                           f"{', '.join(repr(n) for n in unknown)}")
-    return ColumnTemplate(template, names)
+    return ColumnTemplate(template, names, target)
 
 
 class RowParser:
@@ -273,7 +285,10 @@ class RowParser:
     def raw_id(self, data: dict[str, str | None]) -> str | None:
         """The row's product id as the master gives it (its column or its template)."""
         template = self.templates.get("id")
-        raw = template(data) if template is not None else data.get(self.id_column or "")
+        try:
+            raw = template(data) if template is not None else data.get(self.id_column or "")
+        except FieldProblem:
+            return None  # reported by parse() on the id field
         return (raw or "").strip() or None
 
     def _warn(self, code: str, message: str) -> None:
@@ -292,7 +307,13 @@ class RowParser:
 
         for target, column, columns, template, value_map, convert, memo in self.plan:
             if template is not None:
-                raw = template(data)
+                try:
+                    raw = template(data)
+                except FieldProblem as problem:
+                    issues.append(Issue(problem.code, Severity.ERROR, problem.message, row=row,
+                                        product_id=product_id, field=_public_name(target)))
+                    failed = True
+                    continue
             elif len(columns) == 1:
                 raw = data.get(column) or ""  # type: ignore[arg-type]
             else:

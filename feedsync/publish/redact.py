@@ -1,13 +1,34 @@
-"""Secrets never leave the process: every message a push produces passes through here."""
+"""Secrets never leave the process: every message a push produces passes through here.
+
+Masked are the secrets as given and every form a protocol carries them in, because a
+server may echo a request back in its error: the base64 of `user:password` (HTTP Basic),
+`Bearer TOKEN`, and URL-encoded forms. A URL's user-info is masked up to its last `@`, so a
+password containing `@` or `:` leaves no fragment behind.
+"""
 
 from __future__ import annotations
 
+import base64
 import re
+from urllib.parse import quote
 
-from feedsync.config import Config
+from feedsync.config import Config, PublishConfig
 
 MASK = "***"
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]*:[^/@\s]*@", re.I)
+# Up to the last @ before the path: `user:p@ss:word@host` is masked whole.
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/\s]*@", re.I)
+
+
+def secret_forms(destination: PublishConfig) -> list[str]:
+    """Every text form in which this destination's secrets could appear in a message."""
+    literal = destination.secrets()
+    forms = list(literal)
+    for secret in literal:
+        forms += [quote(secret, safe=""), quote(secret), secret.strip()]
+    if destination.username and destination.password is not None:
+        pair = f"{destination.username}:{destination.password.get_secret_value()}"
+        forms.append(base64.b64encode(pair.encode()).decode())
+    return [form for form in forms if form]
 
 
 class Redactor:
@@ -18,7 +39,7 @@ class Redactor:
     @classmethod
     def for_config(cls, config: Config) -> Redactor:
         return cls([s for destination in config.publish.values()
-                    for s in destination.secrets()])
+                    for s in secret_forms(destination)])
 
     def __call__(self, text: str) -> str:
         text = _URL_USERINFO.sub(lambda m: m.group("scheme") + MASK + "@", text)

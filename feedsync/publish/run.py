@@ -16,7 +16,6 @@ confirmed the publish.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -53,6 +52,7 @@ from feedsync.state.guards import check_change_set, check_guards
 from feedsync.state.ledger import FILE_DESTINATION, Diff, Ledger, ledger_errors
 from feedsync.state.lock import RunLock
 from feedsync.state.store import STATE_NAME, StateStore
+from feedsync.writers.commit import copy_together
 from feedsync.writers.parts import existing_parts, remove_stale_parts
 
 
@@ -341,7 +341,7 @@ def _push_channel(channel: _Staged, report: PushReport, store: StateStore, ledge
         uploads = _uploads(channel, destination, items, store, ledger)
         upload = uploads[0]
         target = redact(destination.target(upload))
-        last = store.last(channel.name, destination.name)
+        last = store.reference(channel.name, destination.name)  # the guard's longer memory
         reason = check_guards(items, last, max_drop=destination.config.max_drop,
                               allow_empty="empty" in options.allow, force=options.force)
         if reason is None:
@@ -401,7 +401,8 @@ def _push_channel(channel: _Staged, report: PushReport, store: StateStore, ledge
         sha256 = (upload.sha256 if len(uploads) == 1 else
                   hashlib.sha256("".join(u.sha256 for u in uploads).encode()).hexdigest())
         store.record(channel.name, destination.name, items=items, sha256=sha256,
-                     size=sum(u.size for u in uploads), target=result.target, ids=result.ids)
+                     size=sum(u.size for u in uploads), target=result.target, ids=result.ids,
+                     forced=options.force)
         if api:
             run = ledger.apply_api(channel.name, destination.name, diff, lifetime=lifetime,
                                    attempted_deletes=destination.config.delete_missing,
@@ -492,24 +493,18 @@ def _sha256(path: Path) -> str:
 
 
 def _promote(channel: _Staged, channel_report: Any) -> None:
-    """Copy the staged feeds over the channel's outputs (temporary name, fsync, rename)."""
+    """Copy the staged feeds over the channel's outputs, all of them as one set
+    (feedsync.writers.commit: fresh locked temporary names, fsync, journal, renames)."""
+    promoted = []
     for index, output in enumerate(channel.files):
         report = channel_report.outputs[index] if index < len(channel_report.outputs) else None
         if output.final is None:
             continue
-        files = output.files()
-        for staged, final in files:
-            assert final is not None
-            final.parent.mkdir(parents=True, exist_ok=True)
-            tmp = final.with_name(f".{final.name}.promote.partial")
-            shutil.copyfile(staged, tmp)
-            with tmp.open("rb") as fh:
-                os.fsync(fh.fileno())
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-            os.replace(tmp, final)
-        if files and files[0][0] != output.staged:  # numbered parts
+        promoted.append((output, output.files(), report))
+    copy_together([(staged, final) for _, files, _ in promoted for staged, final in files
+                   if final is not None])
+    for output, files, report in promoted:
+        if files and files[0][0] != output.staged and output.final is not None:  # parts
             remove_stale_parts(output.final, len(files))
         if report is not None and files:
             report.path = str(files[0][1])
@@ -557,7 +552,7 @@ def _dry_run_report(config: Config, wanted: list[str],
                     output = _choose_file(staged, destination)
                     upload = Upload(feed.name, output.staged,
                                     (output.final or output.staged).name, "", items, "", 0)
-                    last = store.last(feed.name, destination.name) if store else None
+                    last = store.reference(feed.name, destination.name) if store else None
                     reason = check_guards(items, last, max_drop=destination.config.max_drop,
                                           allow_empty=allow_empty, force=force)
                     if _is_api(destination):

@@ -14,6 +14,7 @@ from feedsync.config import Config, JoinConfig, SourceConfig
 from feedsync.errors import ConfigError, SourceError
 from feedsync.sources.base import Source, SourceRow
 from feedsync.sources.csv import CsvSource, check_readable_file
+from feedsync.sources.guard import GuardedSource, guarded
 
 __all__ = ["Source", "SourceRow", "describe_source", "open_source"]
 
@@ -58,7 +59,16 @@ def open_source(config: Config) -> Source:
 
 def open_plain_source(src: SourceConfig, base_dir: Path, *,
                       wanted: list[str] | None = None) -> Source:
-    """The reader for one file or database, without presets, joins or translation."""
+    """The reader for one file or database, without presets, joins or translation.
+
+    Every reader is wrapped in a GuardedSource: whatever a library raises on damaged bytes
+    becomes one SourceError sentence (exit 3), never an internal error.
+    """
+    name = Path(src.path).name if src.path else "the database"
+    return GuardedSource(guarded(name, lambda: _reader(src, base_dir, wanted), "opening it"))
+
+
+def _reader(src: SourceConfig, base_dir: Path, wanted: list[str] | None) -> Source:
     if src.url:
         from feedsync.sources.sql import SqlSource
 

@@ -9,11 +9,14 @@ thousands-grouped 1234 in a locale such as es_ES. Dates become ISO 8601.
 from __future__ import annotations
 
 import math
+import re
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from feedsync.products.numbers import locale_separators
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class CellFormatter:
@@ -30,7 +33,12 @@ class CellFormatter:
         if value is None:
             return None
         if isinstance(value, str):
-            return value if value != "" else None
+            if value == "":
+                return None
+            # JSON's \ud800 escapes and some database drivers yield lone surrogates, which
+            # no UTF-8 feed can hold: they become U+FFFD here, once, for every writer.
+            return value if value.isascii() or not _SURROGATE.search(value) else (
+                _SURROGATE.sub("\ufffd", value))
         if isinstance(value, bool):
             return "TRUE" if value else "FALSE"
         if isinstance(value, int):
@@ -42,8 +50,12 @@ class CellFormatter:
                 return str(int(value))
             return self._decimal(format_float(value))
         if isinstance(value, Decimal):
+            if not value.is_finite():
+                return None
+            # format() never rounds, so a Decimal wider than the context stays exact text
+            # (quantize would raise InvalidOperation); parse_decimal then bounds it.
             if value == value.to_integral_value():
-                return str(value.quantize(Decimal(1)))
+                return format(value.to_integral_value(), "f")
             return self._decimal(format(value.normalize(), "f"))
         if isinstance(value, datetime):
             if value.tzinfo is None and value.time() == time(0):
@@ -52,7 +64,7 @@ class CellFormatter:
         if isinstance(value, (date, time)):
             return value.isoformat()
         if isinstance(value, timedelta):
-            return str(value)
+            return str(value)  # "3 days, 0:00:00": read as text, reported where a number is due
         if isinstance(value, (bytes, bytearray, memoryview)):
             return bytes(value).decode("utf-8", errors="replace")
         return str(value)

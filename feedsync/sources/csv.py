@@ -160,12 +160,15 @@ class CsvSource:
         raise SourceError(f"{self.name} is empty: there is no header row")
 
     def rows(self) -> Iterator[SourceRow]:
+        row = 0
         try:
             with self._open() as fh:
-                reader = csv.reader(fh, delimiter=self.delimiter)
+                lines = _RecordLines(fh)
+                reader = csv.reader(lines, delimiter=self.delimiter)
                 header, row = self._read_header(reader)
                 self._header = header
                 width = len(header)
+                swallowed = 0
                 for record in reader:
                     row += 1
                     if not record or not any(record):
@@ -190,7 +193,13 @@ class CsvSource:
                         record = record[:width]
                     elif len(record) < width:
                         record = record + [""] * (width - len(record))
+                    lines.record_done()
                     yield SourceRow(row, dict(zip(header, record)), issues)
+                # An open quote already reported as swallowing lines is not reported twice.
+                if not swallowed and lines.last_record_unterminated(self.delimiter):
+                    raise SourceError(
+                        f"{self.name} ends inside a quoted value on row {row}: the file looks "
+                        "cut short (a quote is opened and never closed), so it is not read")
         except UnicodeDecodeError as exc:
             raise self._decode_error() from exc
         except csv.Error as exc:
@@ -226,6 +235,43 @@ def _swallowed_lines(record: list[str], width: int, delimiter: str) -> int:
         if sum(1 for text in lines if text.count(delimiter) >= max(1, width // 2)) > 0:
             return len(lines)
     return 0
+
+
+class _RecordLines:
+    """The file's lines, remembering those of the record being read.
+
+    The csv module, when not strict, reads a quoted field that the end of the file cuts
+    off as if it were whole: a truncated upload would lose every row after the cut without
+    a word. Keeping the last record's lines lets `last_record_unterminated` parse just those
+    strictly once the reader is done (the reader pulls lines only as a record needs them).
+    """
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._lines = lines
+        self._current: list[str] = []
+        self._last: list[str] = []
+
+    def __iter__(self) -> _RecordLines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self._current.append(line)
+        return line
+
+    def record_done(self) -> None:
+        self._last, self._current = self._current, []
+
+    def last_record_unterminated(self, delimiter: str) -> bool:
+        text = self._current or self._last
+        if not text or ('"' not in text[-1] and len(text) == 1):
+            return False
+        try:
+            for _ in csv.reader(text, delimiter=delimiter, strict=True):
+                pass
+        except csv.Error as exc:
+            return "unexpected end of data" in str(exc)
+        return False
 
 
 def _delimiter_name(delimiter: str) -> str:

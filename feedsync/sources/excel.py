@@ -43,9 +43,20 @@ CALAMINE_MAX_BYTES = 8 * 1024 * 1024
 # room for a million-row sheet while refusing zip bombs.
 MAX_UNPACKED_BYTES = 4 * 1024**3
 MAX_UNPACK_RATIO = 200
+# Both readers hold every shared string in memory as Python/Rust strings (several times the
+# XML's size): 256 MiB of shared-strings XML is far beyond a million-row catalog's titles,
+# and keeps a "shared strings bomb" under the ratio guard from taking gigabytes.
+MAX_SHARED_STRINGS_BYTES = 256 * 1024**2
+# calamine allocates the sheet's whole rectangle (first to last cell, empty or not), about
+# 32 bytes a cell: a workbook with one far-away cell (XFD1048576) would ask for 500 GiB and
+# abort the process. Above this many cells in the rectangle, openpyxl streams instead.
+CALAMINE_MAX_CELLS = 30_000_000
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _PATCH_LOCK = threading.Lock()
 _FORMULA_TAG = re.compile(rb"<(?:\w+:)?f[ >/]")
+_ROW_NUMBER = re.compile(rb"<(?:\w+:)?row [^>]*?\br=\"(\d+)\"")
+_WIDE_CELL = {3: re.compile(rb"\br=\"[A-Z]{3}\d"), 2: re.compile(rb"\br=\"[A-Z]{2}\d")}
+_FAR_ROW_CELL = {7: re.compile(rb"\br=\"[A-Z]{1,3}\d{7}"), 6: re.compile(rb"\br=\"[A-Z]{1,3}\d{6}")}
 
 
 class ExcelSource:
@@ -60,14 +71,19 @@ class ExcelSource:
         self._check_container()
         self.format = CellFormatter(locale)
         self._sheet_member: str | None = None  # the sheet's XML part inside the zip
+        self._scan: _SheetScan | None = None
         reader_choice = reader
         if reader == "auto":
             reader = "calamine" if path.stat().st_size <= CALAMINE_MAX_BYTES else "openpyxl"
-        self.reader = reader
+        self.reader = reader  # sheet names only: calamine reads no sheet for them
         self.sheet_names = self._sheet_names()
         self.sheet = self._pick_sheet(sheet)
-        if self.reader == "calamine" and reader_choice == "auto" and self._has_formulas():
-            self.reader = "openpyxl"  # only openpyxl can tell a formula lacks its cached value
+        scan = self._sheet_scan()
+        if reader == "calamine" and scan.cells_bound > CALAMINE_MAX_CELLS:
+            reader = "openpyxl"  # the sheet's rectangle would not fit in memory
+        if reader == "calamine" and reader_choice == "auto" and scan.has_formulas:
+            reader = "openpyxl"  # only openpyxl can tell a formula lacks its cached value
+        self.reader = reader
         self.header_row = header_row
         self._header: list[str] | None = None
 
@@ -86,17 +102,61 @@ class ExcelSource:
         self._check_unpacked_size()
 
     def _check_unpacked_size(self) -> None:
-        """Refuse zip bombs before any XML is parsed: budget the declared unpacked size."""
+        """Refuse zip bombs before any XML is parsed: budget the declared unpacked size
+        (cheap, from the directory) here, and what the members really inflate to (sizes in
+        a zip can lie) in `_sheet_scan`, before either reader parses a byte."""
         try:
             with zipfile.ZipFile(self.path) as archive:
                 unpacked = sum(member.file_size for member in archive.infolist())
         except (zipfile.BadZipFile, OSError) as exc:
             raise SourceError(f"{self.name} cannot be read as a workbook: {exc}") from exc
+        self._refuse_if_bomb(unpacked)
+
+    def _refuse_if_bomb(self, unpacked: int) -> None:
         packed = max(self.path.stat().st_size, 1)
         if unpacked > MAX_UNPACKED_BYTES or unpacked / packed > MAX_UNPACK_RATIO:
             raise SourceError(
                 f"{self.name} would unpack to {unpacked / 2**20:,.0f} MiB from "
                 f"{packed / 2**20:,.1f} MiB; that looks like a zip bomb, so it is not opened")
+
+    def _sheet_scan(self) -> _SheetScan:
+        """Inflate every member once, counting real bytes against the budgets, and look
+        at the chosen sheet's XML on the way (formulas, how far its cells reach)."""
+        if self._scan is not None:
+            return self._scan
+        if self._sheet_member is None:
+            self._sheet_member = _sheet_member(self.path, self.sheet)
+        scan = _SheetScan(has_formulas=self._sheet_member is None)
+        unpacked = 0
+        try:
+            with zipfile.ZipFile(self.path) as archive:
+                if self._sheet_member and self._sheet_member not in archive.namelist():
+                    raise SourceError(f"{self.name} is damaged: sheet {self.sheet!r} has no "
+                                      f"part {self._sheet_member} in the workbook")
+                for member in archive.infolist():
+                    is_sheet = member.filename == self._sheet_member
+                    is_strings = member.filename.lower().endswith("sharedstrings.xml")
+                    inflated = 0
+                    tail = b""
+                    with archive.open(member) as fh:
+                        while chunk := fh.read(1 << 20):
+                            inflated += len(chunk)
+                            self._refuse_if_bomb(unpacked + inflated)
+                            if is_strings and inflated > MAX_SHARED_STRINGS_BYTES:
+                                raise SourceError(
+                                    f"{self.name} holds more than "
+                                    f"{MAX_SHARED_STRINGS_BYTES // 2**20} MiB of shared "
+                                    "strings; that looks like a zip bomb, so it is not opened")
+                            if is_sheet:
+                                scan.look_at(tail + chunk)
+                                tail = chunk[-24:]
+                    unpacked += inflated
+        except SourceError:
+            raise
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            raise SourceError(f"{self.name} is damaged: {_first_line(exc)}") from exc
+        self._scan = scan
+        return scan
 
     def _sheet_names(self) -> list[str]:
         try:
@@ -221,18 +281,7 @@ class ExcelSource:
 
     def _has_formulas(self) -> bool:
         """Whether the sheet's XML has any <f> element (only then is a second pass needed)."""
-        if self._sheet_member is None:
-            self._sheet_member = _sheet_member(self.path, self.sheet)
-        member = self._sheet_member
-        if member is None:
-            return True  # cannot tell: take the reader that can
-        with zipfile.ZipFile(self.path) as archive, archive.open(member) as fh:
-            tail = b""
-            while chunk := fh.read(1 << 20):
-                if _FORMULA_TAG.search(tail + chunk):
-                    return True
-                tail = chunk[-8:]
-        return False
+        return self._sheet_scan().has_formulas
 
     def _calamine_rows(self) -> Iterator[tuple[int, list[Any], list[int]]]:
         from python_calamine import CalamineWorkbook
@@ -248,6 +297,35 @@ class ExcelSource:
         except Exception as exc:
             raise SourceError(f"{self.name} cannot be read as a workbook: "
                               f"{_first_line(exc)}") from exc
+
+
+class _SheetScan:
+    """What one pass over a sheet's XML tells before a reader is chosen."""
+
+    def __init__(self, has_formulas: bool = False) -> None:
+        self.has_formulas = has_formulas
+        self.max_row = 0
+        self.letters = 1  # the most letters in a cell reference's column: 1 (A-Z), 2, 3
+        self.far_row_digits = 0
+
+    def look_at(self, data: bytes) -> None:
+        if not self.has_formulas and _FORMULA_TAG.search(data):
+            self.has_formulas = True
+        for match in _ROW_NUMBER.finditer(data):
+            self.max_row = max(self.max_row, int(match.group(1)))
+        for letters, pattern in _WIDE_CELL.items():
+            if letters > self.letters and pattern.search(data):
+                self.letters = letters
+        for digits, pattern in _FAR_ROW_CELL.items():
+            if digits > self.far_row_digits and pattern.search(data):
+                self.far_row_digits = digits
+
+    @property
+    def cells_bound(self) -> int:
+        """An upper bound of the cells in the sheet's rectangle, as calamine allocates it."""
+        rows = max(self.max_row, 10 ** self.far_row_digits if self.far_row_digits else 0, 1)
+        columns = {1: 26, 2: 702, 3: 16_384}[self.letters]
+        return rows * columns
 
 
 @contextmanager

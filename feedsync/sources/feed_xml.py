@@ -69,6 +69,11 @@ class GoogleFeedSource:
                 if parent is not None:
                     while element.getprevious() is not None:
                         del parent[0]
+        except _UndeclaredPrefix as exc:
+            raise SourceError(
+                f"{self.name}: line {exc.line} uses the prefix {exc.prefix!r} without declaring "
+                f"it; add xmlns:{exc.prefix}=\"{GOOGLE_NS}\" (or the right namespace) to the "
+                "root element") from exc
         except etree.XMLSyntaxError as exc:
             line = exc.lineno if exc.lineno else "?"
             message = exc.msg.split(",")[0] if exc.msg else "syntax error"
@@ -78,11 +83,23 @@ class GoogleFeedSource:
             raise SourceError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
 
 
+class _UndeclaredPrefix(Exception):
+    """A tag such as `g:id` whose prefix no xmlns declares (libxml2 only warns)."""
+
+    def __init__(self, prefix: str, line: int) -> None:
+        super().__init__(prefix)
+        self.prefix, self.line = prefix, line
+
+
 def _item_values(item: etree._Element) -> dict[str, str | None]:
     values: dict[str, list[str]] = {}
     for child in item:
         if not isinstance(child.tag, str):
             continue
+        if ":" in child.tag and not child.tag.startswith("{"):
+            line = child.sourceline
+            raise _UndeclaredPrefix(child.tag.split(":", 1)[0], line if isinstance(line, int)
+                                    else 0)
         qname = etree.QName(child)
         if qname.namespace == GOOGLE_NS:
             name = qname.localname

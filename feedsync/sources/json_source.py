@@ -25,6 +25,17 @@ from feedsync.sources.csv import check_readable_file
 
 COLUMN_SCAN_RECORDS = 1000
 _WHITESPACE = " \t\r\n"
+# Longer integers are kept as their text (then reported as too large where a number is
+# due) instead of being converted: Python refuses int() on more than 4,300 digits, and
+# converting a long run of digits costs quadratic time.
+_MAX_INT_DIGITS = 40
+
+
+def _bounded_int(text: str) -> int | str:
+    return int(text) if len(text) <= _MAX_INT_DIGITS else text
+
+
+_DECODER = json.JSONDecoder(parse_int=_bounded_int)
 
 
 class JsonSource:
@@ -71,10 +82,13 @@ class JsonSource:
                     if not text.strip():
                         continue
                     try:
-                        yield number, json.loads(text)
+                        yield number, _DECODER.decode(text)
                     except json.JSONDecodeError as exc:
                         raise SourceError(f"{self.name}: line {number} is not valid JSON "
                                           f"({exc.msg} at column {exc.colno})") from exc
+                    except RecursionError as exc:
+                        raise SourceError(f"{self.name}: line {number} is nested too deeply "
+                                          "to be a product") from exc
         except UnicodeDecodeError as exc:
             raise SourceError(f"{self.name} is not UTF-8 text (JSON must be)") from exc
         except OSError as exc:
@@ -98,14 +112,16 @@ class JsonSource:
 
     def _decode_all(self, text: str) -> Any:
         try:
-            return json.loads(text)
+            return _DECODER.decode(text)
         except json.JSONDecodeError as exc:
             raise SourceError(f"{self.name}: line {exc.lineno} is not valid JSON "
                               f"({exc.msg} at column {exc.colno})") from exc
+        except RecursionError as exc:
+            raise SourceError(f"{self.name} is nested too deeply to be a product list") from exc
 
     def _array_items(self, text: str) -> Iterator[tuple[int, Any]]:
         """Each element of a top-level array, with the line it starts on."""
-        decoder = json.JSONDecoder()
+        decoder = _DECODER
         pos = _skip(text, 0)
         if pos >= len(text) or text[pos] != "[":
             document = self._decode_all(text)
@@ -117,6 +133,7 @@ class JsonSource:
         line, counted = 1, 0
         pos = _skip(text, pos + 1)
         if pos < len(text) and text[pos] == "]":
+            self._check_nothing_after(text, pos + 1)
             return
         while True:
             line += text.count("\n", counted, pos)
@@ -126,15 +143,28 @@ class JsonSource:
             except json.JSONDecodeError as exc:
                 raise SourceError(f"{self.name}: line {exc.lineno} is not valid JSON "
                                   f"({exc.msg} at column {exc.colno})") from exc
+            except RecursionError as exc:
+                raise SourceError(f"{self.name}: the product on line {line} is nested too "
+                                  "deeply") from exc
             yield line, obj
             pos = _skip(text, pos)
             if pos < len(text) and text[pos] == ",":
                 pos = _skip(text, pos + 1)
                 continue
             if pos < len(text) and text[pos] == "]":
+                self._check_nothing_after(text, pos + 1)
                 return
             self._decode_all(text)  # raises with the decoder's own line and column
             raise SourceError(f"{self.name}: the array of products is not closed")
+
+    def _check_nothing_after(self, text: str, pos: int) -> None:
+        """Data after the closing bracket would otherwise be dropped without a word."""
+        rest = _skip(text, pos)
+        if rest < len(text):
+            line = text.count("\n", 0, rest) + 1
+            raise SourceError(f"{self.name}: line {line} has data after the end of the array "
+                              "of products; a JSON master holds one array (use .jsonl for "
+                              "one product per line)")
 
     def _flatten(self, value: Any, prefix: str, out: dict[str, str | None]) -> None:
         if isinstance(value, dict):

@@ -29,10 +29,16 @@ class SqlSource:
         from sqlalchemy.exc import ArgumentError
 
         try:
+            authority = url.partition("://")[2].split("/", 1)[0]
+            if authority.count("@") > 1:  # a raw @ in the password: the host would be wrong
+                raise ValueError("ambiguous user-info")
             parsed = make_url(url)
-        except ArgumentError as exc:
+        except (ArgumentError, ValueError):
+            # Never the library's message: with an `@` or `:` in the password it quotes a
+            # piece of it ("invalid literal for int(): 'word@host'").
             raise ConfigError("source.url is not a database URL (expected e.g. "
-                              "sqlite:///catalog.db or postgresql://user@host/db)") from exc
+                              "sqlite:///catalog.db or postgresql://user:password@host/db; "
+                              "write @ and : in a password as %40 and %3A)") from None
         self.password = parsed.password
         if parsed.drivername == "postgresql":
             # psycopg (3) is the driver feedsync installs; SQLAlchemy 2.0 would pick psycopg2.

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import TracebackType
 
 from feedsync.errors import ExitCode, FeedsyncError
+from feedsync.state.files import open_private
 
 LOCK_NAME = "run.lock"
 
@@ -30,7 +31,7 @@ class RunLock:
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        fd = open_private(self.path, os.O_RDWR)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -9,11 +9,12 @@ from feedsync.channels.spec import ChannelSpec, FormatSpec
 from feedsync.config import FeedInfo
 from feedsync.writers.base import FeedWriter
 from feedsync.writers.delimited import DelimitedWriter
+from feedsync.writers.group import commit_writers
 from feedsync.writers.json import JsonDocumentWriter, JsonLinesWriter
-from feedsync.writers.parts import PartedWriter
+from feedsync.writers.parts import PartedWriter, split_name
 from feedsync.writers.xml import RssWriter
 
-__all__ = ["FeedWriter", "open_writer"]
+__all__ = ["FeedWriter", "commit_writers", "open_writer"]
 
 _WRITERS: dict[str, type[FeedWriter]] = {
     "xml": RssWriter,
@@ -25,12 +26,18 @@ _WRITERS: dict[str, type[FeedWriter]] = {
 
 def open_writer(path: Path, spec: ChannelSpec, fmt: FormatSpec, feed: FeedInfo, *,
                 context: dict[str, Any] | None = None,
-                template_dirs: list[Path] | None = None) -> FeedWriter:
+                template_dirs: list[Path] | None = None,
+                formula_guard: bool | None = None) -> FeedWriter:
+    """The writer for one output; `formula_guard` overrides the format's (None: keep it)."""
+    if formula_guard is not None and formula_guard != fmt.formula_guard:
+        fmt = fmt.model_copy(update={"formula_guard": formula_guard})
     writer_class = _WRITERS[fmt.writer]
     if fmt.max_items_per_file:
         shared: dict[str, Any] = {}  # compiled once for all the parts (eBay: 40,000 of them)
+        prefix = f"{split_name(path)[0]}.part"  # sweeps leftovers of every part number
         return PartedWriter(  # type: ignore[return-value]
             path, fmt.max_items_per_file,
             lambda part: writer_class(part, spec, fmt, feed, context=context,
-                                      template_dirs=template_dirs, shared=shared))
+                                      template_dirs=template_dirs, shared=shared,
+                                      sweep_prefix=prefix))
     return writer_class(path, spec, fmt, feed, context=context, template_dirs=template_dirs)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import gzip
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import BinaryIO, cast
 
 from feedsync.errors import OutputError
+from feedsync.writers.commit import create_locked_temp, release_lock, sweep
 
 
 class AtomicFile:
@@ -17,17 +17,19 @@ class AtomicFile:
 
     A target ending in `.gz` is gzip-compressed (with a fixed mtime, so the same input
     gives the same bytes). `abort()` removes the temporary file; the old target stays.
+    The temporary file is held under flock while this object lives, and opening one first
+    sweeps what killed runs left for the same name (feedsync.writers.commit).
     """
 
-    def __init__(self, target: Path) -> None:
+    def __init__(self, target: Path, sweep_prefix: str | None = None) -> None:
         self.target = target
+        self._lock_fd: int | None = None
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                       dir=target.parent)
+            sweep(target.parent, sweep_prefix or target.name)
+            fd, self._lock_fd, self.tmp_path = create_locked_temp(target)
         except OSError as exc:
             raise OutputError(f"cannot write to {target.parent}: {exc.strerror or exc}") from exc
-        self.tmp_path = Path(tmp)
         self._raw = os.fdopen(fd, "wb", buffering=1 << 20)
         self.stream: BinaryIO = self._raw
         self._gzip: gzip.GzipFile | None = None
@@ -59,8 +61,31 @@ class AtomicFile:
         self._raw.flush()
 
     def commit(self) -> None:
-        self.close()
-        publish(self.tmp_path, self.target)
+        self.ready()
+        try:
+            os.replace(self.tmp_path, self.target)
+        except OSError as exc:
+            self.abort()
+            raise OutputError(f"cannot write {self.target}: {exc.strerror or exc}") from exc
+        self.release()
+
+    def ready(self, sync: bool = True) -> None:
+        """Close the complete file and give it the target's permissions: all that is left
+        is the rename (`commit`, or `commit_together` for several files at once).
+        `sync=False`: the caller syncs it (with the other parts of a split feed)."""
+        self.close(sync=sync)
+        try:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(self.tmp_path, 0o666 & ~umask)
+        except OSError as exc:
+            self.abort()
+            raise OutputError(f"cannot write {self.target}: {exc.strerror or exc}") from exc
+
+    def release(self) -> None:
+        """Drop the temporary file's lock (once renamed or removed)."""
+        release_lock(self._lock_fd)
+        self._lock_fd = None
 
     def abort(self) -> None:
         try:
@@ -68,18 +93,13 @@ class AtomicFile:
                 self._raw.close()
         finally:
             self.tmp_path.unlink(missing_ok=True)
+            self.release()
 
-
-def publish(tmp_path: Path, target: Path) -> None:
-    """Rename a closed (and synced) temporary file over its target, with the umask's mode."""
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
-        os.replace(tmp_path, target)
-    except OSError as exc:
-        tmp_path.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    def detach_lock(self) -> int | None:
+        """Hand the temporary file's lock to the caller (a split feed keeps its finished
+        parts' locks without keeping their writers); this object no longer releases it."""
+        fd, self._lock_fd = self._lock_fd, None
+        return fd
 
 
 def sync_files(paths: list[Path]) -> None:

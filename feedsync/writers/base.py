@@ -16,9 +16,11 @@ class FeedWriter:
     def __init__(self, path: Path, spec: ChannelSpec, fmt: FormatSpec, feed: FeedInfo, *,
                  context: dict[str, Any] | None = None,
                  template_dirs: list[Path] | None = None,
-                 shared: dict[str, Any] | None = None) -> None:
+                 shared: dict[str, Any] | None = None,
+                 sweep_prefix: str | None = None) -> None:
         """`shared`: one dict for every part of a split feed, where a writer keeps what it
-        compiles once per output (JSON shapes and envelopes), not once per part."""
+        compiles once per output (JSON shapes and envelopes), not once per part;
+        `sweep_prefix`: the name prefix whose killed runs' temporary files are swept."""
         self.path = path
         self.shared: dict[str, Any] = shared if shared is not None else {}
         # Where item templates are looked up: the project's templates/, then the built-ins.
@@ -30,7 +32,7 @@ class FeedWriter:
         self.context = context or {"settings": {}, "market": {}, "feed": feed.model_dump()}
         self.count = 0
         self._finished = False
-        self._file = AtomicFile(path)
+        self._file = AtomicFile(path, sweep_prefix)
         self.stream = self._file.stream
         try:
             self.begin()
@@ -74,6 +76,21 @@ class FeedWriter:
             return
         self.finish()
         self._file.commit()
+
+    def staged(self) -> list[tuple[Path, Path]]:
+        """After `finish`: (complete temporary file, target) pairs, ready to rename; none
+        for an empty feed its spec says to skip (as `commit` does)."""
+        if self.count == 0 and self.spec.empty_feed == "skip":
+            self.abort()
+            self.skipped_empty = True
+            return []
+        self.finish()
+        self._file.ready()
+        return [(self._file.tmp_path, self._file.target)]
+
+    def committed(self) -> None:
+        """Called once `staged()`'s files were renamed by `commit_together`."""
+        self._file.release()
 
     def finish(self, sync: bool = True) -> None:
         """End and close the file without publishing it yet (split feeds: all parts

@@ -1,4 +1,16 @@
-"""Delimited text feeds (Google's TSV, CSV catalogs) with a fixed header from the spec."""
+"""Delimited text feeds (Google's TSV, CSV catalogs) with a fixed header from the spec.
+
+Two rules keep every record whole and harmless whatever the text holds:
+
+- line breaks: TSV values have tabs and line breaks turned into spaces; CSV values have a
+  bare carriage return turned into a line feed, which the csv module then quotes (it
+  quotes only the characters of its line terminator, `\n`, so a lone `\r` went out
+  unquoted and split the record for every reader that treats it as a line end);
+- formulas: with the format's `formula_guard` (on unless a channel needs values verbatim,
+  and settable per channel as `csv_formula_guard`), a text cell starting with `=`, `+`,
+  `-`, `@`, a tab or a carriage return gets a leading `'`, so a merchandiser opening the
+  feed in a spreadsheet sees text instead of running a formula (OWASP "CSV injection").
+"""
 
 from __future__ import annotations
 
@@ -7,6 +19,9 @@ import io
 
 from feedsync.channels.render import Group, Item, scalar_text
 from feedsync.writers.base import FeedWriter
+
+# What a spreadsheet takes for the start of a formula (or of a hidden cell break).
+FORMULA_STARTS = frozenset("=+-@\t\r")
 
 
 def _protect(value: str, separator: str) -> str:
@@ -28,6 +43,7 @@ class DelimitedWriter(FeedWriter):
         self.separators = {f.name: f.separator for f in self.spec.fields if f.separator}
         headers = [(self.spec.field(n).header or n) for n in names]  # type: ignore[union-attr]
         self.tab = fmt.delimiter == "\t"
+        self.guard = fmt.formula_guard
         self._buffer = io.StringIO()
         # TSV: Google reads raw tab-separated lines, so values are cleaned, not quoted.
         self._csv = csv.writer(self._buffer, delimiter=fmt.delimiter, lineterminator="\n",
@@ -39,6 +55,16 @@ class DelimitedWriter(FeedWriter):
         # Tabs and line breaks would split a TSV record: each becomes a space.
         if self.tab and ("\t" in text or "\n" in text or "\r" in text):
             return " ".join(text.replace("\t", " ").split())
+        if "\r" in text:  # CSV: see the module docstring
+            return text.replace("\r\n", "\n").replace("\r", "\n")
+        return text
+
+    def _text(self, text: str) -> str:
+        """A text cell made safe for the format: line breaks, then the formula guard."""
+        if "\r" in text or (self.tab and ("\t" in text or "\n" in text)):
+            text = self._clean(text)
+        if self.guard and text and text[0] in FORMULA_STARTS:
+            return "'" + text
         return text
 
     def _cell(self, name: str, value: object) -> str:
@@ -47,10 +73,10 @@ class DelimitedWriter(FeedWriter):
         fmt = self.fmt
         if value and isinstance(value[0], dict):
             layout = self.layouts.get(name)
-            return fmt.group_separator.join(
-                self._clean(self._group(g, layout)) for g in value)
+            return self._text(fmt.group_separator.join(
+                self._clean(self._group(g, layout)) for g in value))
         separator = self.separators.get(name, fmt.list_separator)
-        return self._clean(separator.join(
+        return self._text(separator.join(
             _protect(v, separator) for v in value))
 
     def _group(self, group: Group, layout: list[list[str]] | None) -> str:
@@ -85,13 +111,15 @@ class DelimitedWriter(FeedWriter):
         cells: list[str] = []
         append = cells.append
         tab = self.tab
+        guard = self.guard
         for name in self.columns:
             value = item.get(name)
             if value is None:
                 append("")
             elif type(value) is str:
-                if tab and ("\t" in value or "\n" in value or "\r" in value):
-                    value = self._clean(value)
+                if "\r" in value or (tab and ("\t" in value or "\n" in value)) or (
+                        guard and value and value[0] in FORMULA_STARTS):
+                    value = self._text(value)
                 append(value)
             else:
                 append(self._cell(name, value))

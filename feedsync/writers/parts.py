@@ -14,8 +14,10 @@ from pathlib import Path
 
 from feedsync.channels.render import Item
 from feedsync.errors import OutputError
-from feedsync.writers.atomic import publish, sync_files
+from feedsync.writers.atomic import sync_files
 from feedsync.writers.base import FeedWriter
+from feedsync.writers.commit import release_lock
+from feedsync.writers.group import commit_writers
 
 WriterFactory = Callable[[Path], FeedWriter]
 
@@ -66,10 +68,11 @@ class PartedWriter:
         self.max_items = max_items
         self.factory = factory
         self.count = 0
-        # Finished parts: only their temporary files' names are kept (a writer of a
-        # 25-item part held about 14 KB, which for 40,000 eBay parts was 540 MB), and they
-        # are closed unsynced, to be synced together on commit.
-        self.done: list[str] = []
+        # Finished parts: only (temporary file, target, its lock) are kept (a writer of a
+        # 25-item part held about 14 KB, which for 40,000 eBay parts was 540 MB). They are
+        # closed unsynced, synced together on commit, and stay locked until renamed, so a
+        # concurrent run's sweep never takes them for a killed run's leftovers.
+        self.done: list[tuple[Path, Path, int | None]] = []
         self.current: FeedWriter = factory(part_path(path, 1))
 
     @property
@@ -84,7 +87,9 @@ class PartedWriter:
         if self.current.count >= self.max_items:
             number = self.parts + 1
             self.current.finish(sync=False)
-            self.done.append(str(self.current._file.tmp_path))
+            finished = self.current._file
+            finished.ready(sync=False)
+            self.done.append((finished.tmp_path, finished.target, finished.detach_lock()))
             self.current = self.factory(part_path(self.path, number))
 
     def write(self, item: Item) -> None:
@@ -110,26 +115,39 @@ class PartedWriter:
     skipped_empty = False
 
     def commit(self) -> None:
+        commit_writers([self])
+
+    def staged(self) -> list[tuple[Path, Path]]:
+        """Every part as (complete temporary file, target), all synced with one call."""
         if self.count == 0 and self.current.spec.empty_feed == "skip":
             self.abort()
             self.skipped_empty = True
-            return
+            return []
         self.current.finish(sync=False)
-        temporary = [Path(name) for name in self.done] + [self.current._file.tmp_path]
+        self.current._file.ready(sync=False)
+        pairs = [(tmp, target) for tmp, target, _ in self.done]
+        pairs.append((self.current._file.tmp_path, self.current._file.target))
         try:
-            sync_files(temporary)
+            sync_files([tmp for tmp, _ in pairs])
         except BaseException:
             self.abort()
             raise
-        for number, tmp_path in enumerate(temporary, start=1):
-            publish(tmp_path, part_path(self.path, number))
-        self._remove_stale(len(temporary))
+        return pairs
+
+    def committed(self) -> None:
+        if self.skipped_empty:
+            return
+        for _, _, lock in self.done:
+            release_lock(lock)
+        self.current.committed()
+        self._remove_stale(self.parts)
 
     def _remove_stale(self, parts: int) -> None:
         remove_stale_parts(self.path, parts)
 
     def abort(self) -> None:
-        for name in self.done:
-            Path(name).unlink(missing_ok=True)
+        for tmp, _, lock in self.done:
+            tmp.unlink(missing_ok=True)
+            release_lock(lock)
         self.done = []
         self.current.abort()

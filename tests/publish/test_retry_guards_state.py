@@ -7,7 +7,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from feedsync.errors import ExitCode
+from feedsync.errors import ExitCode, StateError
 from feedsync.publish.base import FatalError, RetriableError
 from feedsync.publish.redact import Redactor
 from feedsync.publish.retry import RetryPolicy, parse_retry_after
@@ -146,7 +146,8 @@ def test_lock_file_symlink_is_not_followed(tmp_path):
     target = tmp_path / "precious"
     target.write_text("keep me")
     (tmp_path / "run.lock").symlink_to(target)
-    with pytest.raises(OSError):
+    # A run-stopping error with one sentence (exit 2), not a bare OSError (exit 70).
+    with pytest.raises(StateError, match="symbolic link"):
         RunLock(tmp_path).acquire()
     assert target.read_text() == "keep me"
 

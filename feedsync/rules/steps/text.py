@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from typing import ClassVar
 
+from feedsync.checks import safe_regex
 from feedsync.checks.text import collapse_whitespace, needs_cleaning, strip_html, truncate_words
 from feedsync.products.product import Product
 from feedsync.rules.model import (
@@ -186,7 +187,7 @@ class RegexReplace(TextTransform):
     def build(cls, p: RegexReplaceParams, rules: CompileContext,
               loc: Location) -> Step | None:
         try:
-            pattern = re.compile(p.pattern, re.IGNORECASE if p.ignore_case else 0)
+            pattern = safe_regex.compile_pattern(p.pattern, ignore_case=p.ignore_case)
             pattern.sub(p.replacement, "")
         except re.error as exc:
             rules.problem((*loc, "pattern"), f"bad regular expression: {exc}")
