@@ -9,7 +9,7 @@ import json
 from rich.table import Table
 from rich.text import Text
 
-from feedsync.api import DestinationStatus, StatusReport
+from feedsync.api import DestinationStatus, IssueGroup, StatusReport
 from feedsync.cli.output import Output
 
 _STATUS_ORDER = ("approved", "warned", "pending", "disapproved", "unknown")
@@ -70,9 +70,18 @@ def issue_table(entry: DestinationStatus) -> Table:
         table.add_row(Text(code), f"{group.count:,}",
                       f"{group.new:,}" if group.scope == "item" else "-",
                       Text(group.attribute or "-"), Text(words),
-                      Text(", ".join(sorted(group.feedsync_codes)) or "-"),
+                      Text(_feedsync_cell(group)),
                       Text(", ".join(group.sample_ids)))
     return table
+
+
+def _feedsync_cell(group: IssueGroup) -> str:
+    """feedsync's side: the issues it reported on these items, else what checks the field."""
+    if group.feedsync_codes:
+        return "found " + ", ".join(sorted(group.feedsync_codes))
+    if group.checked_by:
+        return "checks " + ", ".join(group.checked_by)
+    return "-"
 
 
 def print_status_table(output: Output, report: StatusReport) -> None:

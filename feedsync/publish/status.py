@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from feedsync.channels.spec import ChannelSpec
+from feedsync.checks import codes
 from feedsync.checks.issue import Issue
 from feedsync.config import Config, PublishConfig
 from feedsync.errors import ConfigError, ExitCode, FeedsyncError
@@ -50,6 +52,48 @@ SAMPLE_IDS = 5  # item ids shown per group
 MAX_ITEMS_LISTED = 1000  # problem items listed in full in the JSON (counts are exact)
 EXPIRING_SOON = 3 * 86_400  # an item the channel drops within this is "expiring"
 
+# What feedsync checks every product's field with before any channel sees it
+# (products/parse.py), by the field's feed name.
+_CANONICAL_CHECKS: dict[str, tuple[str, ...]] = {
+    "id": (codes.MISSING_ID, codes.INVALID_ID, codes.DUPLICATE_ID),
+    "link": (codes.INVALID_URL,), "mobile_link": (codes.INVALID_URL,),
+    "image_link": (codes.INVALID_URL,), "additional_image_link": (codes.INVALID_URL,),
+    "price": (codes.INVALID_PRICE, codes.INVALID_CURRENCY, codes.MISSING_CURRENCY,
+              codes.TOO_MANY_DECIMALS),
+    "sale_price": (codes.INVALID_PRICE, codes.CURRENCY_MISMATCH, codes.SALE_PRICE_NOT_LOWER),
+    "sale_price_effective_date": (codes.INCOMPLETE_SALE_WINDOW, codes.INVALID_SALE_WINDOW),
+    "gtin": (codes.INVALID_GTIN,),
+    "title": (codes.HTML_IN_TEXT, codes.CONTROL_CHARACTERS),
+    "description": (codes.HTML_IN_TEXT, codes.CONTROL_CHARACTERS),
+    "shipping": (codes.INVALID_SHIPPING,), "shipping_weight": (codes.INVALID_WEIGHT,),
+    "google_product_category": (codes.UNKNOWN_CATEGORY,),
+}
+
+
+def checks_for(spec: ChannelSpec, attribute: str | None) -> list[str]:
+    """The feedsync checks that look at `attribute` for this channel: the canonical ones
+    and the spec's (required, recommended, length, values, its cross-field rules)."""
+    if not attribute:
+        return []
+    found = list(_CANONICAL_CHECKS.get(attribute, ()))
+    for spec_field in spec.fields:
+        if spec_field.name != attribute:
+            continue
+        if spec_field.required:
+            found.append(codes.MISSING_REQUIRED)
+        if spec_field.recommended:
+            found.append(codes.MISSING_RECOMMENDED)
+        if spec_field.max_length:
+            found.append(codes.TRUNCATED if spec_field.too_long == "truncate"
+                         else codes.TOO_LONG)
+        if spec_field.max_items:
+            found.append(codes.TOO_MANY_VALUES)
+        if spec_field.values:
+            found.append(codes.UNSUPPORTED_VALUE)
+    found += [rule.code for rule in spec.rules
+              if attribute in rule.require or attribute in rule.require_any]
+    return sorted(set(found))
+
 
 @dataclass
 class IssueGroup:
@@ -65,6 +109,7 @@ class IssueGroup:
     new: int = 0  # items that did not have this issue last time
     sample_ids: list[str] = field(default_factory=list)
     feedsync_codes: set[str] = field(default_factory=set)  # feedsync's own, same field
+    checked_by: list[str] = field(default_factory=list)  # feedsync's checks of that field
     scope: str = "item"  # "catalog" for a catalog-wide diagnostic
 
     def to_dict(self) -> dict[str, Any]:
@@ -198,19 +243,19 @@ def run_status(config: Config, channels: Iterable[str] | None = None, *,
     wanted = list(channels or [])
     destinations = _destinations(config, wanted)
     redact = Redactor.for_config(config)
-    feeds: list[tuple[str, list[Destination | _Unopened]]] = []
+    feeds: list[tuple[str, ChannelSpec, list[Destination | _Unopened]]] = []
     for name, opened in destinations.items():
         for planned in plan_channels(config, [name]):
             if wanted and name not in wanted and planned.name not in wanted:
                 continue
-            feeds.append((planned.name, opened))
+            feeds.append((planned.name, planned.spec, opened))
     report = StatusReport()
     own = OwnIssues()
     directory = state_dir(config)
     store = StateStore(directory / STATE_NAME)
     ledger = Ledger.open_for_reading(directory)
     try:
-        api_feeds = [f for f, opened in feeds if any(_kind(d) != "file" for d in opened)]
+        api_feeds = [f for f, _, opened in feeds if any(_kind(d) != "file" for d in opened)]
         if own_checks and api_feeds:
             try:
                 own.collect(config, api_feeds)
@@ -219,9 +264,9 @@ def run_status(config: Config, channels: Iterable[str] | None = None, *,
         elif not own_checks:
             report.own_checks = "skipped"
         with ledger_errors(ledger.path):
-            for feed, opened in feeds:
+            for feed, spec, opened in feeds:
                 for destination in opened:
-                    reader = _Reader(feed, destination, store, ledger, own, redact,
+                    reader = _Reader(feed, spec, destination, store, ledger, own, redact,
                                      int(clock()), retry, log)
                     report.destinations.append(reader.read())
     finally:
@@ -286,11 +331,12 @@ def _kind(destination: Destination | _Unopened) -> str:
 class _Reader:
     """Reads one destination of one feed and joins what it says (one use)."""
 
-    def __init__(self, feed: str, destination: Destination | _Unopened, store: StateStore,
+    def __init__(self, feed: str, spec: ChannelSpec, destination: Destination | _Unopened,
+                 store: StateStore,
                  ledger: Ledger, own: OwnIssues, redact: Redactor, now: int,
                  retry_hook: Callable[[RetryPolicy], RetryPolicy] | None,
                  log: Callable[[str], None] | None) -> None:
-        self.feed, self.destination = feed, destination
+        self.feed, self.spec, self.destination = feed, spec, destination
         self.store, self.ledger, self.own, self.redact = store, ledger, own, redact
         self.now = now
         self.groups: dict[tuple[str, str | None], IssueGroup] = {}
@@ -407,7 +453,8 @@ class _Reader:
         if group is None:
             group = self.groups[key] = IssueGroup(
                 issue.code, issue.attribute, issue.description, issue.severity,
-                issue.resolution, issue.documentation)
+                issue.resolution, issue.documentation,
+                checked_by=checks_for(self.spec, issue.attribute))
         group.count += 1
         group.new += int(new)
         if len(group.sample_ids) < SAMPLE_IDS:

@@ -130,6 +130,8 @@ def test_google_status_pages_retries_and_joins_with_the_ledger(merchant, tienda,
     assert image.resolution == "merchant_action" and image.severity == "DISAPPROVED"
     assert sorted(image.sample_ids) == ["CAM-BAS-BLA-M", "CAM-BAS-BLA-S"]
     assert image.feedsync_codes == set()  # feedsync saw nothing wrong with these images
+    # ... though it checks that field: a URL, required, a length limit (Google's spec).
+    assert image.checked_by == ["invalid-url", "missing-required", "too-long"]
     assert (description.code, description.attribute, description.count) == (
         "description_markup", "description", 1)
     assert description.feedsync_codes == {"html-in-text"}  # feedsync's own check, same field
@@ -153,10 +155,11 @@ def test_status_table_groups_by_the_channels_issue(merchant, tienda, cli):
     assert len(rows) == 1
     row = rows[0]
     for cell in ("[DISAPPROVED]", " 2 ", "image_link", "Invalid image [image link]",
-                 "(merchant_action)", "CAM-BAS-BLA-M, CAM-BAS-BLA-S"):
+                 "(merchant_action)", "checks invalid-url, missing-required, too-long",
+                 "CAM-BAS-BLA-M, CAM-BAS-BLA-S"):
         assert cell in row, (cell, row)
     [markup] = [line for line in out.splitlines() if "description_markup" in line]
-    assert "html-in-text" in markup and "VES-LIN-ROJ-36" in markup
+    assert "found html-in-text" in markup and "VES-LIN-ROJ-36" in markup
 
 
 def test_status_json_and_new_since_last_time(merchant, tienda, cli):
@@ -168,6 +171,7 @@ def test_status_json_and_new_since_last_time(merchant, tienda, cli):
     assert data["new_disapprovals"] == 2
     [google] = data["destinations"]
     assert google["groups"][0]["feedsync_codes"] == []
+    assert "invalid-url" in google["groups"][0]["checked_by"]
     assert google["groups"][1]["feedsync_codes"] == ["html-in-text"]
     items = {i["id"]: i for i in google["problem_items"]}
     assert items["CAM-BAS-BLA-S"]["status"] == "disapproved" and items["CAM-BAS-BLA-S"]["new"]
