@@ -103,8 +103,10 @@ def test_google_status_pages_retries_and_joins_with_the_ledger(merchant, tienda,
         policy.sleep = waits.append  # the Retry-After wait, without waiting
         return policy
 
+    sent_before, products_before = list(state.received), dict(state.products)
     report = run_status(load_config(config), retry=record_waits)
     assert state.errors == []
+    assert state.received == sent_before and state.products == products_before  # read only
     assert waits == [2.0]  # the 429's Retry-After, honoured
     tokens = [call.get("pageToken") for call in state.list_calls]
     # The 429, the first page again, then three more pages by token (39 listed, 10 a page).
@@ -256,9 +258,11 @@ def test_meta_status_reads_recorded_batches_and_diagnostics(graph, tienda, cli):
     assert pushed.exit_code == ExitCode.OK, pushed.output
     assert len(state.results) == 2  # two batches, two handles recorded
 
+    batches_before = list(state.batches)
     result = invoke(cli, "status", "-c", str(config), "--format", "json",
                     "--fail-on", "new-disapprovals")
     assert result.exit_code == ExitCode.NEW_DISAPPROVALS, result.output
+    assert state.batches == batches_before  # nothing sent to the catalog
     assert all(META_TOKEN not in q for q in state.queries)
     [meta] = json.loads(result.stdout)["destinations"]
     assert meta["kind"] == "meta-catalog" and meta["error"] is None
