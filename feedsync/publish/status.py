@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from feedsync.channels.spec import ChannelSpec
@@ -31,7 +32,7 @@ from feedsync.config import Config, PublishConfig
 from feedsync.errors import ConfigError, ExitCode, FeedsyncError
 from feedsync.pipeline import Pipeline, plan_channels, run_feeds, selected_entries
 from feedsync.publish import open_destination
-from feedsync.publish.base import Destination, PublishError
+from feedsync.publish.base import Destination, PublishError, Upload
 from feedsync.publish.channel_view import (
     APPROVED,
     DISAPPROVED,
@@ -46,7 +47,7 @@ from feedsync.publish.redact import Redactor
 from feedsync.publish.retry import RetryPolicy
 from feedsync.publish.run import API_SCHEMES, state_dir
 from feedsync.state.ledger import FILE_DESTINATION, Ledger, iso, ledger_errors
-from feedsync.state.store import STATE_NAME, StateStore
+from feedsync.state.store import STATE_NAME, Snapshot, StateStore
 
 SAMPLE_IDS = 5  # item ids shown per group
 MAX_ITEMS_LISTED = 1000  # problem items listed in full in the JSON (counts are exact)
@@ -355,7 +356,9 @@ class _Reader:
             target = self.redact(last.target if last else destination.config.url)
         else:
             assert not isinstance(destination, _Unopened)
-            target = self.redact(destination.target(_NO_UPLOAD))  # type: ignore[arg-type]
+            # API targets name the account or catalog; the upload is not looked at.
+            target = self.redact(destination.target(
+                Upload(self.feed, Path(), "", "", 0, "", 0)))
         result = DestinationStatus(self.feed, destination.name, kind, target, iso(self.now)
                                    or "", statuses=dict.fromkeys(STATUSES, 0))
         result.previous_check = self.store.last_seen_at(self.feed, destination.name)
@@ -405,7 +408,7 @@ class _Reader:
         return views
 
     def _views(self, result: DestinationStatus, views: Iterable[ItemView],
-               snapshot: Any) -> None:
+               snapshot: Snapshot) -> None:
         name = self.destination.name
         for view in views:
             result.items += 1
@@ -529,12 +532,3 @@ class _Reader:
         result.notes.append("this destination has no API feedsync reads: what the channel "
                             "did with the file is shown in its own dashboard")
 
-
-class _NoUpload:
-    """`Destination.target` takes an upload; status has none (the API targets ignore
-    it)."""
-
-    remote_name = ""
-
-
-_NO_UPLOAD = _NoUpload()
