@@ -349,6 +349,12 @@ class _Reader:
         self.policy = retry_hook(policy) if retry_hook is not None else policy
 
     def read(self) -> DestinationStatus:
+        """The destination's status; its notes redacted, since some quote the API."""
+        result = self._read()
+        result.notes = [self.redact(note) for note in result.notes]
+        return result
+
+    def _read(self) -> DestinationStatus:
         destination = self.destination
         kind = _kind(destination)
         if kind == "file":  # its target names the file: take the one last published
