@@ -526,9 +526,7 @@ class _Reader:
                 if r.destination in (name, FILE_DESTINATION)]
         published = next((r for r in runs if r.destination == name
                           and r.result == "published"), None)
-        if published is None:
-            result.notes.append("never published here by this project")
-        else:
+        if published is not None:
             result.last_published = published.to_dict()
             result.items = published.items
         failed = next((r for r in runs if r.destination == name), None)
