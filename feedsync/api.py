@@ -56,6 +56,7 @@ from feedsync.rules.compile import check_rules
 from feedsync.sources import describe_source, open_plain_source, open_source
 from feedsync.state.guards import GUARD_NAMES
 from feedsync.state.ledger import FILE_DESTINATION, LEDGER_NAME, RunRecord
+from feedsync.state.store import STATE_NAME, StateStore
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
@@ -217,7 +218,20 @@ class Project:
         changes_method = getattr(self, "changes_since_publish", None)
         changes = changes_method() if callable(changes_method) else None
         return render_html(report, fill, unmapped=self.unmapped_columns(), changes=changes,
-                           title=f"Feed report: {self.config.file.parent.name or 'project'}")
+                           title=f"Feed report: {self.config.file.parent.name or 'project'}",
+                           channel_status=self.remembered_status())
+
+    def remembered_status(self) -> list[dict[str, Any]]:
+        """What the last `feedsync status` remembered per channel and destination (when,
+        items per status, the most common issues); empty when it never ran. Offline."""
+        path = state_dir(self.config) / STATE_NAME
+        if not path.exists():
+            return []
+        store = StateStore(path)
+        try:
+            return store.seen_summaries()
+        finally:
+            store.close()
 
     def unmapped_columns(self) -> list[str]:
         """Master columns no field reads: not mapped in source.columns (or a template), and

@@ -256,6 +256,36 @@ class StateStore:
             "SELECT destination FROM seen_runs WHERE channel = ? ORDER BY destination",
             (channel,))]
 
+    def seen_summaries(self, sample: int = 5,
+                       top: int = 20) -> list[dict[str, Any]]:
+        """Per channel and destination status has read: when, items per status, and the
+        `top` issues (code, attribute, severity, the channel's words, count, a few ids),
+        from the remembered views (for the HTML report; streams them, nothing fetched)."""
+        summaries = []
+        for channel, destination, seen_at, items in self._db.execute(
+                "SELECT channel, destination, seen_at, items FROM seen_runs "
+                "ORDER BY channel, destination").fetchall():
+            statuses: dict[str, int] = {}
+            groups: dict[tuple[str, str | None], dict[str, Any]] = {}
+            for item_id, status, view in self._db.execute(
+                    "SELECT item_id, status, view FROM seen_items WHERE channel = ? AND "
+                    "destination = ? ORDER BY item_id", (channel, destination)):
+                statuses[status] = statuses.get(status, 0) + 1
+                for issue in json.loads(view).get("issues", []):
+                    key = (issue.get("code", ""), issue.get("attribute"))
+                    group = groups.setdefault(key, {
+                        "code": key[0], "attribute": key[1],
+                        "severity": issue.get("severity", ""),
+                        "description": issue.get("description", ""), "count": 0, "ids": []})
+                    group["count"] += 1
+                    if len(group["ids"]) < sample:
+                        group["ids"].append(item_id)
+            ranked = sorted(groups.values(), key=lambda g: (-g["count"], g["code"]))
+            summaries.append({"channel": channel, "destination": destination,
+                              "checked_at": seen_at, "items": items, "statuses": statuses,
+                              "issues": ranked[:top]})
+        return summaries
+
     def snapshot(self) -> Snapshot:
         """A writer of one destination's new status snapshot (temporary until `commit`)."""
         self._db.execute("DELETE FROM seen_now")

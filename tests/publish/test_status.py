@@ -338,3 +338,20 @@ def test_status_needs_credentials_only_for_the_apis_it_reads(tienda, cli, monkey
     refused = invoke(cli, "status", "-c", str(with_meta))
     assert refused.exit_code == ExitCode.USAGE
     assert "META_TOKEN is not set" in refused.stderr
+
+
+def test_the_html_report_shows_what_the_channels_said(merchant, tienda, cli, tmp_path):
+    config, _state = _google_with_statuses(merchant, tienda, cli)
+    page = tmp_path / "report.html"
+    invoke(cli, "report", "-c", str(config), "-o", str(page))
+    assert "No channel status yet" in page.read_text(encoding="utf-8")
+    assert invoke(cli, "status", "-c", str(config)).exit_code == ExitCode.OK
+    result = invoke(cli, "report", "-c", str(config), "-o", str(page))
+    assert result.exit_code in (ExitCode.OK, ExitCode.DATA_ERRORS), result.output
+    html = page.read_text(encoding="utf-8")
+    section = html.split("id='channel-status'")[1].split("</section>")[0]
+    assert "google_es → google" in section
+    assert "38 items (35 approved, 2 disapproved, 1 warned)" in section
+    assert ("<td>image_link_broken</td><td>DISAPPROVED</td><td>image_link</td><td>2</td>"
+            "<td>Invalid image [image link]</td><td>CAM-BAS-BLA-M, CAM-BAS-BLA-S</td>"
+            ) in section
