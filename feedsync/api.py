@@ -27,7 +27,7 @@ from feedsync.checks.issue import Issue, Severity
 from feedsync.config import DEFAULT_CONFIG_NAME, Config, load_config
 from feedsync.config.diagnostics import did_you_mean
 from feedsync.errors import ConfigError, ExitCode, FeedsyncError, OutputError, SourceError
-from feedsync.explain import Explanation
+from feedsync.explain import ChannelWord, Explanation
 from feedsync.explain import explain as explain_product
 from feedsync.html_report import FillRates, render_html
 from feedsync.notify import NotifyResult, send_notifications
@@ -48,25 +48,31 @@ from feedsync.pipeline import (
 from feedsync.plan import Plan, read_history, run_ledgered_build, run_plan, state_dir
 from feedsync.products.product import CANONICAL_FIELDS, to_plain
 from feedsync.project_init import Draft, draft_config, render_config, write_config
+from feedsync.publish.retry import RetryPolicy
 from feedsync.publish.run import PublishStatus, PushReport, run_push
+from feedsync.publish.status import DestinationStatus, IssueGroup, StatusReport, run_status
 from feedsync.report import DEFAULT_MAX_ISSUES, RunReport
 from feedsync.rules.compile import check_rules
 from feedsync.sources import describe_source, open_plain_source, open_source
 from feedsync.state.guards import GUARD_NAMES
 from feedsync.state.ledger import FILE_DESTINATION, LEDGER_NAME, RunRecord
+from feedsync.state.store import STATE_NAME, StateStore
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
     "DEFAULT_MAX_ISSUES",
     "EXCLUDED",
     "GUARD_NAMES",
+    "ChannelWord",
     "ConfigError",
+    "DestinationStatus",
     "Draft",
     "ExitCode",
     "Explanation",
     "FeedsyncError",
     "FieldSummary",
     "IssueCode",
+    "IssueGroup",
     "NotifyResult",
     "OutputError",
     "Plan",
@@ -80,6 +86,7 @@ __all__ = [
     "Severity",
     "SourceError",
     "SpecSummary",
+    "StatusReport",
     "Written",
     "config_schema",
     "draft_project",
@@ -211,7 +218,20 @@ class Project:
         changes_method = getattr(self, "changes_since_publish", None)
         changes = changes_method() if callable(changes_method) else None
         return render_html(report, fill, unmapped=self.unmapped_columns(), changes=changes,
-                           title=f"Feed report: {self.config.file.parent.name or 'project'}")
+                           title=f"Feed report: {self.config.file.parent.name or 'project'}",
+                           channel_status=self.remembered_status())
+
+    def remembered_status(self) -> list[dict[str, Any]]:
+        """What the last `feedsync status` remembered per channel and destination (when,
+        items per status, the most common issues); empty when it never ran. Offline."""
+        path = state_dir(self.config) / STATE_NAME
+        if not path.exists():
+            return []
+        store = StateStore(path)
+        try:
+            return store.seen_summaries()
+        finally:
+            store.close()
 
     def unmapped_columns(self) -> list[str]:
         """Master columns no field reads: not mapped in source.columns (or a template), and
@@ -282,6 +302,17 @@ class Project:
                         force=force, log=log, progress=progress, sink=sink,
                         max_issues=max_issues, jobs=jobs, full=full, allow=allow,
                         plan_file=plan)
+
+    def status(self, channels: Iterable[str] | None = None, *,
+               own_checks: bool = True, log: Callable[[str], None] | None = None,
+               retry: Callable[[RetryPolicy], RetryPolicy] | None = None) -> StatusReport:
+        """What each channel did with the items: the channel's own view (Merchant API
+        product statuses; Meta batch results and diagnostics; for file destinations, what
+        was published when), joined per item with the ledger and feedsync's own issues
+        (`own_checks`: a validate run of the master), grouped by issue, with what is new
+        since the last `status`, which this remembers. Sends nothing to any channel."""
+        return run_status(self.config, channels, own_checks=own_checks, log=log,
+                          retry=retry)
 
     def notify(self, command: str, report: RunReport | PushReport | None, exit_code: int,
                duration: float, *, error: str | None = None) -> list[NotifyResult]:

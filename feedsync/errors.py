@@ -24,6 +24,7 @@ class ExitCode(IntEnum):
     PARTIAL = 8  # some channels or destinations were published, some were not
     LOCK_HELD = 9  # another feedsync run holds this project's lock
     CHANGES_PLANNED = 10  # `plan --detailed-exitcode`: there are changes to send
+    NEW_DISAPPROVALS = 11  # `status --fail-on new-disapprovals`: a channel newly refused items
 
 
 class FeedsyncError(Exception):

@@ -3,7 +3,9 @@
 The master row (with its row number) -> the canonical product -> every rule of the channel in
 order, with the fields it changed (before -> after) or why it did not apply -> the channel item.
 It is a trace of the same row processor a build runs (feedsync.pipeline), so it finds the
-product by the id the parser computes and can never disagree with the feed.
+product by the id the parser computes and can never disagree with the feed. After it comes
+what each of the feed's destinations last said about the item, as `feedsync status`
+remembered it (nothing is fetched: explain works offline).
 """
 
 from __future__ import annotations
@@ -16,6 +18,22 @@ from feedsync.config import Config
 from feedsync.pipeline import Pipeline, select_planned
 from feedsync.products.product import Product, to_plain
 from feedsync.rules.steps import TraceEntry
+from feedsync.state.store import STATE_NAME, StateStore
+
+
+@dataclass
+class ChannelWord:
+    """What one destination said about the item when `feedsync status` last read it;
+    `view` is None when the channel did not list the item then."""
+
+    destination: str
+    checked_at: str
+    status: str | None
+    view: dict[str, Any] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"destination": self.destination, "checked_at": self.checked_at,
+                "status": self.status, "view": self.view}
 
 
 @dataclass
@@ -33,6 +51,7 @@ class Explanation:
     result: Product | None = None
     item: dict[str, Any] | None = None
     issues: list[Issue] = field(default_factory=list)
+    channel_words: list[ChannelWord] = field(default_factory=list)
 
     @property
     def outcome(self) -> str:
@@ -62,6 +81,7 @@ class Explanation:
             "outcome": self.outcome,
             "item": self.item,
             "issues": [i.to_dict() for i in self.issues],
+            "channel_says": [w.to_dict() for w in self.channel_words],
         }
 
 
@@ -70,6 +90,32 @@ def explain(config: Config, product_id: str, channel: str) -> Explanation:
     feed = select_planned(config, channel)
     pipeline = Pipeline(config, feeds=[feed])
     source_row, trace = pipeline.trace(product_id)
-    return Explanation(product_id.strip(), feed.name, feed.spec.name, pipeline.source.name,
-                       source_row.row, dict(source_row.data), trace.product, trace.steps,
-                       trace.result, trace.item, trace.issues)
+    explanation = Explanation(product_id.strip(), feed.name, feed.spec.name,
+                              pipeline.source.name, source_row.row, dict(source_row.data),
+                              trace.product, trace.steps, trace.result, trace.item,
+                              trace.issues)
+    explanation.channel_words = channel_words(config, feed.name, feed.config.publish,
+                                              explanation.product_id)
+    return explanation
+
+
+def channel_words(config: Config, feed: str, destinations: list[str],
+                  item_id: str) -> list[ChannelWord]:
+    """What each destination said about `item_id` at the last `feedsync status`, for the
+    destinations status has read (none when it never ran; the state is not created)."""
+    path = config.resolve(config.state_dir) / STATE_NAME
+    if not path.exists():
+        return []
+    store = StateStore(path)
+    try:
+        words = []
+        for destination in destinations:
+            checked = store.last_seen_at(feed, destination)
+            if checked is None:
+                continue
+            seen = store.seen(feed, destination, item_id)
+            words.append(ChannelWord(destination, checked, seen.status if seen else None,
+                                     seen.view if seen else None))
+        return words
+    finally:
+        store.close()

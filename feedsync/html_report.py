@@ -7,7 +7,8 @@ tool, or a test, can check that the page shows the same counts.
 
 `FillRates` is a pipeline observer: it counts, per feed, how many items have each field.
 The section "Changes since the last publish" appears when the caller passes them (the
-ledger's API, when the project has one).
+ledger's API, when the project has one); "What the channels said" shows what the last
+`feedsync status` remembered (nothing is fetched for the page).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ class FillRates:
 
 
 def render_html(report: RunReport, fill: FillRates, *, unmapped: list[str],
-                changes: Mapping[str, Any] | None = None, title: str = "") -> str:
+                changes: Mapping[str, Any] | None = None, title: str = "",
+                channel_status: list[dict[str, Any]] | None = None) -> str:
     """The whole page as one string."""
     data = report.to_dict()
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -63,7 +65,7 @@ def render_html(report: RunReport, fill: FillRates, *, unmapped: list[str],
              _kpis(report), _channels_section(report), _left_out_section(report),
              _fill_section(report, fill), _unmapped_section(unmapped),
              _rules_section(report), _problems_section(report),
-             _changes_section(changes),
+             _changes_section(changes), _channel_status_section(channel_status),
              "<script type='application/json' id='feedsync-report'>"
              + json.dumps(data, ensure_ascii=False).replace("</", "<\\/") + "</script>",
              _SCRIPT, "</body></html>\n"]
@@ -226,6 +228,31 @@ def _changes_section(changes: Mapping[str, Any] | None) -> str:
                    for k, v in changes.items())
     return ("<section id='changes'><h2>Changes since the last publish</h2><table><tbody>"
             + rows + "</tbody></table></section>")
+
+
+def _channel_status_section(summaries: list[dict[str, Any]] | None) -> str:
+    """What each destination said at the last `feedsync status` (its remembered view)."""
+    head = "<section id='channel-status'><h2>What the channels said</h2>"
+    if not summaries:
+        return head + ("<p class='empty'>No channel status yet: run <code>feedsync status"
+                       "</code> to read what the channels did with the items.</p></section>")
+    parts = [head]
+    for entry in summaries:
+        counts = ", ".join(f"{n:,} {escape(s)}" for s, n in sorted(entry["statuses"].items()))
+        parts.append(f"<h3>{escape(entry['channel'])} → {escape(entry['destination'])}</h3>"
+                     f"<p class='meta'>checked {escape(entry['checked_at'])}: "
+                     f"{entry['items']:,} items ({counts or 'none'})</p>")
+        if not entry["issues"]:
+            continue
+        rows = "".join(
+            f"<tr><td>{escape(g['code'])}</td><td>{escape(g['severity'])}</td>"
+            f"<td>{escape(g['attribute'] or '-')}</td><td>{g['count']:,}</td>"
+            f"<td>{escape(g['description'])}</td><td>{escape(', '.join(g['ids']))}</td></tr>"
+            for g in entry["issues"])
+        parts.append("<table><thead><tr><th>Issue</th><th>Severity</th><th>Attribute</th>"
+                     "<th>Items</th><th>The channel says</th><th>Examples</th></tr></thead>"
+                     "<tbody>" + rows + "</tbody></table>")
+    return "".join(parts) + "</section>"
 
 
 def _plain(value: Any) -> str:

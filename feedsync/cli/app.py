@@ -22,6 +22,7 @@ from feedsync.cli.options import (
     ChannelOption,
     CodesFormat,
     ConfigOption,
+    FailOn,
     ForceOption,
     IssuesFileOption,
     JobsOption,
@@ -57,6 +58,7 @@ from feedsync.cli.plan_output import (
     print_plan_table,
 )
 from feedsync.cli.publish_output import print_push_json, print_push_table
+from feedsync.cli.status_output import print_status_table, status_json
 
 DEFAULT_CONFIG_NAME = api.DEFAULT_CONFIG_NAME
 DEFAULT_MAX_ISSUES = api.DEFAULT_MAX_ISSUES
@@ -459,6 +461,50 @@ def push(
         print_push_table(output, report)
         notice.send(exit_code, report)
     raise typer.Exit(exit_code)
+
+
+@app.command()
+def status(
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+    channel: ChannelOption = None,
+    format: Annotated[BuildFormat, format_option("table or json")] = BuildFormat.table,
+    fail_on: Annotated[Optional[FailOn], typer.Option(  # noqa: UP045
+        "--fail-on", envvar="FEEDSYNC_FAIL_ON",
+        help="new-disapprovals: exit 11 when a channel disapproved items it did not "
+             "disapprove at the last `status`.")] = None,
+    own_checks: Annotated[bool, typer.Option(
+        "--checks/--no-checks", envvar="FEEDSYNC_CHECKS",
+        help="Also read the master and join feedsync's own issues to the channel's "
+             "(default: yes).")] = True,
+    quiet: QuietOption = 0,
+    verbose: VerboseOption = 0,
+) -> None:
+    """Show what each channel did with the items: approved, disapproved and why, expiring.
+
+    Reads the channels' own view (Merchant API product statuses; Meta batch results and
+    catalog diagnostics; for file destinations, what was published when), joins it per
+    item with the ledger and feedsync's own issues, groups it by issue and remembers it,
+    so the next run can say what is new. Sends nothing to any channel.
+    Example: feedsync status -c shop/feedsync.yaml --fail-on new-disapprovals
+    """
+    output = Output(quiet, verbose)
+    with _handled(output):
+        report = api.load_project(config).status(channel, own_checks=own_checks,
+                                                 log=output.log)
+    if format is BuildFormat.json:
+        sys.stdout.write(status_json(report))
+    elif not quiet:
+        print_status_table(output, report)
+    for entry in report.destinations:
+        if entry.error is not None:
+            output.error(f"{entry.channel} -> {entry.destination}: {entry.error}")
+    if report.exit_code is not api.ExitCode.OK:
+        raise typer.Exit(int(report.exit_code))
+    if fail_on is FailOn.new_disapprovals and report.new_disapprovals:
+        output.error(f"{report.new_disapprovals:,} item(s) newly disapproved since the last "
+                     "`feedsync status`")
+        raise typer.Exit(int(api.ExitCode.NEW_DISAPPROVALS))
+    raise typer.Exit(int(api.ExitCode.OK))
 
 
 @channels_app.callback()

@@ -30,6 +30,7 @@ from rich.text import Text
 
 from feedsync.api import (
     EXCLUDED,
+    ChannelWord,
     Explanation,
     IssueCode,
     OutputError,
@@ -456,7 +457,30 @@ def explanation_text(explanation: Explanation) -> str:
         lines += [f"  {i.severity.value} {i.code}"
                   + (f" [{i.channel}]" if i.channel else "") + f": {i.message}"
                   for i in e.issues]
+    lines += channel_words_lines(e.channel_words)
     return "\n".join(lines) + "\n"
+
+
+def channel_words_lines(words: list[ChannelWord]) -> list[str]:
+    """The explain section: what each destination last said about the item."""
+    if not words:
+        return []
+    lines = ["", "What the channel last said (feedsync status):"]
+    for word in words:
+        if word.view is None:
+            lines.append(f"  {word.destination} at {word.checked_at}: not listed")
+            continue
+        view = word.view
+        lines.append(f"  {word.destination} at {word.checked_at}: {word.status}"
+                     + (f", expires {view['expires_at']}" if view.get("expires_at") else ""))
+        for destination in view.get("destinations") or []:
+            lines.append(f"    {destination}")
+        for issue in view.get("issues") or []:
+            about = f" ({issue['attribute']})" if issue.get("attribute") else ""
+            lines.append(f"    {issue.get('severity') or 'issue'} {issue['code']}{about}: "
+                         f"{issue['description']}"
+                         + (f"; {issue['resolution']}" if issue.get("resolution") else ""))
+    return lines
 
 
 # -- channel specs ---------------------------------------------------------------------------

@@ -77,6 +77,9 @@ class PublishResult:
     rejected: list[str] = field(default_factory=list)
     # Item ids now live at an API destination, recorded so the next run can delete the rest.
     ids: list[str] | None = None
+    # Batch handles an API answered (Meta) with the item ids each carried, recorded so
+    # `feedsync status` can read their per-item results again later.
+    handles: list[tuple[str, list[str]]] = field(default_factory=list)
 
 
 class Destination(Protocol):

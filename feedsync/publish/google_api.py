@@ -8,6 +8,9 @@ enums upper-case, lists for gtins and product types, attributes the API does not
 parts that fail with 429/5xx are sent again (with backoff) and only they. Items published
 last time but absent now are deleted. Authentication is a service account through
 google-auth; `base_url` is configurable, so tests aim it at a local fake server.
+
+`feedsync status` reads the processed products back (`products.list`, paged, read-only):
+each one's `productStatus` becomes an ItemView (feedsync.publish.channel_view).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import secrets
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -30,11 +34,22 @@ from feedsync.config import PublishConfig
 from feedsync.errors import ConfigError
 from feedsync.products.product import DateWindow, Measure, Money, Shipping
 from feedsync.publish.base import FatalError, PublishResult, RetriableError, Upload, url_number
+from feedsync.publish.channel_view import (
+    APPROVED,
+    DISAPPROVED,
+    PENDING,
+    UNKNOWN,
+    WARNED,
+    ChannelIssue,
+    ItemView,
+    attribute_name,
+)
 from feedsync.publish.retry import RetryPolicy, parse_retry_after
 
 SCOPE = "https://www.googleapis.com/auth/content"
 DEFAULT_BASE_URL = "https://merchantapi.googleapis.com"
 DEFAULT_BATCH_SIZE = 100  # Google's guidance for batch requests (§1.6, soft)
+LIST_PAGE_SIZE = 1000  # products.list's maximum page
 RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
 
 _MONEY = {"price", "sale_price", "cost_of_goods_sold", "auto_pricing_min_price",
@@ -257,6 +272,45 @@ def _headers(block: str) -> dict[str, str]:
     return headers
 
 
+# -- processed products' status, for `feedsync status` ----------------------------------------
+
+def product_view(product: dict[str, Any]) -> ItemView:
+    """One processed Product (products.list) -> the channel's view of that item: disapproved
+    when any destination disapproves it in any country or an issue disapproves it."""
+    status = product.get("productStatus") or {}
+    destinations = []
+    approved = pending = disapproved = False
+    for entry in status.get("destinationStatuses") or []:
+        context = str(entry.get("reportingContext", "?"))
+        words = []
+        for key, word in (("approvedCountries", APPROVED), ("pendingCountries", PENDING),
+                          ("disapprovedCountries", DISAPPROVED)):
+            countries = entry.get(key) or []
+            if countries:
+                words.append(f"{word} {' '.join(countries)}")
+        approved = approved or bool(entry.get("approvedCountries"))
+        pending = pending or bool(entry.get("pendingCountries"))
+        disapproved = disapproved or bool(entry.get("disapprovedCountries"))
+        destinations.append(f"{context}: {'; '.join(words) or 'no countries'}")
+    issues = []
+    demoted = False
+    for raw in status.get("itemLevelIssues") or []:
+        severity = str(raw.get("severity", ""))
+        disapproved = disapproved or severity == "DISAPPROVED"
+        demoted = demoted or severity == "DEMOTED"
+        where = tuple(x for x in [raw.get("reportingContext"), *(
+            raw.get("applicableCountries") or [])] if x)
+        issues.append(ChannelIssue(
+            code=str(raw.get("code", "")), description=str(raw.get("description", "")),
+            attribute=attribute_name(raw.get("attribute")), severity=severity,
+            resolution=raw.get("resolution"), detail=raw.get("detail"),
+            documentation=raw.get("documentation"), where=where))
+    word = (DISAPPROVED if disapproved else WARNED if demoted else APPROVED if approved
+            else PENDING if pending else UNKNOWN)
+    return ItemView(str(product.get("offerId", "")), word, issues, destinations,
+                    status.get("googleExpirationDate"), status.get("lastUpdateDate"))
+
+
 class MerchantApiDestination:
     def __init__(self, name: str, config: PublishConfig, base_dir: Path) -> None:
         self.name = name
@@ -347,6 +401,57 @@ class MerchantApiDestination:
             session.close()
         result.ids = None if delta else ids
         return result
+
+    def statuses(self, retry: RetryPolicy) -> Iterator[ItemView]:
+        """Every processed product of this destination's data source (its content language
+        and feed label), page by page through `products.list`; each page is retried by
+        `retry` (429 and 5xx, `Retry-After` honoured). Sends nothing that changes data."""
+        session = self._session()
+        url = f"{self.base_url}/products/v1/accounts/{self.account}/products"
+        token: str | None = None
+        try:
+            while True:
+                params = {"pageSize": str(LIST_PAGE_SIZE)}
+                if token:
+                    params["pageToken"] = token
+                page, _ = retry.call(partial(self._get, session, url, params))
+                for product in page.get("products") or []:
+                    if self._is_ours(product):
+                        yield product_view(product)
+                token = page.get("nextPageToken") or None
+                if not token:
+                    return
+        finally:
+            session.close()
+
+    def _is_ours(self, product: dict[str, Any]) -> bool:
+        """The account may hold other feeds' products: keep this destination's only."""
+        source = product.get("dataSource")
+        return (product.get("contentLanguage") == self.config.content_language
+                and product.get("feedLabel") == self.config.feed_label
+                and (source is None or source == self.data_source))
+
+    def _get(self, session: requests.Session, url: str,
+             params: dict[str, str]) -> dict[str, Any]:
+        from google.auth.exceptions import RefreshError, TransportError
+
+        try:
+            response = session.get(url, params=params, timeout=self.config.timeout,
+                                   allow_redirects=False)
+        except RefreshError:
+            raise FatalError(f"{self.name}: Google refused the service account's "
+                             "credentials") from None
+        except (TransportError, requests.exceptions.Timeout,
+                requests.exceptions.ConnectionError) as exc:
+            raise RetriableError(f"{self.name}: listing the products failed "
+                                 f"({type(exc).__name__})") from None
+        with response:
+            _raise_for_status(self.name, response.status_code, response.headers, response.text)
+            try:
+                data = response.json()
+            except ValueError:
+                raise RetriableError(f"{self.name}: unreadable products.list answer") from None
+        return data if isinstance(data, dict) else {}
 
     def _send(self, session: requests.Session, batch: dict[str, BatchPart], retry: RetryPolicy,
               result: PublishResult, labels: dict[str, str], upload: Upload) -> None:

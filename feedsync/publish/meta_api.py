@@ -6,6 +6,10 @@ Items are read back from the built feed (items.py) and sent as UPDATE requests w
 `9.99 USD`, shipping as `COUNTRY:REGION:SERVICE:PRICE`; ../shared/reference/channel-specs.md
 §2.2 and §2.4). Items published last time but absent now are deleted. The token goes in an
 Authorization header, never in a URL.
+
+`feedsync status` reads back, without changing anything, the per-item errors and warnings
+of the batch handles `push` recorded, and the catalog's diagnostics (`/{catalog}/diagnostics`,
+paged by its `after` cursor on our own base URL, so the token never follows a `next` link).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +29,14 @@ from feedsync.config import PublishConfig
 from feedsync.errors import ConfigError
 from feedsync.products.product import Shipping
 from feedsync.publish.base import FatalError, PublishResult, RetriableError, Upload, url_number
+from feedsync.publish.channel_view import (
+    DISAPPROVED,
+    WARNED,
+    CatalogDiagnostic,
+    ChannelIssue,
+    ItemView,
+    attribute_name,
+)
 from feedsync.publish.retry import RetryPolicy, parse_retry_after
 
 DEFAULT_BASE_URL = "https://graph.facebook.com/v21.0"
@@ -133,6 +146,7 @@ class MetaCatalogDestination:
                 result.rejected.append(f"{status.get('retailer_id')}: {error.get('message')}")
         rejected_before = len(result.rejected)
         for handle in answer.get("handles") or []:
+            result.handles.append((str(handle), [str(r["data"].get("id")) for r in batch]))
             self._wait(session, handle, retry, result)
         # Errors the finished batch reports name the item (id) or its line in the batch.
         for entry in result.rejected[rejected_before:]:
@@ -171,6 +185,71 @@ class MetaCatalogDestination:
         if status in _FAILED:
             raise FatalError(f"{self.name}: Meta reports batch {handle} as {status}")
 
+    # -- reading back, for `feedsync status` -------------------------------------------------
+
+    def _reader(self) -> requests.Session:
+        session = requests.Session()
+        session.trust_env = False
+        assert self.config.token is not None
+        session.headers["Authorization"] = f"Bearer {self.config.token.get_secret_value()}"
+        return session
+
+    def batch_views(self, handles: list[str], retry: RetryPolicy, notes: list[str],
+                    current: Callable[[str, str], bool]) -> list[ItemView]:
+        """The items the recorded batches reported errors or warnings for; an item counts
+        only from the batch that last carried it (`current(item_id, handle)`), so an item
+        fixed and sent again since is clean. A handle Meta no longer knows is noted in
+        `notes` and skipped."""
+        url = f"{self.base_url}/{self.catalog}/check_batch_request_status"
+        views: dict[str, ItemView] = {}
+        session = self._reader()
+        try:
+            for handle in handles:
+                params = {"handle": handle, "load_ids_of_invalid_requests": "true"}
+                try:
+                    answer, _ = retry.call(partial(self._call, session, "GET", url,
+                                                   params=params))
+                except FatalError as exc:
+                    notes.append(f"batch {handle}: not readable any more ({exc.message})")
+                    continue
+                data = answer.get("data")
+                entries: list[dict[str, Any]] = data if isinstance(data, list) else [answer]
+                for state in entries:
+                    found: dict[str, list[ChannelIssue]] = {}
+                    for kind in ("errors", "warnings"):
+                        for raw in state.get(kind) or []:
+                            where = str(raw.get("id") or f"line {raw.get('line', '?')}")
+                            found.setdefault(where, []).append(_batch_issue(raw, kind, handle))
+                    for item_id, issues in found.items():
+                        if not current(item_id, handle):
+                            continue
+                        rejected = any(i.severity == "error" for i in issues)
+                        views[item_id] = ItemView(item_id, DISAPPROVED if rejected else WARNED,
+                                                  issues, [f"batch {handle}"])
+        finally:
+            session.close()
+        return sorted(views.values(), key=lambda v: v.item_id)
+
+    def diagnostics(self, retry: RetryPolicy) -> list[CatalogDiagnostic]:
+        """The catalog's diagnostic groups (`GET /{catalog}/diagnostics`), every page."""
+        url = f"{self.base_url}/{self.catalog}/diagnostics"
+        found: list[CatalogDiagnostic] = []
+        session = self._reader()
+        after: str | None = None
+        try:
+            while True:
+                params = {"after": after} if after else {}
+                page, _ = retry.call(partial(self._call, session, "GET", url, params=params))
+                for group in page.get("data") or []:
+                    found += _diagnostics(group)
+                paging = page.get("paging") or {}
+                after = (paging.get("cursors") or {}).get("after") if paging.get("next") \
+                    else None
+                if not after:
+                    return found
+        finally:
+            session.close()
+
     def _call(self, session: requests.Session, method: str, url: str,
               **kwargs: Any) -> dict[str, Any]:
         try:
@@ -197,3 +276,35 @@ class MetaCatalogDestination:
             if code in _AUTH or status in (401, 403):
                 raise FatalError(summary)
             raise FatalError(summary)
+
+
+def _batch_issue(raw: dict[str, Any], kind: str, handle: str) -> ChannelIssue:
+    """One error or warning of a finished batch (`check_batch_request_status`)."""
+    message = str(raw.get("message", ""))
+    code = str(raw.get("error_code") or raw.get("code") or raw.get("type")
+               or ("batch-error" if kind == "errors" else "batch-warning"))
+    attribute = raw.get("field") or raw.get("attribute")
+    return ChannelIssue(code, message, attribute_name(attribute) if attribute else None,
+                        "error" if kind == "errors" else "warning", where=(f"batch {handle}",))
+
+
+def _diagnostics(group: dict[str, Any]) -> list[CatalogDiagnostic]:
+    """A ProductCatalogDiagnosticGroup -> one finding per diagnostic it lists (or the group
+    itself when it lists none), with the affected count and sample item ids."""
+    severity = str(group.get("severity", ""))
+    entries = group.get("diagnostics") or [{}]
+    found = []
+    for entry in entries:
+        code = str(entry.get("type") or group.get("type") or group.get("error_code") or "?")
+        words = entry.get("description") or group.get("title") or ""
+        detail = entry.get("details") or group.get("subtitle")
+        samples = [str(s.get("retailer_id") or s.get("id")) for s in
+                   entry.get("sample_affected_items") or [] if isinstance(s, dict)]
+        count = int(entry.get("number_of_affected_items")
+                    or group.get("number_of_affected_items") or len(samples))
+        issue = ChannelIssue(code, str(words), None, severity,
+                             resolution=entry.get("call_to_action"), detail=detail,
+                             documentation=entry.get("action_uri") or entry.get("action_url"),
+                             where=(str(group.get("type", "")),) if group.get("type") else ())
+        found.append(CatalogDiagnostic(issue, count, samples))
+    return found

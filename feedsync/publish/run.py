@@ -403,6 +403,9 @@ def _push_channel(channel: _Staged, report: PushReport, store: StateStore, ledge
         store.record(channel.name, destination.name, items=items, sha256=sha256,
                      size=sum(u.size for u in uploads), target=result.target, ids=result.ids,
                      forced=options.force)
+        handles = [h for r in results for h in r.handles]
+        if handles:  # so `feedsync status` can read the batches' per-item results later
+            store.record_batches(channel.name, destination.name, handles, ledger.now())
         if api:
             run = ledger.apply_api(channel.name, destination.name, diff, lifetime=lifetime,
                                    attempted_deletes=destination.config.delete_missing,

@@ -579,6 +579,21 @@ class Ledger:
                 "confirmed_at": iso(row[2]), "expires_at": iso(row[3]),
                 "state": ("live", "deleting", "sending")[row[4]]}
 
+    def states(self, feed: str, destination: str) -> Iterator[tuple[str, str, int]]:
+        """(id, state, confirmed_at) of every item the ledger holds at a destination,
+        sorted by id (for a merge join with what the channel lists)."""
+        for item_id, state, confirmed in self._db.execute(
+                "SELECT item_id, state, confirmed_at FROM items WHERE feed = ? AND "
+                "destination = ? ORDER BY item_id", (feed, destination)):
+            yield item_id, ("live", "deleting", "sending")[state], int(confirmed)
+
+    def state_of(self, feed: str, destination: str, item_id: str) -> tuple[str, int] | None:
+        """(state, confirmed_at) of one item at a destination, or None."""
+        row = self._db.execute(
+            "SELECT state, confirmed_at FROM items WHERE feed = ? AND destination = ? AND "
+            "item_id = ?", (feed, destination, item_id)).fetchone()
+        return (("live", "deleting", "sending")[row[0]], int(row[1])) if row else None
+
     def destinations(self, feed: str) -> list[str]:
         """Destinations the ledger has items or runs for, for one feed."""
         rows = self._db.execute(

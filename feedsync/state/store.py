@@ -3,15 +3,24 @@
 A small SQLite file (default `.feedsync/state.db` beside the config). It is written only
 after a publish succeeded, in one transaction, so an interrupted run leaves the previous
 record, and the guards compare against the last feed a channel really received.
+
+It also keeps what `feedsync status` needs between runs: per item, the newest batch handle
+a Meta push sent it in (so a later batch's silence on a fixed item is not mistaken for the
+old batch's error), and what each channel last said
+about each item (`seen_items`), so the next `status` can tell what is new and `explain`
+can show the channel's word. A status snapshot is staged in a temporary table and replaces
+the remembered one in one transaction, only once the whole channel was read.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from feedsync.errors import StateError
 from feedsync.state.files import create_private, refuse_unsafe
@@ -48,7 +57,52 @@ CREATE TABLE IF NOT EXISTS published_ids (
     item_id     TEXT NOT NULL,
     PRIMARY KEY (channel, destination, item_id)
 );
+CREATE TABLE IF NOT EXISTS batch_handles (
+    channel     TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    handle      TEXT NOT NULL,
+    sent_at     INTEGER NOT NULL,
+    PRIMARY KEY (channel, destination, handle)
+);
+CREATE TABLE IF NOT EXISTS batch_items (  -- each item's newest batch
+    channel     TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    item_id     TEXT NOT NULL,
+    handle      TEXT NOT NULL,
+    PRIMARY KEY (channel, destination, item_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS seen_items (
+    channel     TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    item_id     TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    view        TEXT NOT NULL,  -- the channel's view of the item, JSON
+    PRIMARY KEY (channel, destination, item_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS seen_runs (
+    channel     TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    seen_at     TEXT NOT NULL,
+    items       INTEGER NOT NULL,
+    PRIMARY KEY (channel, destination)
+);
+CREATE TEMP TABLE IF NOT EXISTS seen_now (
+    item_id TEXT PRIMARY KEY,
+    status  TEXT NOT NULL,
+    view    TEXT NOT NULL
+) WITHOUT ROWID;
 """
+STAGE_BATCH = 2_000
+
+
+@dataclass(frozen=True)
+class SeenItem:
+    """What a channel said about one item when `status` last read it."""
+
+    status: str
+    view: dict[str, Any]
+    seen_at: str
+
 
 
 @dataclass(frozen=True)
@@ -142,5 +196,143 @@ class StateStore:
             raise
         return PublishRecord(channel, destination, items, sha256, size, target, now)
 
+    # -- batch handles (Meta) -----------------------------------------------------------
+
+    def record_batches(self, channel: str, destination: str,
+                       batches: Iterable[tuple[str, list[str]]], sent_at: int) -> None:
+        """Note the batches a push was answered with, (handle, item ids sent in it): each
+        item's newest handle replaces its older one, and handles no item needs go."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for handle, ids in batches:
+                db.execute("INSERT OR REPLACE INTO batch_handles VALUES (?, ?, ?, ?)",
+                           (channel, destination, handle, sent_at))
+                db.executemany("INSERT OR REPLACE INTO batch_items VALUES (?, ?, ?, ?)",
+                               ((channel, destination, i, handle) for i in ids))
+            db.execute(
+                "DELETE FROM batch_handles WHERE channel = ? AND destination = ? AND handle "
+                "NOT IN (SELECT DISTINCT handle FROM batch_items WHERE channel = ? AND "
+                "destination = ?)", (channel, destination, channel, destination))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def handles(self, channel: str, destination: str) -> list[tuple[str, int]]:
+        """(handle, when it was sent) of the batches still some item's newest, oldest
+        first."""
+        return [(h, int(t)) for h, t in self._db.execute(
+            "SELECT handle, sent_at FROM batch_handles WHERE channel = ? AND destination = ? "
+            "ORDER BY sent_at, rowid", (channel, destination))]
+
+    def newest_handle(self, channel: str, destination: str, item_id: str) -> str | None:
+        """The batch that last carried `item_id`, or None."""
+        row = self._db.execute(
+            "SELECT handle FROM batch_items WHERE channel = ? AND destination = ? AND "
+            "item_id = ?", (channel, destination, item_id)).fetchone()
+        return str(row[0]) if row else None
+
+    # -- what the channels said (feedsync status) -----------------------------------------
+
+    def seen(self, channel: str, destination: str, item_id: str) -> SeenItem | None:
+        """The remembered view of one item, or None when status never saw it there."""
+        row = self._db.execute(
+            "SELECT i.status, i.view, r.seen_at FROM seen_items i JOIN seen_runs r ON "
+            "r.channel = i.channel AND r.destination = i.destination WHERE i.channel = ? "
+            "AND i.destination = ? AND i.item_id = ?",
+            (channel, destination, item_id)).fetchone()
+        return SeenItem(row[0], json.loads(row[1]), row[2]) if row else None
+
+    def last_seen_at(self, channel: str, destination: str) -> str | None:
+        """When status last read this destination completely, or None."""
+        row = self._db.execute("SELECT seen_at FROM seen_runs WHERE channel = ? AND "
+                               "destination = ?", (channel, destination)).fetchone()
+        return str(row[0]) if row else None
+
+    def seen_destinations(self, channel: str) -> list[str]:
+        """Destinations of `channel` that status has read, by name."""
+        return [r[0] for r in self._db.execute(
+            "SELECT destination FROM seen_runs WHERE channel = ? ORDER BY destination",
+            (channel,))]
+
+    def seen_summaries(self, sample: int = 5,
+                       top: int = 20) -> list[dict[str, Any]]:
+        """Per channel and destination status has read: when, items per status, and the
+        `top` issues (code, attribute, severity, the channel's words, count, a few ids),
+        from the remembered views (for the HTML report; streams them, nothing fetched)."""
+        summaries = []
+        for channel, destination, seen_at, items in self._db.execute(
+                "SELECT channel, destination, seen_at, items FROM seen_runs "
+                "ORDER BY channel, destination").fetchall():
+            statuses: dict[str, int] = {}
+            groups: dict[tuple[str, str | None], dict[str, Any]] = {}
+            for item_id, status, view in self._db.execute(
+                    "SELECT item_id, status, view FROM seen_items WHERE channel = ? AND "
+                    "destination = ? ORDER BY item_id", (channel, destination)):
+                statuses[status] = statuses.get(status, 0) + 1
+                for issue in json.loads(view).get("issues", []):
+                    key = (issue.get("code", ""), issue.get("attribute"))
+                    group = groups.setdefault(key, {
+                        "code": key[0], "attribute": key[1],
+                        "severity": issue.get("severity", ""),
+                        "description": issue.get("description", ""), "count": 0, "ids": []})
+                    group["count"] += 1
+                    if len(group["ids"]) < sample:
+                        group["ids"].append(item_id)
+            ranked = sorted(groups.values(), key=lambda g: (-g["count"], g["code"]))
+            summaries.append({"channel": channel, "destination": destination,
+                              "checked_at": seen_at, "items": items, "statuses": statuses,
+                              "issues": ranked[:top]})
+        return summaries
+
+    def snapshot(self) -> Snapshot:
+        """A writer of one destination's new status snapshot (temporary until `commit`)."""
+        self._db.execute("DELETE FROM seen_now")
+        return Snapshot(self._db)
+
     def close(self) -> None:
         self._db.close()
+
+
+class Snapshot:
+    """The views of one destination as `status` reads them, staged in a temporary table;
+    `commit` makes them the remembered ones, in one transaction."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self._rows: list[tuple[str, str, str]] = []
+
+    def add(self, item_id: str, status: str, view: dict[str, Any]) -> None:
+        self._rows.append((item_id, status, json.dumps(view, ensure_ascii=False,
+                                                       sort_keys=True)))
+        if len(self._rows) >= STAGE_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        self._db.executemany("INSERT OR REPLACE INTO seen_now VALUES (?, ?, ?)", self._rows)
+        self._rows = []
+
+    def ids(self) -> Iterator[str]:
+        """The staged item ids, sorted (for a merge join with the ledger)."""
+        self.flush()
+        for (item_id,) in self._db.execute("SELECT item_id FROM seen_now ORDER BY item_id"):
+            yield item_id
+
+    def commit(self, channel: str, destination: str, seen_at: str) -> None:
+        self.flush()
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("DELETE FROM seen_items WHERE channel = ? AND destination = ?",
+                       (channel, destination))
+            db.execute("INSERT INTO seen_items SELECT ?, ?, item_id, status, view FROM "
+                       "seen_now", (channel, destination))
+            items = db.execute("SELECT COUNT(*) FROM seen_now").fetchone()[0]
+            db.execute("INSERT OR REPLACE INTO seen_runs VALUES (?, ?, ?, ?)",
+                       (channel, destination, seen_at, items))
+            db.execute("DELETE FROM seen_now")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise

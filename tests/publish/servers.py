@@ -6,7 +6,12 @@
   slower than the client's timeout, connection reset in the middle of the upload).
 - `FakeMerchantApi` / `FakeGraphApi`: Google and Meta cannot run here, so these speak the
   documented request and response shapes (../shared/reference/channel-specs.md §1.6, §2.4,
-  google/merchantapi.products_v1.discovery.json) and reject anything else.
+  google/merchantapi.products_v1.discovery.json) and reject anything else. For `feedsync
+  status` the Merchant fake also serves `products.list` (processed Products with their
+  `productStatus`, paged by `pageToken`, a 429 with Retry-After on request) and the Graph
+  fake keeps each batch's per-item errors and warnings for `check_batch_request_status`
+  and serves the catalog's `diagnostics` edge (ProductCatalogDiagnosticGroup, cursor-paged).
+  These are fakes of the documented shapes, not recordings of Google's or Meta's servers.
 - `FlakyProxy`: forwards TCP and cuts a connection after N client->server bytes.
 """
 
@@ -337,6 +342,15 @@ class MerchantState:
     # Called with the batch number (from 1) before (False) and after (True) the answer.
     on_batch: Any = None
     allowed_attributes: set[str] | None = None  # from the discovery document when present
+    # products.list: ProductStatus per offer id (default: approved in ES, expiring in 30
+    # days), offers inserted but not listed yet, processed products from elsewhere.
+    statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    unlisted: set[str] = field(default_factory=set)
+    foreign: list[dict[str, Any]] = field(default_factory=list)
+    list_page_size: int | None = None  # serve at most this many per page
+    list_throttle: int = 0  # answer this many products.list calls 429
+    list_retry_after: str = "0"
+    list_calls: list[dict[str, list[str]]] = field(default_factory=list)  # query of each
 
 
 class _MerchantHandler(BaseHTTPRequestHandler):
@@ -358,6 +372,69 @@ class _MerchantHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        """products.list: GET /products/v1/accounts/{account}/products (ListProductsResponse)."""
+        state = self.server.state
+        url = urlsplit(self.path)
+        match = re.fullmatch(r"/products/v1/accounts/(\d+)/products", url.path)
+        if not match:
+            self._send(404, b'{"error": {"code": 404, "message": "not found"}}')
+            return
+        if self.headers.get("Authorization", "").removeprefix("Bearer ") not in state.tokens:
+            self._send(401, b'{"error": {"code": 401, "message": "bad token"}}')
+            return
+        query = parse_qs(url.query)
+        state.list_calls.append(query)
+        if state.list_throttle:
+            state.list_throttle -= 1
+            self._send(429, b'{"error": {"code": 429, "message": "Quota exceeded", '
+                            b'"status": "RESOURCE_EXHAUSTED"}}',
+                       headers={"Retry-After": state.list_retry_after})
+            return
+        size = min(int(query.get("pageSize", ["25"])[0]), 1000)
+        if state.list_page_size:
+            size = min(size, state.list_page_size)
+        listed = self._processed(match.group(1))
+        start = 0
+        if "pageToken" in query:
+            try:
+                start = int(_b64url_decode(query["pageToken"][0]).decode().removeprefix("p"))
+            except ValueError:
+                self._send(400, b'{"error": {"code": 400, "message": "bad pageToken"}}')
+                return
+        page: dict[str, Any] = {"products": listed[start:start + size]}
+        if start + size < len(listed):
+            page["nextPageToken"] = base64.urlsafe_b64encode(
+                f"p{start + size}".encode()).decode().rstrip("=")
+        self._send(200, json.dumps(page).encode())
+
+    def _processed(self, account: str) -> list[dict[str, Any]]:
+        """Every processed Product, as products.list returns it (name, offerId,
+        contentLanguage, feedLabel, dataSource, productAttributes, productStatus)."""
+        state = self.server.state
+        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        listed = []
+        for name, product in sorted(state.products.items()):
+            offer = product["offerId"]
+            if offer in state.unlisted:
+                continue
+            status = state.statuses.get(offer) or {
+                "destinationStatuses": [
+                    {"reportingContext": "SHOPPING_ADS", "approvedCountries": ["ES"]},
+                    {"reportingContext": "FREE_LISTINGS", "approvedCountries": ["ES"]}],
+                "itemLevelIssues": [],
+                "creationDate": (now - dt.timedelta(days=2)).isoformat().replace("+00:00", "Z"),
+                "lastUpdateDate": now.isoformat().replace("+00:00", "Z"),
+                "googleExpirationDate": (now + dt.timedelta(days=30)).isoformat().replace(
+                    "+00:00", "Z")}
+            listed.append({"name": f"accounts/{account}/products/{name}", "offerId": offer,
+                           "contentLanguage": product["contentLanguage"],
+                           "feedLabel": product["feedLabel"],
+                           "dataSource": f"accounts/{account}/dataSources/987",
+                           "productAttributes": product["productAttributes"],
+                           "productStatus": status})
+        return listed + state.foreign
 
     def do_POST(self) -> None:
         state = self.server.state
@@ -570,6 +647,13 @@ class GraphState:
     queries: list[str] = field(default_factory=list)
     # Every request of every items_batch as received, in order: (method, item id).
     received: list[tuple[str, str]] = field(default_factory=list)
+    # check_batch_request_status: per item id, errors (the item is refused) or warnings
+    # its batch reports once finished; each finished handle keeps its own result.
+    batch_errors: dict[str, str] = field(default_factory=dict)
+    batch_warnings: dict[str, str] = field(default_factory=dict)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The catalog's diagnostics edge: ProductCatalogDiagnosticGroup objects, one per page.
+    diagnostics: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _GraphHandler(BaseHTTPRequestHandler):
@@ -619,7 +703,9 @@ class _GraphHandler(BaseHTTPRequestHandler):
             return
         state.batches.append(len(requests))
         statuses = []
-        for request in requests:
+        errors: list[dict[str, Any]] = []
+        warnings: list[dict[str, Any]] = []
+        for line, request in enumerate(requests):
             method = request.get("method")
             data = request.get("data") or {}
             if method not in ("CREATE", "UPDATE", "DELETE") or "id" not in data:
@@ -638,15 +724,28 @@ class _GraphHandler(BaseHTTPRequestHandler):
                 statuses.append({"retailer_id": data["id"],
                                  "errors": [{"message": f"missing {', '.join(missing)}"}]})
                 continue
+            if data["id"] in state.batch_errors:
+                errors.append({"line": line, "id": data["id"],
+                               "message": state.batch_errors[data["id"]]})
+                continue
+            if data["id"] in state.batch_warnings:
+                warnings.append({"line": line, "id": data["id"],
+                                 "message": state.batch_warnings[data["id"]]})
             state.items[data["id"]] = data
         handle = "h" + secrets.token_hex(6)
         state.handles[handle] = state.polls_before_finish
+        state.results[handle] = {
+            "errors": errors, "warnings": warnings,
+            "ids_of_invalid_requests": [e["id"] for e in errors]}
         self._send(200, {"handles": [handle], "validation_status": statuses})
 
     def do_GET(self) -> None:
         state = self.server.state
         url = urlsplit(self.path)
         state.queries.append(url.query)
+        if url.path == f"/v21.0/{state.catalog}/diagnostics":
+            self._diagnostics(url.query)
+            return
         if url.path != f"/v21.0/{state.catalog}/check_batch_request_status":
             self._send(404, {"error": {"message": "unknown path", "code": 803}})
             return
@@ -661,8 +760,24 @@ class _GraphHandler(BaseHTTPRequestHandler):
             state.handles[handle] = left - 1
             self._send(200, {"data": [{"handle": handle, "status": "started"}]})
             return
-        self._send(200, {"data": [{"handle": handle, "status": "finished", "errors": [],
-                                   "warnings": [], "ids_of_invalid_requests": []}]})
+        result = state.results.get(handle, {"errors": [], "warnings": [],
+                                            "ids_of_invalid_requests": []})
+        self._send(200, {"data": [{"handle": handle, "status": "finished", **result}]})
+
+    def _diagnostics(self, query: str) -> None:
+        """GET /{catalog}/diagnostics: {"data": [group], "paging": {"cursors", "next"}}."""
+        state = self.server.state
+        if not self._authorised():
+            return
+        after = parse_qs(query).get("after", ["0"])[0]
+        start = int(_b64url_decode(after).decode() or "0") if after != "0" else 0
+        page: dict[str, Any] = {"data": state.diagnostics[start:start + 1]}
+        cursor = base64.urlsafe_b64encode(str(start + 1).encode()).decode().rstrip("=")
+        page["paging"] = {"cursors": {"before": "MA", "after": cursor}}
+        if start + 1 < len(state.diagnostics):
+            page["paging"]["next"] = (f"https://graph.facebook.com/v21.0/{state.catalog}/"
+                                      f"diagnostics?after={cursor}")
+        self._send(200, page)
 
 
 class _GraphServer(ThreadingHTTPServer):
