@@ -22,6 +22,7 @@ from feedsync.config.models import (
     PublishConfig,
     RetryConfig,
     SourceConfig,
+    SyncConfig,
     TranslateConfig,
 )
 
@@ -29,6 +30,7 @@ __all__ = [
     "DEFAULT_CONFIG_NAME", "PUBLISH_SCHEMES", "SOURCE_DEFAULT_KEYS", "VIRTUAL_TARGETS",
     "ChannelConfig", "Config", "FeedInfo", "GuardConfig", "JoinConfig", "MarketConfig",
     "NotifyConfig",
-    "OutputConfig", "PublishConfig", "RetryConfig", "SourceConfig", "TranslateConfig", "expand_env",
+    "OutputConfig", "PublishConfig", "RetryConfig", "SourceConfig", "SyncConfig",
+    "TranslateConfig", "expand_env",
     "format_validation_errors", "load_config", "read_config_file",
 ]

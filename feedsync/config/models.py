@@ -211,6 +211,18 @@ ISSUES_DESCRIPTION = ("issue code -> `warning`, `info` or `ignore`: report a cod
                       "or not at all (errors leave products out and cannot be downgraded)")
 
 
+class SyncConfig(_Model):
+    """`feedsync sync`: which fields the fast stock-and-price sync compares and sends
+    (feedsync/publish/sync.py), and its guard."""
+
+    fields: list[str] = Field(default_factory=lambda: ["price", "availability", "quantity"],
+                              description="Fields a sync compares and sends (canonical names: "
+                                          "a channel field named so, or fed from it)")
+    max_out_of_stock_share: float = Field(
+        0.2, ge=0, le=1, description="Largest share of live items one sync may take out of "
+                                     "stock (a broken stock export reads as sold out; --force)")
+
+
 class ChannelConfig(_Model):
     spec: str = Field(description="Built-in channel spec name, or one in ./channel_specs/")
     format: str | None = Field(None, description="Feed format when `output` is given")
@@ -402,6 +414,8 @@ class Config(_Model):
     notify: list[NotifyConfig] = Field(
         default_factory=list, description="Webhooks told how each build or push ended")
     issues: dict[str, IssueSetting] = Field(default_factory=dict, description=ISSUES_DESCRIPTION)
+    sync: SyncConfig = Field(default_factory=SyncConfig,
+                             description="`feedsync sync`: fields and guard")
 
     # Set by `load_config`, not read from YAML.
     file: Path = Field(default=Path(DEFAULT_CONFIG_NAME), exclude=True)

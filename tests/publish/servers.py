@@ -319,6 +319,11 @@ MERCHANT_ENUMS = {
 }
 
 
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
 def _b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
@@ -351,6 +356,8 @@ class MerchantState:
     list_throttle: int = 0  # answer this many products.list calls 429
     list_retry_after: str = "0"
     list_calls: list[dict[str, list[str]]] = field(default_factory=list)  # query of each
+    # Every productInputs.patch: (offer id, updateMask paths, body).
+    patches: list[tuple[str, list[str], dict[str, Any]]] = field(default_factory=list)
 
 
 class _MerchantHandler(BaseHTTPRequestHandler):
@@ -550,6 +557,8 @@ class _MerchantHandler(BaseHTTPRequestHandler):
             state.accepted.add((offer, price))
             return 200, {**product, "name": f"accounts/{insert.group(1)}/productInputs/{name}",
                          "product": f"accounts/{insert.group(1)}/products/{name}"}
+        if method == "PATCH" and delete:
+            return self._patch(delete.group(2), query, json.loads(payload))
         if method == "DELETE" and delete:
             name = unquote(delete.group(2))
             if name not in state.products:
@@ -564,6 +573,54 @@ class _MerchantHandler(BaseHTTPRequestHandler):
             return 200, {}
         state.errors.append(f"unexpected nested request {method} {target}")
         return 400, {"error": {"code": 400, "message": "unexpected"}}
+
+    def _patch(self, segment: str, query: dict[str, list[str]],
+               body: dict[str, Any]) -> tuple[int, Any]:
+        """productInputs.patch: an `updateMask` of top-level attributes (or
+        `custom_attribute.` names); attributes in the mask and not in the body are
+        deleted; the product must exist (a patch never creates one)."""
+        state = self.server.state
+        name = unquote(segment)
+        if name not in state.products:
+            with suppress(ValueError, UnicodeDecodeError):
+                name = _b64url_decode(name).decode()
+        offer = name.split("~", 2)[-1]
+        mask = [m for m in query.get("updateMask", [""])[0].split(",") if m]
+        state.received.append(("patch", offer))
+        state.patches.append((offer, mask, body))
+        allowed = state.allowed_attributes
+        attributes = body.get("productAttributes", {})
+        problems = [f"patch of {offer} without updateMask"] if not mask else []
+        for path in mask:
+            if path == "*" or ("." in path and not path.startswith("custom_attribute.")):
+                problems.append(f"updateMask path {path!r} is not a top-level attribute")
+            elif not path.startswith("custom_attribute.") and allowed is not None and \
+                    _camel(path) not in allowed:
+                problems.append(f"updateMask names unknown attribute {path!r}")
+        named = {_camel(p) for p in mask}
+        problems += [f"patch body attribute {k} not in updateMask" for k in attributes
+                     if k not in named]
+        problems += self._check_product({"offerId": offer, "contentLanguage": "-",
+                                         "feedLabel": "-", **body})
+        if problems:
+            state.errors.extend(problems)
+            return 400, {"error": {"code": 400, "message": "; ".join(problems)}}
+        product = state.products.get(name)
+        if product is None:
+            return 404, {"error": {"code": 404, "message": f"{name} not found"}}
+        merged = dict(product["productAttributes"])
+        for path in mask:
+            if path.startswith("custom_attribute."):
+                continue
+            key = _camel(path)
+            if key in attributes:
+                merged[key] = attributes[key]
+            else:
+                merged.pop(key, None)
+        product["productAttributes"] = merged
+        price = merged.get("price", {}).get("amountMicros", "")
+        state.accepted.add((offer, price))
+        return 200, product
 
     def _check_product(self, product: dict[str, Any]) -> list[str]:
         problems = []
@@ -654,6 +711,8 @@ class GraphState:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The catalog's diagnostics edge: ProductCatalogDiagnosticGroup objects, one per page.
     diagnostics: list[dict[str, Any]] = field(default_factory=list)
+    # The data of every UPDATE sent with allow_upsert=false (a partial update), in order.
+    partial_updates: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _GraphHandler(BaseHTTPRequestHandler):
@@ -712,6 +771,16 @@ class _GraphHandler(BaseHTTPRequestHandler):
                 state.errors.append(f"malformed request {request}")
                 continue
             state.received.append((method, data["id"]))
+            if method == "UPDATE" and form.get("allow_upsert") == ["false"]:
+                # Documented: without upsert, UPDATE changes only the fields given, of an
+                # item that exists; it never creates one.
+                state.partial_updates.append(data)
+                if data["id"] not in state.items:
+                    statuses.append({"retailer_id": data["id"],
+                                     "errors": [{"message": "item does not exist"}]})
+                else:
+                    state.items[data["id"]].update(data)
+                continue
             if method == "DELETE":
                 state.items.pop(data["id"], None)
                 continue
