@@ -260,6 +260,10 @@ class ChannelConfig(_Model):
         default_factory=dict, description=ISSUES_DESCRIPTION + "; for this channel only")
     guards: GuardConfig = Field(default_factory=GuardConfig,
                                 description="Change-set guards for builds and pushes")
+    sync_output: str | None = Field(
+        None, description="Where `feedsync sync` writes this file channel's stock and price "
+                          "overrides since the last build (Google supplemental TSV; Amazon "
+                          "PATCH messages; eBay bulkUpdatePriceQuantity bodies)")
     changes_only: str | None = Field(
         None, description="Also write a file of only the changed items (Meta supplemental "
                           "feeds), e.g. feeds/meta_changes.csv")

@@ -24,13 +24,21 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from feedsync.channels.spec import ChannelSpec
 from feedsync.checks.issue import Issue
 from feedsync.config import Config, GuardConfig
 from feedsync.errors import ConfigError, ExitCode
-from feedsync.pipeline import Pipeline, Progress, RowOutcome, Written, plan_channels
+from feedsync.pipeline import (
+    Pipeline,
+    PlannedChannel,
+    Progress,
+    RowOutcome,
+    Written,
+    plan_channels,
+)
 from feedsync.pipeline import run_feeds as run_pipeline
 from feedsync.plan import destination_policy, item_id_of
 from feedsync.publish.base import Destination, PublishError, PublishResult
@@ -49,8 +57,9 @@ from feedsync.publish.run import (
     _open_destinations,
     state_dir,
 )
+from feedsync.publish.sync_files import write_sync_file
 from feedsync.state.guards import MAX_LISTED, _price_change
-from feedsync.state.ledger import Ledger, ledger_errors
+from feedsync.state.ledger import FILE_DESTINATION, Ledger, ledger_errors
 from feedsync.state.lock import RunLock
 from feedsync.state.sync_ledger import Candidate, SyncDiff, SyncLedger, SyncStager
 
@@ -141,33 +150,37 @@ def run_sync(config: Config, channels: Iterable[str] | None = None, *,
             log(redact(text))
 
     destinations = _open_destinations(config, wanted)
-    feeds = []
+    feeds: list[tuple[PlannedChannel, list[Destination], list[str], Path | None]] = []
     for name, channel_destinations in destinations.items():
         api = [d for d in channel_destinations if _patchable(d)]
         for feed in plan_channels(config, [name]):
             if wanted and name not in wanted and feed.name not in wanted:
                 continue
-            if api:
-                feeds.append((feed, api, sync_fields(feed.spec, canonical)))
+            output = sync_output(config, feed)
+            if api or output is not None:
+                feeds.append((feed, api, sync_fields(feed.spec, canonical), output))
     if not feeds:
         raise ConfigError("nothing to sync: no selected channel publishes to an API "
-                          "destination (google-merchant:// or meta-catalog://); file "
-                          "channels are refreshed by `feedsync push`")
+                          "destination (google-merchant:// or meta-catalog://) or has "
+                          "`sync_output:`; other file channels are refreshed by `build`")
     directory = state_dir(config)
     with RunLock(directory):
         ledger = Ledger.open(directory)
         try:
             with ledger_errors(ledger.path):
                 sync = SyncLedger(ledger)
-                pipeline = Pipeline(config, feeds=[f for f, _, _ in feeds],
-                                    typed_feeds=[f.name for f, _, _ in feeds])
-                recorder = SyncRecorder(sync.stager(), [f.name for f, _, _ in feeds],
-                                        [names for _, _, names in feeds])
+                pipeline = Pipeline(config, feeds=[f[0] for f in feeds],
+                                    typed_feeds=[f[0].name for f in feeds if f[1]])
+                recorder = SyncRecorder(sync.stager(), [f[0].name for f in feeds],
+                                        [f[2] for f in feeds])
                 build = run_pipeline(pipeline, write=False, progress=progress, sink=sink,
                                      max_issues=max_issues, jobs=jobs, observers=[recorder])
                 recorder.stager.close()
                 report = SyncReport(build)
-                for feed, api, names in feeds:
+                for feed, api, names, output in feeds:
+                    if output is not None:
+                        report.outcomes.append(_sync_file(
+                            config, sync, feed, output, names, force, say))
                     for destination in api:
                         guards = destination.config.guards or feed.config.guards
                         report.outcomes.append(_sync_destination(
@@ -177,6 +190,69 @@ def run_sync(config: Config, channels: Iterable[str] | None = None, *,
         finally:
             ledger.close()
     return report
+
+
+def sync_output(config: Config, feed: PlannedChannel) -> Path | None:
+    """Where a file channel's sync overrides go (`sync_output:`, with the market's
+    placeholders), or None."""
+    if not feed.config.sync_output:
+        return None
+    path = feed.config.sync_output
+    if feed.variant is not None:
+        path = feed.variant.output_path(path)
+    return config.resolve(path)
+
+
+def _sync_file(config: Config, sync: SyncLedger, feed: PlannedChannel, path: Path,
+               names: list[str], force: bool, say: Callable[[str], None]) -> SyncOutcome:
+    """Write the overrides of a file channel since its last build (sync_files.py)."""
+    diff = sync.diff(feed.name, FILE_DESTINATION, names)
+    outcome = SyncOutcome(feed.name, "file", str(path), PUBLISHED, diff.items, fields=names,
+                          changed=diff.changed, new=diff.new, gone=diff.gone,
+                          sample_new=diff.sample_new, sample_gone=diff.sample_gone)
+    if not diff.live and not diff.items:
+        return outcome
+    held = _screen(config, sync, feed.name, FILE_DESTINATION, names,
+                   feed.config.guards, force, outcome, diff.live)
+    if outcome.status is GUARD:
+        say(f"{feed.name} -> {path}: guard tripped, not written: {outcome.message}")
+        sync.record(diff, sent=0, result=GUARD.value, message=outcome.message)
+        return outcome
+    candidates = (c for c in sync.candidates(feed.name, FILE_DESTINATION, names)
+                  if c.item_id not in held)
+    outcome.sent = write_sync_file(feed, path, names, candidates)
+    say(f"{feed.name}: wrote {outcome.sent:,} override(s) of {', '.join(names)} to {path}")
+    sync.record(diff, sent=outcome.sent, result=PUBLISHED.value, message=outcome.message)
+    return outcome
+
+
+def _screen(config: Config, sync: SyncLedger, feed: str, destination: str, names: list[str],
+            guards: GuardConfig, force: bool, outcome: SyncOutcome, live: int) -> set[str]:
+    """Run the guards over the candidates: count those going out of stock (past the share,
+    the outcome becomes GUARD) and return the ids held back by the price guard."""
+    held: set[str] = set()
+    max_price = guards.max_price_change
+    for candidate in sync.candidates(feed, destination, names):
+        if _goes_out_of_stock(candidate):
+            outcome.out_of_stock += 1
+        if not force and max_price is not None and (change := _price_change_of(candidate)) \
+                is not None and change > max_price:
+            outcome.held_count += 1
+            held.add(candidate.item_id)
+            if len(outcome.held) < MAX_LISTED:
+                outcome.held.append(candidate.item_id)
+    share_limit = config.sync.max_out_of_stock_share
+    if not force and live and outcome.out_of_stock / live > share_limit:
+        outcome.status = GUARD
+        outcome.message = (f"{outcome.out_of_stock:,} of {live:,} live items "
+                           f"({outcome.out_of_stock / live:.0%}) would go out of stock "
+                           f"at once (limit {share_limit:.0%}: is the stock export "
+                           "complete?); use --force to send it anyway")
+    elif outcome.held_count:
+        outcome.message = (f"{outcome.held_count:,} item(s) held back: price changed by more "
+                           f"than {max_price or 0:.0%} ({', '.join(outcome.held)}); "
+                           "use --force to send them")
+    return held
 
 
 def _patchable(destination: Destination) -> bool:
@@ -197,33 +273,16 @@ def _sync_destination(config: Config, sync: SyncLedger, feed: str, destination: 
     if diff.new or diff.gone:
         say(f"{feed} -> {destination.name}: {diff.new:,} new and {diff.gone:,} gone item(s) "
             "left to `feedsync push`" + _examples(diff))
-    max_price = guards.max_price_change
-    send: list[str] = []
-    for candidate in sync.candidates(feed, destination.name, names):
-        if _goes_out_of_stock(candidate):
-            outcome.out_of_stock += 1
-        if not force and max_price is not None and (change := _price_change_of(candidate)) \
-                is not None and change > max_price:
-            outcome.held_count += 1
-            if len(outcome.held) < MAX_LISTED:
-                outcome.held.append(candidate.item_id)
-            continue
-        send.append(candidate.item_id)
-    share_limit = config.sync.max_out_of_stock_share
-    if not force and diff.live and outcome.out_of_stock / diff.live > share_limit:
-        outcome.status = GUARD
-        outcome.message = (f"{outcome.out_of_stock:,} of {diff.live:,} live items "
-                           f"({outcome.out_of_stock / diff.live:.0%}) would go out of stock "
-                           f"at once (limit {share_limit:.0%}: is the stock export "
-                           "complete?); use --force to send it anyway")
+    held = _screen(config, sync, feed, destination.name, names, guards, force, outcome,
+                   diff.live)
+    if outcome.status is GUARD:
         say(f"{feed} -> {destination.name}: guard tripped, nothing sent: {outcome.message}")
         sync.record(diff, sent=0, result=GUARD.value, message=outcome.message)
         return outcome
     if outcome.held_count:
-        outcome.message = (f"{outcome.held_count:,} item(s) held back: price changed by more "
-                           f"than {max_price:.0%} ({', '.join(outcome.held)}); "
-                           "use --force to send them")
         say(f"{feed} -> {destination.name}: {outcome.message}")
+    send = [c.item_id for c in sync.candidates(feed, destination.name, names)
+            if c.item_id not in held]
     say(f"{feed} -> {destination.name}: updating {', '.join(names)} of {len(send):,} item(s)")
     if not send:
         sync.record(diff, sent=0, result=PUBLISHED.value, message=outcome.message)
