@@ -211,6 +211,41 @@ ISSUES_DESCRIPTION = ("issue code -> `warning`, `info` or `ignore`: report a cod
                       "or not at all (errors leave products out and cannot be downgraded)")
 
 
+class TableConfig(_Model):
+    """A side table read by the plain readers (CSV, xlsx, a database table or query)."""
+
+    path: str | None = Field(None, description="File of the table")
+    url: str | None = Field(None, description="Database URL (SQLAlchemy), e.g. sqlite:///tienda.db")
+    format: str | None = None
+    table: str | None = None
+    query: str | None = None
+    sheet: str | int | None = None
+    header_row: int | None = Field(None, ge=1)
+    encoding: str | None = None
+    delimiter: str | None = None
+    columns: dict[str, str] = Field(default_factory=dict,
+                                    description="field -> the table's column (default: same)")
+
+
+class StoresConfig(TableConfig):
+    """`stores:`: the physical stores, by the store code Google knows them by."""
+
+
+class LocalInventoryConfig(TableConfig):
+    """`local_inventory:`: per-store stock (store_code, id, quantity; optional price,
+    sale_price, availability, pickup_method, pickup_sla), rendered as Google's local
+    product inventory feed and sent through the Merchant Inventories API."""
+
+    output: str | None = Field(None, description="The local product inventory feed (TSV)")
+    publish: list[str] = Field(default_factory=list,
+                               description="google-merchant destinations taking local "
+                                           "inventories (Inventories API)")
+    channel: str | None = Field(None, description="The channel whose items should be in a "
+                                                  "store (reported when in none)")
+    currency: str | None = Field(None, description="Currency of its prices; default: "
+                                                   "source.defaults.currency")
+
+
 class SyncConfig(_Model):
     """`feedsync sync`: which fields the fast stock-and-price sync compares and sends
     (feedsync/publish/sync.py), and its guard."""
@@ -418,6 +453,9 @@ class Config(_Model):
     notify: list[NotifyConfig] = Field(
         default_factory=list, description="Webhooks told how each build or push ended")
     issues: dict[str, IssueSetting] = Field(default_factory=dict, description=ISSUES_DESCRIPTION)
+    stores: StoresConfig | None = Field(None, description="Physical stores (local inventory)")
+    local_inventory: LocalInventoryConfig | None = Field(
+        None, description="Per-store stock: Google local inventory feed and API")
     sync: SyncConfig = Field(default_factory=SyncConfig,
                              description="`feedsync sync`: fields and guard")
 

@@ -229,6 +229,23 @@ def update_mask(fields: list[str]) -> list[str]:
     return [name if name in known else f"custom_attribute.{name}" for name in fields]
 
 
+def local_inventory(entry: dict[str, str]) -> dict[str, Any]:
+    """One local inventory entry (feed spellings) -> an Inventories API LocalInventory."""
+    attributes: dict[str, Any] = {}
+    for name in ("price", "sale_price"):
+        if entry.get(name):
+            attributes[camel(name)] = _money(entry[name])
+    if entry.get("quantity") not in (None, ""):
+        attributes["quantity"] = str(int(entry["quantity"]))
+    for name in ("availability", "pickup_method", "pickup_sla"):
+        if entry.get(name):
+            text = entry[name].upper().replace(" ", "_").replace("-", "_")
+            attributes[camel(name)] = {"2_DAY": "TWO_DAY", "3_DAY": "THREE_DAY",
+                                       "4_DAY": "FOUR_DAY", "5_DAY": "FIVE_DAY",
+                                       "6_DAY": "SIX_DAY", "7_DAY": "SEVEN_DAY"}.get(text, text)
+    return {"storeCode": entry["store_code"], "localInventoryAttributes": attributes}
+
+
 # -- multipart/mixed batches ----------------------------------------------------------------
 
 BatchPart = tuple[str, str, dict[str, Any] | None]  # method, path with query, JSON body
@@ -492,14 +509,43 @@ class MerchantApiDestination:
             session.close()
         return result
 
+    def insert_local_inventories(self, entries: Iterator[dict[str, str]], retry: RetryPolicy,
+                                 confirm: Callable[[list[str]], None]) -> PublishResult:
+        """Inventories API: `localInventories.insert` for each local inventory entry
+        (feed spellings: store_code, id, quantity, price...), in batches; `confirm` gets
+        the `store~id` keys the API took."""
+        session = self._session()
+        result = PublishResult(f"google-merchant://{self.account} (local inventories)", 0, 0,
+                               attempts=0)
+        language, label = self.config.content_language or "", self.config.feed_label or ""
+        labels: dict[str, str] = {}
+        try:
+            batch: dict[str, BatchPart] = {}
+            for n, entry in enumerate(entries):
+                product = product_input_name(self.account, language, label, entry["id"])
+                product = product.replace("/productInputs/", "/products/")
+                batch[f"local-{n}"] = ("POST", f"/inventories/v1/{product}/localInventories"
+                                       ":insert", local_inventory(entry))
+                labels[f"local-{n}"] = f"{entry['store_code']}~{entry['id']}"
+                if len(batch) >= self.batch_size:
+                    self._send_patches(session, batch, retry, result, labels, confirm,
+                                       "inventories")
+                    batch = {}
+            if batch:
+                self._send_patches(session, batch, retry, result, labels, confirm,
+                                   "inventories")
+        finally:
+            session.close()
+        return result
+
     def _send_patches(self, session: requests.Session, batch: dict[str, BatchPart],
                       retry: RetryPolicy, result: PublishResult, labels: dict[str, str],
-                      confirm: Callable[[list[str]], None]) -> None:
+                      confirm: Callable[[list[str]], None], api: str = "products") -> None:
         pending = dict(batch)
         settled: list[str] = []
         try:
             _, attempts = retry.call(lambda: self._post_batch(session, pending, result,
-                                                              settled))
+                                                              settled, api))
             result.attempts = max(result.attempts, attempts)
         finally:
             confirm([labels.pop(c) for c in settled])
@@ -523,12 +569,14 @@ class MerchantApiDestination:
                 labels.pop(content_id, None)
 
     def _post_batch(self, session: requests.Session, pending: dict[str, BatchPart],
-                    result: PublishResult, settled: list[str] | None = None) -> None:
-        """Send the parts still pending; drop each from `pending` once it is settled."""
+                    result: PublishResult, settled: list[str] | None = None,
+                    api: str = "products") -> None:
+        """Send the parts still pending (to the `api` sub-API's batch endpoint); drop each
+        from `pending` once it is settled."""
         from google.auth.exceptions import RefreshError, TransportError
 
         boundary = "batch_" + secrets.token_hex(12)
-        url = f"{self.base_url}/batch/products/v1"
+        url = f"{self.base_url}/batch/{api}/v1"
         try:
             response = session.post(
                 url, data=encode_batch(pending, boundary), timeout=self.config.timeout,

@@ -31,6 +31,7 @@ from feedsync.channels.spec import ChannelSpec
 from feedsync.checks.issue import Issue
 from feedsync.config import Config, GuardConfig
 from feedsync.errors import ConfigError, ExitCode
+from feedsync.local_inventory import LocalReport, run_local_inventory
 from feedsync.pipeline import (
     Pipeline,
     PlannedChannel,
@@ -41,6 +42,7 @@ from feedsync.pipeline import (
 )
 from feedsync.pipeline import run_feeds as run_pipeline
 from feedsync.plan import destination_policy, item_id_of
+from feedsync.publish import open_destination
 from feedsync.publish.base import Destination, PublishError, PublishResult
 from feedsync.publish.google_api import MerchantApiDestination
 from feedsync.publish.items import decode_value, encode_value
@@ -58,6 +60,8 @@ from feedsync.publish.run import (
     state_dir,
 )
 from feedsync.publish.sync_files import write_sync_file
+from feedsync.report import RunReport
+from feedsync.sources import describe_source
 from feedsync.state.guards import MAX_LISTED, _price_change
 from feedsync.state.ledger import FILE_DESTINATION, Ledger, ledger_errors
 from feedsync.state.lock import RunLock
@@ -92,14 +96,26 @@ class SyncReport(PushReport):
     destination. Exit codes as for push; items held back by the price guard count as
     a guard that tripped."""
 
+    local: LocalReport | None = None  # the local inventory run, when configured
+
     @property
     def exit_code(self) -> ExitCode:
         code = super().exit_code
+        if self.local is not None and self.local.exit_code is not ExitCode.OK:
+            return self.local.exit_code if code is ExitCode.OK and not self.outcomes \
+                else ExitCode.PARTIAL
         held = any(isinstance(o, SyncOutcome) and o.held_count for o in self.outcomes)
         if code is ExitCode.OK and held:
             return ExitCode.PARTIAL if any(o.sent for o in self.outcomes) \
                 else ExitCode.GUARD_TRIPPED
         return code
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data["exit_code"] = int(self.exit_code)
+        if self.local is not None:
+            data["local_inventory"] = self.local.to_dict()
+        return data
 
 
 def sync_fields(spec: ChannelSpec, wanted: Iterable[str]) -> list[str]:
@@ -159,7 +175,8 @@ def run_sync(config: Config, channels: Iterable[str] | None = None, *,
             output = sync_output(config, feed)
             if api or output is not None:
                 feeds.append((feed, api, sync_fields(feed.spec, canonical), output))
-    if not feeds:
+    local_destinations = _local_destinations(config)
+    if not feeds and config.local_inventory is None:
         raise ConfigError("nothing to sync: no selected channel publishes to an API "
                           "destination (google-merchant:// or meta-catalog://) or has "
                           "`sync_output:`; other file channels are refreshed by `build`")
@@ -169,13 +186,17 @@ def run_sync(config: Config, channels: Iterable[str] | None = None, *,
         try:
             with ledger_errors(ledger.path):
                 sync = SyncLedger(ledger)
-                pipeline = Pipeline(config, feeds=[f[0] for f in feeds],
-                                    typed_feeds=[f[0].name for f in feeds if f[1]])
-                recorder = SyncRecorder(sync.stager(), [f[0].name for f in feeds],
-                                        [f[2] for f in feeds])
-                build = run_pipeline(pipeline, write=False, progress=progress, sink=sink,
-                                     max_issues=max_issues, jobs=jobs, observers=[recorder])
-                recorder.stager.close()
+                if feeds:
+                    pipeline = Pipeline(config, feeds=[f[0] for f in feeds],
+                                        typed_feeds=[f[0].name for f in feeds if f[1]])
+                    recorder = SyncRecorder(sync.stager(), [f[0].name for f in feeds],
+                                            [f[2] for f in feeds])
+                    build = run_pipeline(pipeline, write=False, progress=progress, sink=sink,
+                                         max_issues=max_issues, jobs=jobs,
+                                         observers=[recorder])
+                    recorder.stager.close()
+                else:  # only the local inventory: the master is not read
+                    build = RunReport(source=describe_source(config))
                 report = SyncReport(build)
                 for feed, api, names, output in feeds:
                     if output is not None:
@@ -186,10 +207,26 @@ def run_sync(config: Config, channels: Iterable[str] | None = None, *,
                         report.outcomes.append(_sync_destination(
                             config, sync, feed.name, destination, names, guards, force, say,
                             redact, retry))
+                if config.local_inventory is not None:
+                    report.local = run_local_inventory(config, ledger, local_destinations,
+                                                       say, retry)
                 ledger.collect()
         finally:
             ledger.close()
     return report
+
+
+def _local_destinations(config: Config) -> list[Destination]:
+    local = config.local_inventory
+    if local is None:
+        return []
+    config.check_publish_variables(local.publish)
+    missing = [name for name in local.publish if name not in config.publish]
+    if missing:
+        raise ConfigError(f"local_inventory.publish: no destination {missing[0]!r} under "
+                          "`publish:`")
+    return [open_destination(name, config.publish[name], config.base_dir)
+            for name in local.publish]
 
 
 def sync_output(config: Config, feed: PlannedChannel) -> Path | None:

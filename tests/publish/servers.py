@@ -356,6 +356,9 @@ class MerchantState:
     list_throttle: int = 0  # answer this many products.list calls 429
     list_retry_after: str = "0"
     list_calls: list[dict[str, list[str]]] = field(default_factory=list)  # query of each
+    # localInventories.insert: (store code, offer id) -> attributes, and their schema.
+    local_inventories: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    local_attributes: dict[str, Any] | None = None
     # Every productInputs.patch: (offer id, updateMask paths, body).
     patches: list[tuple[str, list[str], dict[str, Any]]] = field(default_factory=list)
 
@@ -449,7 +452,7 @@ class _MerchantHandler(BaseHTTPRequestHandler):
         if self.path == "/token":
             self._token(body)
             return
-        if self.path != "/batch/products/v1":
+        if self.path not in ("/batch/products/v1", "/batch/inventories/v1"):
             self._send(404, b'{"error": {"code": 404, "message": "not found"}}')
             return
         auth = self.headers.get("Authorization", "")
@@ -532,6 +535,10 @@ class _MerchantHandler(BaseHTTPRequestHandler):
         state = self.server.state
         url = urlsplit(target)
         query = parse_qs(url.query)
+        local = re.fullmatch(r"/inventories/v1/accounts/(\d+)/products/([^/]+)"
+                             r"/localInventories:insert", url.path)
+        if method == "POST" and local:
+            return self._local_inventory(local.group(2), json.loads(payload))
         data_source = query.get("dataSource", [""])[0]
         if not re.fullmatch(r"accounts/\d+/dataSources/\d+", data_source):
             state.errors.append(f"{method} {target}: dataSource missing or malformed")
@@ -573,6 +580,38 @@ class _MerchantHandler(BaseHTTPRequestHandler):
             return 200, {}
         state.errors.append(f"unexpected nested request {method} {target}")
         return 400, {"error": {"code": 400, "message": "unexpected"}}
+
+    def _local_inventory(self, segment: str, body: dict[str, Any]) -> tuple[int, Any]:
+        """localInventories.insert (inventories_v1): a storeCode and LocalInventoryAttributes
+        named and typed as the discovery document says."""
+        state = self.server.state
+        name = unquote(segment)
+        if name.count("~") < 2:
+            with suppress(ValueError, UnicodeDecodeError):
+                name = _b64url_decode(name).decode()
+        offer = name.split("~", 2)[-1]
+        attributes = body.get("localInventoryAttributes", {})
+        problems = [] if isinstance(body.get("storeCode"), str) and body["storeCode"] else [
+            "LocalInventory without storeCode"]
+        known = state.local_attributes
+        for key, value in attributes.items():
+            spec = known.get(key) if known is not None else {}
+            if known is not None and spec is None:
+                problems.append(f"unknown local inventory attribute {key}")
+            elif spec and "enum" in spec and value not in spec["enum"]:
+                problems.append(f"{key} {value!r} is not an enum value")
+        if "quantity" in attributes and not str(attributes["quantity"]).isdigit():
+            problems.append(f"quantity {attributes['quantity']!r} is not an int64 string")
+        price = attributes.get("price")
+        if price is not None and not str(price.get("amountMicros", "")).isdigit():
+            problems.append(f"price is not a Price: {price}")
+        if problems:
+            state.errors.extend(problems)
+            return 400, {"error": {"code": 400, "message": "; ".join(problems)}}
+        state.received.append(("local", f"{body['storeCode']}~{offer}"))
+        state.local_inventories[(body["storeCode"], offer)] = attributes
+        return 200, {**body, "name": f"accounts/1/products/{name}/localInventories/"
+                                     f"{body['storeCode']}"}
 
     def _patch(self, segment: str, query: dict[str, list[str]],
                body: dict[str, Any]) -> tuple[int, Any]:
@@ -666,6 +705,10 @@ def start_merchant_api(workdir: Path,
     if discovery is not None and discovery.exists():
         doc = json.loads(discovery.read_text())
         state.allowed_attributes = set(doc["schemas"]["ProductAttributes"]["properties"])
+        inventories = discovery.parent / "merchantapi.inventories_v1.json"
+        if inventories.exists():
+            schema = json.loads(inventories.read_text())["schemas"]
+            state.local_attributes = schema["LocalInventoryAttributes"]["properties"]
     server = _MerchantServer(("127.0.0.1", 0), _MerchantHandler)
     server.state = state
     base = f"http://127.0.0.1:{server.server_address[1]}"
