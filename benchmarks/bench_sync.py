@@ -9,9 +9,13 @@ quantities changed.
    ledger; the same rows are then copied, in SQL, to the Meta API destination, as if a
    full push had confirmed them, and the fake Graph API is told it holds the items that
    will change (a sync never creates items, so the fake refuses unknown ones);
-3. change `--changed` of the quantities in the stock table;
-4. `feedsync sync` to the local fake Graph API (tests/publish/servers.py; timed, peak
-   RSS), counting the partial updates the fake received: the changed items, nothing else.
+3. a first `feedsync sync` (timed): nothing changed, so nothing is sent; it reads the
+   whole master and leaves the stock snapshot the next sync compares with;
+4. change `--changed` of the quantities in the stock table;
+5. `feedsync sync` to the local fake Graph API (tests/publish/servers.py; timed, peak
+   RSS): the master is unchanged, so only the products whose stock rows changed are
+   re-read; counts the partial updates the fake received: the changed items, nothing
+   else.
 
 Prints figures; exits 1 when the sync sent anything but the changed items.
 """
@@ -98,6 +102,10 @@ def main() -> None:
         print(f"ledger: {2 * args.products:,} rows (file + meta), {size / 2**20:.0f} MiB",
               flush=True)
 
+        seconds, rss, code = run(["sync", "-q", "-c", str(config)])
+        assert code == 0 and not state.received, f"first sync exited {code}"
+        print(f"first sync (whole master read, nothing to send): {seconds:.1f} s; peak RSS "
+              f"{rss:.0f} MiB", flush=True)
         skus = change_quantities(work / "stock.db", args.changed)
         state.items.update({sku: {"id": sku} for sku in skus})
         seconds, rss, code = run(["sync", "-q", "-c", str(config)])

@@ -321,14 +321,16 @@ class Project:
              only: Iterable[str] | None = None, force: bool = False,
              log: Callable[[str], None] | None = None, progress: Progress | None = None,
              sink: IssueSink | None = None, max_issues: int | None = None,
-             jobs: int = 1) -> SyncReport:
+             jobs: int = 1, full_read: bool = False) -> SyncReport:
         """Send only what changed in the synced fields (`only`, default `sync.fields`:
         price, availability, quantity) to each API destination, as partial updates;
         never create or delete an item (new and gone ones are named, left to `push`).
         Under the same run lock as `push`; guarded (mass out-of-stock, price jumps)
-        unless `force`."""
+        unless `force`. When only the joined stock changed since the last sync, only
+        those products are re-read (`full_read`: the whole master anyway)."""
         return run_sync(self.config, channels, only=only, force=force, log=log,
-                        progress=progress, sink=sink, max_issues=max_issues, jobs=jobs)
+                        progress=progress, sink=sink, max_issues=max_issues, jobs=jobs,
+                        full_read=full_read)
 
     def notify(self, command: str, report: RunReport | PushReport | None, exit_code: int,
                duration: float, *, error: str | None = None) -> list[NotifyResult]:

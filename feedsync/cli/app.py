@@ -516,6 +516,10 @@ def sync(
     force: Annotated[bool, typer.Option(
         "--force", help="Send even when many items would go out of stock at once, or a "
                         "price moved more than its guard.")] = False,
+    full_read: Annotated[bool, typer.Option(
+        "--full-read", help="Read the whole master, even when only the joined stock "
+                            "changed since the last sync (also names new and gone "
+                            "products).")] = False,
     format: Annotated[BuildFormat, typer.Option("--format", "-f",
                                                 help="table or json")] = BuildFormat.table,
     issues_file: IssuesFileOption = None,
@@ -535,7 +539,8 @@ def sync(
     fields = [f.strip() for f in only.split(",") if f.strip()] if only else None
     with _handled(output, notice):
         report = _run("sync", config, channel, output, issues_file, max_issues, jobs,
-                      notice=notice, only=fields, force=force, log=output.log)
+                      notice=notice, only=fields, force=force, log=output.log,
+                      full_read=full_read)
     exit_code = int(report.exit_code)
     if format is BuildFormat.json:
         print_push_json(report, notice.send(exit_code, report))

@@ -61,10 +61,11 @@ from feedsync.publish.run import (
 )
 from feedsync.publish.sync_files import write_sync_file
 from feedsync.report import RunReport
-from feedsync.sources import describe_source
+from feedsync.sources import describe_source, open_source
 from feedsync.state.guards import MAX_LISTED, _price_change
 from feedsync.state.ledger import FILE_DESTINATION, Ledger, ledger_errors
 from feedsync.state.lock import RunLock
+from feedsync.state.stock_snapshot import StockSnapshot, fingerprint
 from feedsync.state.sync_ledger import Candidate, SyncDiff, SyncLedger, SyncStager
 
 OUT_OF_STOCK = frozenset({"out_of_stock", "out of stock"})
@@ -153,10 +154,11 @@ def run_sync(config: Config, channels: Iterable[str] | None = None, *,
              only: Iterable[str] | None = None, force: bool = False,
              log: Callable[[str], None] | None = None, progress: Progress | None = None,
              sink: Callable[[Issue], None] | None = None, max_issues: int | None = None,
-             jobs: int = 1,
+             jobs: int = 1, full_read: bool = False,
              retry: Callable[[RetryPolicy], RetryPolicy] | None = None) -> SyncReport:
     """Send the changed synced fields of every selected feed to its API destinations;
-    see the module docstring. `only`: the canonical fields (default `sync.fields`)."""
+    see the module docstring. `only`: the canonical fields (default `sync.fields`);
+    `full_read`: read the whole master even when only the joined stock changed."""
     wanted = list(channels or [])
     canonical = list(only) if only else list(config.sync.fields)
     redact = Redactor.for_config(config)
@@ -186,9 +188,23 @@ def run_sync(config: Config, channels: Iterable[str] | None = None, *,
         try:
             with ledger_errors(ledger.path):
                 sync = SyncLedger(ledger)
+                snapshot = StockSnapshot(directory) if feeds and fingerprint(config) \
+                    else None
+                keys = None
+                if snapshot is not None:
+                    snapshot.read(config)
+                    # An overrides file lists everything since the last build: it needs
+                    # every row, not only those that changed since the last sync.
+                    if not full_read and not any(f[3] for f in feeds):
+                        keys = snapshot.changed_keys(config)
+                if keys is not None:
+                    say(f"the master and config are as at the last sync: reading only the "
+                        f"{len(keys):,} product(s) whose joined stock changed")
                 if feeds:
                     pipeline = Pipeline(config, feeds=[f[0] for f in feeds],
-                                        typed_feeds=[f[0].name for f in feeds if f[1]])
+                                        typed_feeds=[f[0].name for f in feeds if f[1]],
+                                        source=None if keys is None else
+                                        open_source(config, only_keys=keys))
                     recorder = SyncRecorder(sync.stager(), [f[0].name for f in feeds],
                                             [f[2] for f in feeds])
                     build = run_pipeline(pipeline, write=False, progress=progress, sink=sink,
@@ -206,14 +222,25 @@ def run_sync(config: Config, channels: Iterable[str] | None = None, *,
                         guards = destination.config.guards or feed.config.guards
                         report.outcomes.append(_sync_destination(
                             config, sync, feed.name, destination, names, guards, force, say,
-                            redact, retry))
+                            redact, retry, partial=keys is not None))
                 if config.local_inventory is not None:
                     report.local = run_local_inventory(config, ledger, local_destinations,
                                                        say, retry)
+                if snapshot is not None:
+                    if _all_confirmed(report):
+                        snapshot.save(config)
+                    snapshot.close()
                 ledger.collect()
         finally:
             ledger.close()
     return report
+
+
+def _all_confirmed(report: SyncReport) -> bool:
+    """Every destination took everything it was sent (nothing held, refused or failed):
+    the stock snapshot may move on."""
+    return all(o.status is PUBLISHED and not o.rejected_count and
+               not (isinstance(o, SyncOutcome) and o.held_count) for o in report.outcomes)
 
 
 def _local_destinations(config: Config) -> list[Destination]:
@@ -300,8 +327,11 @@ def _sync_destination(config: Config, sync: SyncLedger, feed: str, destination: 
                       names: list[str], guards: GuardConfig, force: bool,
                       say: Callable[[str], None],
                       redact: Redactor,
-                      retry_hook: Callable[[RetryPolicy], RetryPolicy] | None) -> SyncOutcome:
+                      retry_hook: Callable[[RetryPolicy], RetryPolicy] | None, *,
+                      partial: bool = False) -> SyncOutcome:
     diff = sync.diff(feed, destination.name, names)
+    if partial:  # only the rows whose stock changed were read: absence says nothing
+        diff.gone, diff.sample_gone = 0, []
     target = redact(f"{destination.config.url.split('://')[0]}://"
                     f"{destination.config.url.split('://')[-1]}")
     outcome = SyncOutcome(feed, destination.name, target, PUBLISHED, diff.items,
