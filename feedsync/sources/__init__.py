@@ -77,7 +77,8 @@ def open_source(config: Config, *, only_keys: Collection[str] | None = None) -> 
         tables = []
         for join in src.join:
             joined = open_plain_source(_join_as_source(join), config.base_dir)
-            tables.append(JoinedTable(joined, join, normalise, only_keys))
+            tables.append(JoinedTable(joined, join, normalise, only_keys,
+                                      ask_database=normalise is str.strip))
         source = JoinedSource(source, tables, id_column, normalise)
     if translations:
         source = TranslatedSource(source, translations)

@@ -26,9 +26,10 @@ class JoinedTable:
     """One joined source, loaded into memory: normalised id -> {master column: value}."""
 
     def __init__(self, source: Source, join: JoinConfig, normalise: Normalise,
-                 keys: Collection[str] | None = None) -> None:
+                 keys: Collection[str] | None = None, ask_database: bool = False) -> None:
         """`keys`: load only these ids (a sync re-reading only the products whose stock
-        changed)."""
+        changed); `ask_database`: the ids are the key column's own values (no translate
+        rule), so a database source may be asked for those rows only."""
         self.name = source.name
         columns = source.columns
         if join.key not in columns:
@@ -49,7 +50,10 @@ class JoinedTable:
         self.records: dict[str, dict[str, str | None]] = {}
         self.first_row: dict[str, int] = {}
         self.issues: list[Issue] = []
-        for source_row in source.rows():
+        rows_where_in = getattr(source, "rows_where_in", None)
+        rows = (rows_where_in(join.key, keys) if keys is not None and ask_database and
+                rows_where_in is not None else source.rows())
+        for source_row in rows:
             raw = (source_row.data.get(join.key) or "").strip()
             if not raw:
                 continue
@@ -98,9 +102,15 @@ class KeyFilteredSource:
         return self.master.columns
 
     def rows(self) -> Iterator[SourceRow]:
+        keys, normalise = self.keys, self.normalise
+        rows_where = getattr(self.master, "rows_where", None)
+        if rows_where is not None:  # a CSV master tests the id before building the row
+            yield from rows_where(self.id_column, lambda raw: bool(raw) and
+                                  normalise(raw) in keys)
+            return
         for source_row in self.master.rows():
             raw = (source_row.data.get(self.id_column) or "").strip()
-            if raw and self.normalise(raw) in self.keys:
+            if raw and normalise(raw) in keys:
                 yield source_row
 
 

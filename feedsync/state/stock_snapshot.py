@@ -22,13 +22,15 @@ import hashlib
 import json
 import os
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 from feedsync.config import Config
-from feedsync.sources import join_key_normaliser, join_source, open_plain_source
+from feedsync.sources import Source, join_key_normaliser, join_source, open_plain_source
 
 SNAPSHOT_NAME = "sync-stock.db"
 BATCH = 5_000
+SNAPSHOT_VERSION = 1  # how rows are hashed: a snapshot of another version is not compared
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -52,8 +54,27 @@ def fingerprint(config: Config) -> str | None:
         stat = master.stat()
     except OSError:
         return None
-    return json.dumps({"config": hashlib.sha256(config.file.read_bytes()).hexdigest(),
+    return json.dumps({"version": SNAPSHOT_VERSION,
+                       "config": hashlib.sha256(config.file.read_bytes()).hexdigest(),
                        "master": [str(master.resolve()), stat.st_size, stat.st_mtime_ns]})
+
+
+def _records(source: Source, key: str) -> Iterator[tuple[str, str]]:
+    """(key, the other values as one text) of each row; a database table is read raw
+    (only equality matters here, and that is several times faster)."""
+    columns = source.columns
+    position = columns.index(key) if key in columns else None
+    raw_rows = getattr(source, "raw_rows", None)
+    if raw_rows is not None and position is not None:
+        for record in raw_rows():
+            value = record[position]
+            yield ("" if value is None else str(value).strip(),
+                   "\x1f".join("" if v is None else str(v) for v in record))
+        return
+    others = sorted(c for c in columns if c != key)
+    for row in source.rows():
+        yield ((row.data.get(key) or "").strip(),
+               "\x1f".join(str(row.data.get(c) or "") for c in others))
 
 
 class StockSnapshot:
@@ -83,13 +104,10 @@ class StockSnapshot:
         try:
             for index, join in enumerate(config.source.join):
                 source = open_plain_source(join_source(join), config.base_dir)
-                columns = sorted(c for c in source.columns if c != join.key)
                 batch: list[tuple[int, str, bytes]] = []
-                for row in source.rows():
-                    raw = (row.data.get(join.key) or "").strip()
+                for raw, values in _records(source, join.key):
                     if not raw:
                         continue
-                    values = "\x1f".join(str(row.data.get(c) or "") for c in columns)
                     batch.append((index, normalise(raw), hashlib.blake2b(
                         values.encode("utf-8"), digest_size=12).digest()))
                     if len(batch) >= BATCH:
