@@ -511,17 +511,16 @@ def sync(
     config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
     channel: ChannelOption = None,
     only: Annotated[Optional[str], typer.Option(  # noqa: UP045
-        "--only", help="Fields to compare and send, comma-separated (default: `sync.fields`"
-                       " in the config, else price,availability,quantity).")] = None,
-    force: Annotated[bool, typer.Option(
-        "--force", help="Send even when many items would go out of stock at once, or a "
-                        "price moved more than its guard.")] = False,
-    full_read: Annotated[bool, typer.Option(
-        "--full-read", help="Read the whole master, even when only the joined stock "
-                            "changed since the last sync (also names new and gone "
-                            "products).")] = False,
-    format: Annotated[BuildFormat, typer.Option("--format", "-f",
-                                                help="table or json")] = BuildFormat.table,
+        "--only", envvar="FEEDSYNC_ONLY", metavar="FIELDS",
+        help="Fields to compare and send, comma-separated (default: `sync.fields` in the "
+             "config, else price,availability,quantity).")] = None,
+    force: Annotated[bool, flag(
+        "--force", "Send even when many items would go out of stock at once, or a price "
+                   "moved more than its guard.")] = False,
+    full_read: Annotated[bool, flag(
+        "--full-read", "Read the whole master, even when only the joined stock changed "
+                       "since the last sync (also names new and gone products).")] = False,
+    format: Annotated[BuildFormat, format_option("table or json")] = BuildFormat.table,
     issues_file: IssuesFileOption = None,
     max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
     jobs: JobsOption = 1,

@@ -41,7 +41,11 @@ def write_sync_file(feed: PlannedChannel, path: Path, fields: list[str],
     fmt_name = feed.outputs[0].format if feed.outputs else next(iter(feed.spec.formats))
     fmt = feed.spec.formats[fmt_name]
     if isinstance(fmt.item_shape, dict) and "operationType" in fmt.item_shape:
-        return _write(path, *_amazon(feed, fmt, candidates))
+        data, count = _amazon(feed, fmt, candidates)
+        if not count:  # the schema wants one message at least: no overrides, no file
+            path.unlink(missing_ok=True)
+            return 0
+        return _write(path, data, count)
     if feed.spec.name == "ebay_inventory":
         return _write(path, *_ebay(candidates))
     return _write(path, *_supplemental(fields, candidates))

@@ -40,19 +40,24 @@ def set_column(config: Path, column_name: str, values: dict[str, str]) -> None:
     _write(config, header, rows)
 
 
+ELECTRONICS = ["AUR-BT-500", "ALT-MINI", "CARG-65W"]  # products the Amazon feed holds
+
+
 def test_amazon_and_ebay_get_quantity_patches_only(tienda, reference):
     jsonschema = pytest.importorskip("jsonschema")
     schema = json.loads((reference / "amazon" / "listings-feed-schema-v2.json").read_text())
     config = _project(tienda, {"amazon_listings": "feeds/amazon.sync.json",
                                "ebay": "feeds/ebay.sync.json"})
     load_project(config).build()
-    set_column(config, "Cantidad", dict.fromkeys(SKUS, "2"))
+    assert load_project(config).sync().exit_code == 0  # nothing changed: no Amazon file
+    assert not (tienda.parent / "feeds" / "amazon.sync.json").exists()
+    set_column(config, "Cantidad", dict.fromkeys(ELECTRONICS, "2"))
     report = load_project(config).sync()
     assert report.exit_code == 0
     amazon = json.loads((tienda.parent / "feeds" / "amazon.sync.json").read_text())
     jsonschema.validate(amazon, schema)
     assert amazon["header"]["sellerId"] == "A1TIENDAEJEMPLO"
-    assert sorted(m["sku"] for m in amazon["messages"]) == sorted(SKUS)
+    assert sorted(m["sku"] for m in amazon["messages"]) == sorted(ELECTRONICS)
     for message in amazon["messages"]:
         assert message["operationType"] == "PATCH"
         paths = [p["path"] for p in message["patches"]]
@@ -61,7 +66,7 @@ def test_amazon_and_ebay_get_quantity_patches_only(tienda, reference):
         assert message["patches"][1]["value"][0]["quantity"] == 2
     ebay = json.loads((tienda.parent / "feeds" / "ebay.sync.json").read_text())
     assert ebay == [{"requests": [{"sku": sku, "shipToLocationAvailability": {"quantity": 2}}
-                                  for sku in sorted(SKUS)]}]
+                                  for sku in sorted(ELECTRONICS)]}]
 
 
 def test_google_supplemental_feed_lists_overrides_until_the_next_build(tienda):
