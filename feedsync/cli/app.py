@@ -507,6 +507,7 @@ def status(
     raise typer.Exit(int(api.ExitCode.OK))
 
 
+@app.command()
 def sync(
     config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
     channel: ChannelOption = None,
