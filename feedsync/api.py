@@ -51,6 +51,7 @@ from feedsync.project_init import Draft, draft_config, render_config, write_conf
 from feedsync.publish.retry import RetryPolicy
 from feedsync.publish.run import PublishStatus, PushReport, run_push
 from feedsync.publish.status import DestinationStatus, IssueGroup, StatusReport, run_status
+from feedsync.publish.sync import SyncOutcome, SyncReport, run_sync
 from feedsync.report import DEFAULT_MAX_ISSUES, RunReport
 from feedsync.rules.compile import check_rules
 from feedsync.sources import describe_source, open_plain_source, open_source
@@ -87,6 +88,8 @@ __all__ = [
     "SourceError",
     "SpecSummary",
     "StatusReport",
+    "SyncOutcome",
+    "SyncReport",
     "Written",
     "config_schema",
     "draft_project",
@@ -313,6 +316,21 @@ class Project:
         since the last `status`, which this remembers. Sends nothing to any channel."""
         return run_status(self.config, channels, own_checks=own_checks, log=log,
                           retry=retry)
+
+    def sync(self, channels: Iterable[str] | None = None, *,
+             only: Iterable[str] | None = None, force: bool = False,
+             log: Callable[[str], None] | None = None, progress: Progress | None = None,
+             sink: IssueSink | None = None, max_issues: int | None = None,
+             jobs: int = 1, full_read: bool = False) -> SyncReport:
+        """Send only what changed in the synced fields (`only`, default `sync.fields`:
+        price, availability, quantity) to each API destination, as partial updates;
+        never create or delete an item (new and gone ones are named, left to `push`).
+        Under the same run lock as `push`; guarded (mass out-of-stock, price jumps)
+        unless `force`. When only the joined stock changed since the last sync, only
+        those products are re-read (`full_read`: the whole master anyway)."""
+        return run_sync(self.config, channels, only=only, force=force, log=log,
+                        progress=progress, sink=sink, max_issues=max_issues, jobs=jobs,
+                        full_read=full_read)
 
     def notify(self, command: str, report: RunReport | PushReport | None, exit_code: int,
                duration: float, *, error: str | None = None) -> list[NotifyResult]:

@@ -289,13 +289,14 @@ class Pipeline:
 
     def __init__(self, config: Config, channels: Iterable[str] | None = None, *,
                  feeds: list[PlannedChannel] | None = None,
-                 typed_feeds: Iterable[str] = ()) -> None:
+                 typed_feeds: Iterable[str] = (), source: Source | None = None) -> None:
         """Plan `channels` (default: every enabled one), or take `feeds` already planned
         (push plans them with staged outputs). Feeds named in `typed_feeds` also yield
-        their items as typed values (`Written.typed`), for API destinations."""
+        their items as typed values (`Written.typed`), for API destinations. `source`:
+        read these rows instead of the whole master (a sync of changed stock only)."""
         self.config = config
         self.feeds = feeds if feeds is not None else plan_channels(config, channels)
-        self.source: Source = open_source(config)
+        self.source: Source = source if source is not None else open_source(config)
         self.parser = RowParser(config.source, self.source.columns, self.source.name)
         self.contexts = [f.variant.context(f.config.feed) if f.variant else None
                          for f in self.feeds]

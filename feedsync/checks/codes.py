@@ -85,6 +85,17 @@ JOIN_UNMATCHED = register(
     "join-unmatched", Severity.WARNING,
     "A joined file has an id that matches no product of the master")
 
+# -- local inventory (feedsync/local_inventory.py) ------------------------------------
+UNKNOWN_STORE = register(
+    "unknown-store-code", Severity.WARNING,
+    "A local stock row names a store code the stores table does not have; the row is skipped")
+NOT_IN_ANY_STORE = register(
+    "item-in-no-store", Severity.INFO,
+    "An item of the local inventory's channel has stock in no store")
+BAD_LOCAL_STOCK = register(
+    "bad-local-stock", Severity.WARNING,
+    "A local stock row has no id or a quantity or price that is not a number; it is skipped")
+
 # -- one product, checked once for every channel (products/parse.py) -------------------
 
 MISSING_ID = register(

@@ -507,6 +507,49 @@ def status(
     raise typer.Exit(int(api.ExitCode.OK))
 
 
+@app.command()
+def sync(
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+    channel: ChannelOption = None,
+    only: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--only", envvar="FEEDSYNC_ONLY", metavar="FIELDS",
+        help="Fields to compare and send, comma-separated (default: `sync.fields` in the "
+             "config, else price,availability,quantity).")] = None,
+    force: Annotated[bool, flag(
+        "--force", "Send even when many items would go out of stock at once, or a price "
+                   "moved more than its guard.")] = False,
+    full_read: Annotated[bool, flag(
+        "--full-read", "Read the whole master, even when only the joined stock changed "
+                       "since the last sync (also names new and gone products).")] = False,
+    format: Annotated[BuildFormat, format_option("table or json")] = BuildFormat.table,
+    issues_file: IssuesFileOption = None,
+    max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
+    jobs: JobsOption = 1,
+    quiet: QuietOption = 0,
+    verbose: VerboseOption = 0,
+) -> None:
+    """Send only changed prices and stock to the API destinations, as partial updates.
+
+    Fast enough to run every few minutes; never creates or deletes items (new and gone
+    products are named and left to `feedsync push`). Exit codes as for push.
+    Example: feedsync sync -c shop/feedsync.yaml --only price,availability,quantity
+    """
+    output = Output(quiet, verbose)
+    notice = _RunNotice("sync", output)
+    fields = [f.strip() for f in only.split(",") if f.strip()] if only else None
+    with _handled(output, notice):
+        report = _run("sync", config, channel, output, issues_file, max_issues, jobs,
+                      notice=notice, only=fields, force=force, log=output.log,
+                      full_read=full_read)
+    exit_code = int(report.exit_code)
+    if format is BuildFormat.json:
+        print_push_json(report, notice.send(exit_code, report))
+    else:
+        print_push_table(output, report)
+        notice.send(exit_code, report)
+    raise typer.Exit(exit_code)
+
+
 @channels_app.callback()
 def channels_list(
     ctx: typer.Context,

@@ -211,6 +211,53 @@ ISSUES_DESCRIPTION = ("issue code -> `warning`, `info` or `ignore`: report a cod
                       "or not at all (errors leave products out and cannot be downgraded)")
 
 
+class TableConfig(_Model):
+    """A side table read by the plain readers (CSV, xlsx, a database table or query)."""
+
+    path: str | None = Field(None, description="File of the table")
+    url: str | None = Field(None, description="Database URL (SQLAlchemy), e.g. sqlite:///tienda.db")
+    format: str | None = None
+    table: str | None = None
+    query: str | None = None
+    sheet: str | int | None = None
+    header_row: int | None = Field(None, ge=1)
+    encoding: str | None = None
+    delimiter: str | None = None
+    columns: dict[str, str] = Field(default_factory=dict,
+                                    description="field -> the table's column (default: same)")
+
+
+class StoresConfig(TableConfig):
+    """`stores:`: the physical stores, by the store code Google knows them by."""
+
+
+class LocalInventoryConfig(TableConfig):
+    """`local_inventory:`: per-store stock (store_code, id, quantity; optional price,
+    sale_price, availability, pickup_method, pickup_sla), rendered as Google's local
+    product inventory feed and sent through the Merchant Inventories API."""
+
+    output: str | None = Field(None, description="The local product inventory feed (TSV)")
+    publish: list[str] = Field(default_factory=list,
+                               description="google-merchant destinations taking local "
+                                           "inventories (Inventories API)")
+    channel: str | None = Field(None, description="The channel whose items should be in a "
+                                                  "store (reported when in none)")
+    currency: str | None = Field(None, description="Currency of its prices; default: "
+                                                   "source.defaults.currency")
+
+
+class SyncConfig(_Model):
+    """`feedsync sync`: which fields the fast stock-and-price sync compares and sends
+    (feedsync/publish/sync.py), and its guard."""
+
+    fields: list[str] = Field(default_factory=lambda: ["price", "availability", "quantity"],
+                              description="Fields a sync compares and sends (canonical names: "
+                                          "a channel field named so, or fed from it)")
+    max_out_of_stock_share: float = Field(
+        0.2, ge=0, le=1, description="Largest share of live items one sync may take out of "
+                                     "stock (a broken stock export reads as sold out; --force)")
+
+
 class ChannelConfig(_Model):
     spec: str = Field(description="Built-in channel spec name, or one in ./channel_specs/")
     format: str | None = Field(None, description="Feed format when `output` is given")
@@ -248,6 +295,10 @@ class ChannelConfig(_Model):
         default_factory=dict, description=ISSUES_DESCRIPTION + "; for this channel only")
     guards: GuardConfig = Field(default_factory=GuardConfig,
                                 description="Change-set guards for builds and pushes")
+    sync_output: str | None = Field(
+        None, description="Where `feedsync sync` writes this file channel's stock and price "
+                          "overrides since the last build (Google supplemental TSV; Amazon "
+                          "PATCH messages; eBay bulkUpdatePriceQuantity bodies)")
     changes_only: str | None = Field(
         None, description="Also write a file of only the changed items (Meta supplemental "
                           "feeds), e.g. feeds/meta_changes.csv")
@@ -402,6 +453,11 @@ class Config(_Model):
     notify: list[NotifyConfig] = Field(
         default_factory=list, description="Webhooks told how each build or push ended")
     issues: dict[str, IssueSetting] = Field(default_factory=dict, description=ISSUES_DESCRIPTION)
+    stores: StoresConfig | None = Field(None, description="Physical stores (local inventory)")
+    local_inventory: LocalInventoryConfig | None = Field(
+        None, description="Per-store stock: Google local inventory feed and API")
+    sync: SyncConfig = Field(default_factory=SyncConfig,
+                             description="`feedsync sync`: fields and guard")
 
     # Set by `load_config`, not read from YAML.
     file: Path = Field(default=Path(DEFAULT_CONFIG_NAME), exclude=True)

@@ -19,7 +19,7 @@ import base64
 import json
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from functools import partial
@@ -219,6 +219,31 @@ def product_input_name(account: str, content_language: str, feed_label: str,
     if _NEEDS_ENCODING.search(offer_id):
         part = base64.urlsafe_b64encode(part.encode()).decode().rstrip("=")
     return f"accounts/{account}/productInputs/{part}"
+
+
+def update_mask(fields: list[str]) -> list[str]:
+    """The `updateMask` of a patch of these feed fields: top-level attributes by their
+    name, others (sent as customAttributes) with the `custom_attribute.` prefix."""
+    known = _MONEY | _ENUMS | _BOOLEANS | _DATES | _TEXT | set(_LISTS) | {
+        "sale_price_effective_date", "shipping_weight", "shipping"}
+    return [name if name in known else f"custom_attribute.{name}" for name in fields]
+
+
+def local_inventory(entry: dict[str, str]) -> dict[str, Any]:
+    """One local inventory entry (feed spellings) -> an Inventories API LocalInventory."""
+    attributes: dict[str, Any] = {}
+    for name in ("price", "sale_price"):
+        if entry.get(name):
+            attributes[camel(name)] = _money(entry[name])
+    if entry.get("quantity") not in (None, ""):
+        attributes["quantity"] = str(int(entry["quantity"]))
+    for name in ("availability", "pickup_method", "pickup_sla"):
+        if entry.get(name):
+            text = entry[name].upper().replace(" ", "_").replace("-", "_")
+            attributes[camel(name)] = {"2_DAY": "TWO_DAY", "3_DAY": "THREE_DAY",
+                                       "4_DAY": "FOUR_DAY", "5_DAY": "FIVE_DAY",
+                                       "6_DAY": "SIX_DAY", "7_DAY": "SEVEN_DAY"}.get(text, text)
+    return {"storeCode": entry["store_code"], "localInventoryAttributes": attributes}
 
 
 # -- multipart/mixed batches ----------------------------------------------------------------
@@ -453,6 +478,78 @@ class MerchantApiDestination:
                 raise RetriableError(f"{self.name}: unreadable products.list answer") from None
         return data if isinstance(data, dict) else {}
 
+    def patch(self, items: Iterator[TypedItem], fields: list[str], retry: RetryPolicy,
+              confirm: Callable[[list[str]], None]) -> PublishResult:
+        """`feedsync sync`: `productInputs.patch` each item with only `fields` (an
+        `updateMask` naming them; a field in the mask and absent from the item is cleared,
+        as the API documents), never inserting: a product the API does not hold answers
+        404 and is reported. `confirm` gets the ids the API took, batch by batch."""
+        session = self._session()
+        result = PublishResult(f"google-merchant://{self.account} ({self.data_source})", 0, 0,
+                               attempts=0)
+        config = self.config
+        language, label = config.content_language or "", config.feed_label or ""
+        query = (f"updateMask={quote(','.join(update_mask(fields)), safe='')}"
+                 f"&dataSource={quote(self.data_source, safe='')}")
+        labels: dict[str, str] = {}
+        try:
+            batch: dict[str, BatchPart] = {}
+            for n, item in enumerate(items):
+                offer_id = str(item["id"])
+                name = product_input_name(self.account, language, label, offer_id)
+                body = {"name": name, **product_input(item, language, label)}
+                batch[f"patch-{n}"] = ("PATCH", f"/products/v1/{name}?{query}", body)
+                labels[f"patch-{n}"] = offer_id
+                if len(batch) >= self.batch_size:
+                    self._send_patches(session, batch, retry, result, labels, confirm)
+                    batch = {}
+            if batch:
+                self._send_patches(session, batch, retry, result, labels, confirm)
+        finally:
+            session.close()
+        return result
+
+    def insert_local_inventories(self, entries: Iterator[dict[str, str]], retry: RetryPolicy,
+                                 confirm: Callable[[list[str]], None]) -> PublishResult:
+        """Inventories API: `localInventories.insert` for each local inventory entry
+        (feed spellings: store_code, id, quantity, price...), in batches; `confirm` gets
+        the `store~id` keys the API took."""
+        session = self._session()
+        result = PublishResult(f"google-merchant://{self.account} (local inventories)", 0, 0,
+                               attempts=0)
+        language, label = self.config.content_language or "", self.config.feed_label or ""
+        labels: dict[str, str] = {}
+        try:
+            batch: dict[str, BatchPart] = {}
+            for n, entry in enumerate(entries):
+                product = product_input_name(self.account, language, label, entry["id"])
+                product = product.replace("/productInputs/", "/products/")
+                batch[f"local-{n}"] = ("POST", f"/inventories/v1/{product}/localInventories"
+                                       ":insert", local_inventory(entry))
+                labels[f"local-{n}"] = f"{entry['store_code']}~{entry['id']}"
+                if len(batch) >= self.batch_size:
+                    self._send_patches(session, batch, retry, result, labels, confirm,
+                                       "inventories")
+                    batch = {}
+            if batch:
+                self._send_patches(session, batch, retry, result, labels, confirm,
+                                   "inventories")
+        finally:
+            session.close()
+        return result
+
+    def _send_patches(self, session: requests.Session, batch: dict[str, BatchPart],
+                      retry: RetryPolicy, result: PublishResult, labels: dict[str, str],
+                      confirm: Callable[[list[str]], None], api: str = "products") -> None:
+        pending = dict(batch)
+        settled: list[str] = []
+        try:
+            _, attempts = retry.call(lambda: self._post_batch(session, pending, result,
+                                                              settled, api))
+            result.attempts = max(result.attempts, attempts)
+        finally:
+            confirm([labels.pop(c) for c in settled])
+
     def _send(self, session: requests.Session, batch: dict[str, BatchPart], retry: RetryPolicy,
               result: PublishResult, labels: dict[str, str], upload: Upload) -> None:
         pending = dict(batch)
@@ -472,12 +569,14 @@ class MerchantApiDestination:
                 labels.pop(content_id, None)
 
     def _post_batch(self, session: requests.Session, pending: dict[str, BatchPart],
-                    result: PublishResult, settled: list[str] | None = None) -> None:
-        """Send the parts still pending; drop each from `pending` once it is settled."""
+                    result: PublishResult, settled: list[str] | None = None,
+                    api: str = "products") -> None:
+        """Send the parts still pending (to the `api` sub-API's batch endpoint); drop each
+        from `pending` once it is settled."""
         from google.auth.exceptions import RefreshError, TransportError
 
         boundary = "batch_" + secrets.token_hex(12)
-        url = f"{self.base_url}/batch/products/v1"
+        url = f"{self.base_url}/batch/{api}/v1"
         try:
             response = session.post(
                 url, data=encode_batch(pending, boundary), timeout=self.config.timeout,

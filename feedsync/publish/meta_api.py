@@ -132,9 +132,35 @@ class MetaCatalogDestination:
         result.ids = None if delta else ids
         return result
 
+    def update_fields(self, items: Iterator[TypedItem], fields: list[str],
+                      retry: RetryPolicy, confirm: Callable[[list[str]], None]) -> PublishResult:
+        """`feedsync sync`: UPDATE requests carrying only `fields` (a field absent from the
+        item is sent empty, which clears it), with `allow_upsert=false`, so an item Meta
+        does not hold is refused, never created. `confirm` gets the ids Meta took."""
+        session = requests.Session()
+        session.trust_env = False
+        assert self.config.token is not None
+        session.headers["Authorization"] = f"Bearer {self.config.token.get_secret_value()}"
+        result = PublishResult(f"meta-catalog://{self.catalog}", 0, 0, attempts=0)
+        upload = Upload("sync", Path("-"), "-", "", 0, "", 0,
+                        confirm=lambda sent, deleted: confirm(sent))
+        try:
+            batch: list[dict[str, Any]] = []
+            for item in items:
+                data = {name: "" for name in fields} | meta_item(item)
+                batch.append({"method": "UPDATE", "data": data})
+                if len(batch) >= self.batch_size:
+                    self._send(session, batch, retry, result, upload, upsert=False)
+                    batch = []
+            if batch:
+                self._send(session, batch, retry, result, upload, upsert=False)
+        finally:
+            session.close()
+        return result
+
     def _send(self, session: requests.Session, batch: list[dict[str, Any]], retry: RetryPolicy,
-              result: PublishResult, upload: Upload | None = None) -> None:
-        form = {"item_type": "PRODUCT_ITEM", "allow_upsert": "true",
+              result: PublishResult, upload: Upload | None = None, upsert: bool = True) -> None:
+        form = {"item_type": "PRODUCT_ITEM", "allow_upsert": "true" if upsert else "false",
                 "requests": json.dumps(batch, ensure_ascii=False)}
         url = f"{self.base_url}/{self.catalog}/items_batch"
         answer, attempts = retry.call(lambda: self._call(session, "POST", url, data=form))

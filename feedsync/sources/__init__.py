@@ -7,6 +7,7 @@ the config asks, each a Source wrapping the previous one.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,25 @@ from feedsync.sources.base import Source, SourceRow
 from feedsync.sources.csv import CsvSource, check_readable_file
 from feedsync.sources.guard import GuardedSource, guarded
 
-__all__ = ["Source", "SourceRow", "describe_source", "open_source"]
+__all__ = [
+    "Source",
+    "SourceRow",
+    "describe_source",
+    "join_key_normaliser",
+    "join_source",
+    "open_plain_source",
+    "open_source",
+]
+
+
+def join_key_normaliser(config: Config) -> Any:
+    """How the master's ids and joined keys are compared (the id column's `translate`)."""
+    return _key_normaliser(config.source, _id_column(config.source))
+
+
+def join_source(join: JoinConfig) -> SourceConfig:
+    """A `source.join` entry as a plain source to read."""
+    return _join_as_source(join)
 
 _BY_EXTENSION = {".csv": "csv", ".tsv": "tsv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx",
                  ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".xml": "google_xml",
@@ -28,8 +47,10 @@ _UNSUPPORTED = {".xls": "an old Excel 97-2003 workbook", ".ods": "an OpenDocumen
 KINDS = ("csv", "tsv", "xlsx", "json", "jsonl", "sql", "google_xml")
 
 
-def open_source(config: Config) -> Source:
-    """The Source for `config.source`, chosen by `format:`, the file extension or `url:`."""
+def open_source(config: Config, *, only_keys: Collection[str] | None = None) -> Source:
+    """The Source for `config.source`, chosen by `format:`, the file extension or `url:`.
+    `only_keys`: only the products with these (normalised) ids, their joins loaded for
+    those ids only (a sync re-rendering the products whose stock changed)."""
     src = config.source
     source: Source = open_plain_source(src, config.base_dir, wanted=_mapped_columns(src))
     if src.preset:
@@ -42,6 +63,12 @@ def open_source(config: Config) -> Source:
         from feedsync.sources.translate import TranslatedSource
 
         translations = src.translate
+    if only_keys is not None:
+        from feedsync.sources.join import KeyFilteredSource
+
+        id_column = _id_column(src)
+        source = KeyFilteredSource(source, id_column, _key_normaliser(src, id_column),
+                                   only_keys)
     if src.join:
         from feedsync.sources.join import JoinedSource, JoinedTable
 
@@ -50,7 +77,8 @@ def open_source(config: Config) -> Source:
         tables = []
         for join in src.join:
             joined = open_plain_source(_join_as_source(join), config.base_dir)
-            tables.append(JoinedTable(joined, join, normalise))
+            tables.append(JoinedTable(joined, join, normalise, only_keys,
+                                      ask_database=normalise is str.strip))
         source = JoinedSource(source, tables, id_column, normalise)
     if translations:
         source = TranslatedSource(source, translations)

@@ -6,7 +6,7 @@ import codecs
 import csv
 import io
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from feedsync.checks import codes
@@ -160,6 +160,12 @@ class CsvSource:
         raise SourceError(f"{self.name} is empty: there is no header row")
 
     def rows(self) -> Iterator[SourceRow]:
+        return self.rows_where(None, None)
+
+    def rows_where(self, column: str | None,
+                   keep: Callable[[str], bool] | None) -> Iterator[SourceRow]:
+        """The rows whose `column` value `keep` accepts (all rows without one), tested
+        before a row becomes a dict: a sync re-reading a few products of a big master."""
         row = 0
         try:
             with self._open() as fh:
@@ -169,8 +175,13 @@ class CsvSource:
                 self._header = header
                 width = len(header)
                 swallowed = 0
+                index = header.index(column) if column in header else None
                 for record in reader:
                     row += 1
+                    if keep is not None and index is not None and (
+                            index >= len(record) or not keep(record[index].strip())):
+                        lines.record_done()
+                        continue
                     if not record or not any(record):
                         continue
                     issues = []

@@ -10,7 +10,7 @@ master row are reported as warnings when the master has been read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 
 from feedsync.checks import codes
 from feedsync.checks.issue import Issue, warning
@@ -25,7 +25,11 @@ Normalise = Callable[[str], str]
 class JoinedTable:
     """One joined source, loaded into memory: normalised id -> {master column: value}."""
 
-    def __init__(self, source: Source, join: JoinConfig, normalise: Normalise) -> None:
+    def __init__(self, source: Source, join: JoinConfig, normalise: Normalise,
+                 keys: Collection[str] | None = None, ask_database: bool = False) -> None:
+        """`keys`: load only these ids (a sync re-reading only the products whose stock
+        changed); `ask_database`: the ids are the key column's own values (no translate
+        rule), so a database source may be asked for those rows only."""
         self.name = source.name
         columns = source.columns
         if join.key not in columns:
@@ -46,11 +50,16 @@ class JoinedTable:
         self.records: dict[str, dict[str, str | None]] = {}
         self.first_row: dict[str, int] = {}
         self.issues: list[Issue] = []
-        for source_row in source.rows():
+        rows_where_in = getattr(source, "rows_where_in", None)
+        rows = (rows_where_in(join.key, keys) if keys is not None and ask_database and
+                rows_where_in is not None else source.rows())
+        for source_row in rows:
             raw = (source_row.data.get(join.key) or "").strip()
             if not raw:
                 continue
             key = normalise(raw)
+            if keys is not None and key not in keys:
+                continue
             if key in self.records:
                 self.issues.append(warning(
                     codes.DUPLICATE_JOIN_ID, f"{source.name} row {source_row.row} repeats id {raw} "
@@ -73,6 +82,36 @@ class JoinedTable:
                                   f"product of the master (the first "
                                   f"{MAX_UNMATCHED_REPORTED} are listed)"))
         return issues
+
+
+class KeyFilteredSource:
+    """The master's rows whose id is in `keys` only (`feedsync sync` re-rendering just the
+    products whose joined stock changed); row numbers stay those of the master."""
+
+    def __init__(self, master: Source, id_column: str, normalise: Normalise,
+                 keys: Collection[str]) -> None:
+        self.master = master
+        self.name = master.name
+        by_lower = {c.lower(): c for c in master.columns}
+        self.id_column = by_lower.get(id_column.lower(), id_column)
+        self.normalise = normalise
+        self.keys = keys
+
+    @property
+    def columns(self) -> list[str]:
+        return self.master.columns
+
+    def rows(self) -> Iterator[SourceRow]:
+        keys, normalise = self.keys, self.normalise
+        rows_where = getattr(self.master, "rows_where", None)
+        if rows_where is not None:  # a CSV master tests the id before building the row
+            yield from rows_where(self.id_column, lambda raw: bool(raw) and
+                                  normalise(raw) in keys)
+            return
+        for source_row in self.master.rows():
+            raw = (source_row.data.get(self.id_column) or "").strip()
+            if raw and normalise(raw) in keys:
+                yield source_row
 
 
 class JoinedSource:

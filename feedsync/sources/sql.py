@@ -9,7 +9,7 @@ are shown with it hidden and driver messages are scrubbed of it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ class SqlSource:
         self.format = CellFormatter(locale)
         self._engine = self._create_engine()
         self._columns: list[str] | None = None
+        self._table: Any = None
         self._statement = self._build_statement()
 
     def _create_engine(self) -> Any:
@@ -89,6 +90,7 @@ class SqlSource:
         except Exception as exc:
             raise self._error(exc) from exc
         self._columns = [c.name for c in table.columns]
+        self._table = table
         # A stable order (the primary key), so row numbers mean the same thing from one run
         # to the next; without one, the database's own order (write a `query:` to fix it).
         keys = list(table.primary_key.columns)
@@ -138,6 +140,59 @@ class SqlSource:
                 for position, record in enumerate(result, start=1):
                     values = {n: text(v) for n, v in zip(names, record, strict=False)}
                     yield SourceRow(position, values)
+            except SourceError:
+                raise
+            except Exception as exc:
+                raise self._error(exc) from exc
+
+    def raw_rows(self) -> Iterator[tuple[Any, ...]]:
+        """Every record as the driver gives it (no text conversion), in `columns` order:
+        a sync comparing a million stock rows with its snapshot only needs them equal or
+        not, and this is several times faster than `rows()`."""
+        names = self.columns
+        sql = str(self._statement.compile(self._engine))
+        connection = self._engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(sql)
+            if [d[0] for d in cursor.description or []] != names:
+                raise SourceError(f"{self.name} changed its columns while being read")
+            while batch := cursor.fetchmany(BATCH_ROWS * 5):
+                yield from batch
+            cursor.close()
+        except SourceError:
+            raise
+        except Exception as exc:
+            raise self._error(exc) from exc
+        finally:
+            connection.close()
+
+    def rows_where_in(self, column: str, values: Collection[str]) -> Iterator[SourceRow]:
+        """The rows whose `column` is one of `values` (a table: asked of the database in
+        chunks; a query: filtered here), converted as `rows()` converts them."""
+        if self._table is None or column not in self._table.c:
+            yield from (r for r in self.rows() if (r.data.get(column) or "").strip() in values)
+            return
+        from sqlalchemy import select
+
+        keys = list(self._table.primary_key.columns)
+        text = self.format.text
+        chunk = 5_000
+        ordered = sorted(values)
+        position = 0
+        with self._connect() as connection:
+            try:
+                for start in range(0, len(ordered), chunk):
+                    statement = select(self._table).where(
+                        self._table.c[column].in_(ordered[start:start + chunk]))
+                    if keys:
+                        statement = statement.order_by(*keys)
+                    result = connection.execute(statement)
+                    names = list(result.keys())
+                    for record in result:
+                        position += 1
+                        yield SourceRow(position, {n: text(v) for n, v in
+                                                   zip(names, record, strict=False)})
             except SourceError:
                 raise
             except Exception as exc:

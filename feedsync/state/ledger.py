@@ -284,6 +284,12 @@ class Ledger:
     def now(self) -> int:
         return int(self.clock())
 
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection, for the ledger's companion modules (state/sync_ledger.py); only
+        they write through it, under the same run lock."""
+        return self._db
+
     # -- staging what a run built ---------------------------------------------------------
 
     def stager(self) -> Stager:

@@ -319,6 +319,11 @@ MERCHANT_ENUMS = {
 }
 
 
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
 def _b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
@@ -351,6 +356,11 @@ class MerchantState:
     list_throttle: int = 0  # answer this many products.list calls 429
     list_retry_after: str = "0"
     list_calls: list[dict[str, list[str]]] = field(default_factory=list)  # query of each
+    # localInventories.insert: (store code, offer id) -> attributes, and their schema.
+    local_inventories: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    local_attributes: dict[str, Any] | None = None
+    # Every productInputs.patch: (offer id, updateMask paths, body).
+    patches: list[tuple[str, list[str], dict[str, Any]]] = field(default_factory=list)
 
 
 class _MerchantHandler(BaseHTTPRequestHandler):
@@ -442,7 +452,7 @@ class _MerchantHandler(BaseHTTPRequestHandler):
         if self.path == "/token":
             self._token(body)
             return
-        if self.path != "/batch/products/v1":
+        if self.path not in ("/batch/products/v1", "/batch/inventories/v1"):
             self._send(404, b'{"error": {"code": 404, "message": "not found"}}')
             return
         auth = self.headers.get("Authorization", "")
@@ -525,6 +535,10 @@ class _MerchantHandler(BaseHTTPRequestHandler):
         state = self.server.state
         url = urlsplit(target)
         query = parse_qs(url.query)
+        local = re.fullmatch(r"/inventories/v1/accounts/(\d+)/products/([^/]+)"
+                             r"/localInventories:insert", url.path)
+        if method == "POST" and local:
+            return self._local_inventory(local.group(2), json.loads(payload))
         data_source = query.get("dataSource", [""])[0]
         if not re.fullmatch(r"accounts/\d+/dataSources/\d+", data_source):
             state.errors.append(f"{method} {target}: dataSource missing or malformed")
@@ -550,6 +564,8 @@ class _MerchantHandler(BaseHTTPRequestHandler):
             state.accepted.add((offer, price))
             return 200, {**product, "name": f"accounts/{insert.group(1)}/productInputs/{name}",
                          "product": f"accounts/{insert.group(1)}/products/{name}"}
+        if method == "PATCH" and delete:
+            return self._patch(delete.group(2), query, json.loads(payload))
         if method == "DELETE" and delete:
             name = unquote(delete.group(2))
             if name not in state.products:
@@ -564,6 +580,86 @@ class _MerchantHandler(BaseHTTPRequestHandler):
             return 200, {}
         state.errors.append(f"unexpected nested request {method} {target}")
         return 400, {"error": {"code": 400, "message": "unexpected"}}
+
+    def _local_inventory(self, segment: str, body: dict[str, Any]) -> tuple[int, Any]:
+        """localInventories.insert (inventories_v1): a storeCode and LocalInventoryAttributes
+        named and typed as the discovery document says."""
+        state = self.server.state
+        name = unquote(segment)
+        if name.count("~") < 2:
+            with suppress(ValueError, UnicodeDecodeError):
+                name = _b64url_decode(name).decode()
+        offer = name.split("~", 2)[-1]
+        attributes = body.get("localInventoryAttributes", {})
+        problems = [] if isinstance(body.get("storeCode"), str) and body["storeCode"] else [
+            "LocalInventory without storeCode"]
+        known = state.local_attributes
+        for key, value in attributes.items():
+            spec = known.get(key) if known is not None else {}
+            if known is not None and spec is None:
+                problems.append(f"unknown local inventory attribute {key}")
+            elif spec and "enum" in spec and value not in spec["enum"]:
+                problems.append(f"{key} {value!r} is not an enum value")
+        if "quantity" in attributes and not str(attributes["quantity"]).isdigit():
+            problems.append(f"quantity {attributes['quantity']!r} is not an int64 string")
+        price = attributes.get("price")
+        if price is not None and not str(price.get("amountMicros", "")).isdigit():
+            problems.append(f"price is not a Price: {price}")
+        if problems:
+            state.errors.extend(problems)
+            return 400, {"error": {"code": 400, "message": "; ".join(problems)}}
+        state.received.append(("local", f"{body['storeCode']}~{offer}"))
+        state.local_inventories[(body["storeCode"], offer)] = attributes
+        return 200, {**body, "name": f"accounts/1/products/{name}/localInventories/"
+                                     f"{body['storeCode']}"}
+
+    def _patch(self, segment: str, query: dict[str, list[str]],
+               body: dict[str, Any]) -> tuple[int, Any]:
+        """productInputs.patch: an `updateMask` of top-level attributes (or
+        `custom_attribute.` names); attributes in the mask and not in the body are
+        deleted; the product must exist (a patch never creates one)."""
+        state = self.server.state
+        name = unquote(segment)
+        if name not in state.products:
+            with suppress(ValueError, UnicodeDecodeError):
+                name = _b64url_decode(name).decode()
+        offer = name.split("~", 2)[-1]
+        mask = [m for m in query.get("updateMask", [""])[0].split(",") if m]
+        state.received.append(("patch", offer))
+        state.patches.append((offer, mask, body))
+        allowed = state.allowed_attributes
+        attributes = body.get("productAttributes", {})
+        problems = [f"patch of {offer} without updateMask"] if not mask else []
+        for path in mask:
+            if path == "*" or ("." in path and not path.startswith("custom_attribute.")):
+                problems.append(f"updateMask path {path!r} is not a top-level attribute")
+            elif not path.startswith("custom_attribute.") and allowed is not None and \
+                    _camel(path) not in allowed:
+                problems.append(f"updateMask names unknown attribute {path!r}")
+        named = {_camel(p) for p in mask}
+        problems += [f"patch body attribute {k} not in updateMask" for k in attributes
+                     if k not in named]
+        problems += self._check_product({"offerId": offer, "contentLanguage": "-",
+                                         "feedLabel": "-", **body})
+        if problems:
+            state.errors.extend(problems)
+            return 400, {"error": {"code": 400, "message": "; ".join(problems)}}
+        product = state.products.get(name)
+        if product is None:
+            return 404, {"error": {"code": 404, "message": f"{name} not found"}}
+        merged = dict(product["productAttributes"])
+        for path in mask:
+            if path.startswith("custom_attribute."):
+                continue
+            key = _camel(path)
+            if key in attributes:
+                merged[key] = attributes[key]
+            else:
+                merged.pop(key, None)
+        product["productAttributes"] = merged
+        price = merged.get("price", {}).get("amountMicros", "")
+        state.accepted.add((offer, price))
+        return 200, product
 
     def _check_product(self, product: dict[str, Any]) -> list[str]:
         problems = []
@@ -609,6 +705,10 @@ def start_merchant_api(workdir: Path,
     if discovery is not None and discovery.exists():
         doc = json.loads(discovery.read_text())
         state.allowed_attributes = set(doc["schemas"]["ProductAttributes"]["properties"])
+        inventories = discovery.parent / "merchantapi.inventories_v1.json"
+        if inventories.exists():
+            schema = json.loads(inventories.read_text())["schemas"]
+            state.local_attributes = schema["LocalInventoryAttributes"]["properties"]
     server = _MerchantServer(("127.0.0.1", 0), _MerchantHandler)
     server.state = state
     base = f"http://127.0.0.1:{server.server_address[1]}"
@@ -654,6 +754,8 @@ class GraphState:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The catalog's diagnostics edge: ProductCatalogDiagnosticGroup objects, one per page.
     diagnostics: list[dict[str, Any]] = field(default_factory=list)
+    # The data of every UPDATE sent with allow_upsert=false (a partial update), in order.
+    partial_updates: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _GraphHandler(BaseHTTPRequestHandler):
@@ -712,6 +814,16 @@ class _GraphHandler(BaseHTTPRequestHandler):
                 state.errors.append(f"malformed request {request}")
                 continue
             state.received.append((method, data["id"]))
+            if method == "UPDATE" and form.get("allow_upsert") == ["false"]:
+                # Documented: without upsert, UPDATE changes only the fields given, of an
+                # item that exists; it never creates one.
+                state.partial_updates.append(data)
+                if data["id"] not in state.items:
+                    statuses.append({"retailer_id": data["id"],
+                                     "errors": [{"message": "item does not exist"}]})
+                else:
+                    state.items[data["id"]].update(data)
+                continue
             if method == "DELETE":
                 state.items.pop(data["id"], None)
                 continue
