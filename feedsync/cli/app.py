@@ -24,6 +24,7 @@ from feedsync.cli.options import (
     ConfigOption,
     FailOn,
     ForceOption,
+    HistoryFormat,
     IssuesFileOption,
     JobsOption,
     MaxIssuesOption,
@@ -51,6 +52,7 @@ from feedsync.cli.output import (
     print_spec_list,
 )
 from feedsync.cli.plan_output import (
+    history_csv,
     history_json,
     plan_json,
     plan_markdown,
@@ -318,15 +320,19 @@ def history(
     channel: ChannelOption = None,
     limit: Annotated[int, typer.Option("--limit", "-n", envvar="FEEDSYNC_LIMIT", min=1,
                                        help="Runs per channel and destination.")] = 10,
-    format: Annotated[BuildFormat, format_option("table or json")] = BuildFormat.table,
+    format: Annotated[HistoryFormat, format_option("table, json or csv")
+                      ] = HistoryFormat.table,
 ) -> None:
     """List the last runs per channel and destination: when, items, added / changed /
-    removed, result. Example: feedsync history -c shop/feedsync.yaml --channel google_es
+    removed, result. `--format csv` gives one row per run for a BI tool.
+    Example: feedsync history -c shop/feedsync.yaml --channel google_es --format csv
     """
     output = Output()
     with _handled(output):
         records = api.load_project(config).history(channel, limit)
-    if format is BuildFormat.json:
+    if format is HistoryFormat.csv:
+        sys.stdout.write(history_csv(records))
+    elif format is HistoryFormat.json:
         sys.stdout.write(history_json(records))
     else:
         print_history_table(output, records)

@@ -80,6 +80,12 @@ class BuildFormat(str, Enum):
     json = "json"
 
 
+class HistoryFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
 class FailOn(str, Enum):
     """What makes `feedsync status` exit non-zero, for a cron or CI alert."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from typing import Any
 
@@ -111,6 +113,23 @@ def print_history_table(output: Output, records: list[RunRecord]) -> None:
                       f"{r.added:,}", f"{r.changed:,}", f"{r.removed:,}", f"{r.sent:,}",
                       f"{r.deleted:,}", result)
     output.out.print(table)
+
+
+HISTORY_CSV_COLUMNS = ("at", "command", "channel", "destination", "items", "added", "changed",
+                       "removed", "refreshed", "sent", "deleted", "result", "message")
+
+
+def history_csv(records: list[RunRecord]) -> str:
+    """One row per run x channel x destination, for a BI tool (columns: the README's)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(HISTORY_CSV_COLUMNS)
+    for r in records:
+        data = r.to_dict()
+        writer.writerow([data["at"], r.kind, r.feed, r.destination, r.items, r.added,
+                         r.changed, r.removed, r.refreshed, r.sent, r.deleted, r.result,
+                         r.message])
+    return buffer.getvalue()
 
 
 def history_json(records: list[RunRecord]) -> str:

@@ -4,6 +4,8 @@ or shrunken one, `plan` shows what would change (golden table, JSON and markdown
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -170,6 +172,20 @@ def test_history_lists_the_runs(tienda):
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", runs[0]["at"])
     table = run("history", "-c", str(tienda))
     assert "google_es_outlet" in table.stdout and "published" in table.stdout
+
+
+def test_history_csv_has_one_row_per_run_with_the_documented_columns(tienda):
+    assert run("build", "-c", str(tienda), "-q").exit_code == ExitCode.OK
+    set_prices(tienda, {"CAM-BAS-BLA-S": "18,95"})
+    assert run("build", "-c", str(tienda), "-q").exit_code == ExitCode.OK
+    result = run("history", "-c", str(tienda), "--channel", "google_es", "--format", "csv")
+    assert result.exit_code == ExitCode.OK, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    documented = readme.split("<!-- history-csv-columns -->", 2)[1]
+    assert list(rows[0]) == [c.strip(" `") for c in documented.strip().split(",")]
+    assert [(r["command"], r["channel"], r["items"], r["changed"]) for r in rows] == [
+        ("build", "google_es", "35", "1"), ("build", "google_es", "35", "0")]
 
 
 def test_ledger_file_is_private_and_versioned(tienda):
