@@ -493,3 +493,30 @@ def test_idealo_delivery_costs_come_from_the_setting_without_a_shipping_rule() -
     item, _ = render("idealo", kitchen_sink())
     assert item is not None and item["deliveryCosts_standard"] == "3.95"
 
+
+
+DESCRIPTIVE_OPTIONAL = ["product_type", "color", "size", "material", "pattern",
+                        "custom_label_0", "custom_label_4"]
+
+
+@pytest.mark.parametrize("spec_name", ["meta_catalog", "microsoft_merchant", "tiktok_catalog"])
+@pytest.mark.parametrize("name", DESCRIPTIVE_OPTIONAL)
+def test_an_overlong_optional_attribute_is_dropped_not_the_item(spec_name: str,
+                                                                 name: str) -> None:
+    spec = load_spec(spec_name)
+    [field] = [f for f in spec.fields if f.source_field == name]
+    assert field.max_length is not None
+    item, issues = render(spec_name, kitchen_sink(**{name: "x" * (field.max_length + 1)}))
+    assert item is not None and field.name not in item
+    issue = only(issues, codes.VALUE_DROPPED)
+    assert (issue.field, issue.severity, issue.channel) == (name, Severity.WARNING, spec_name)
+    # A value within the limit is written.
+    item, issues = render(spec_name, kitchen_sink(**{name: "x" * field.max_length}))
+    assert item is not None and field.name in item and not issues
+
+
+@pytest.mark.parametrize("spec_name", ["meta_catalog", "microsoft_merchant", "tiktok_catalog"])
+def test_an_overlong_item_group_id_still_leaves_the_item_out(spec_name: str) -> None:
+    # Dropping a variant's group would split it from its siblings: that stays an error.
+    item, issues = render(spec_name, kitchen_sink(item_group_id="G" * 200))
+    assert item is None and only(issues, codes.TOO_LONG).channel == spec_name
