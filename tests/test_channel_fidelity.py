@@ -520,3 +520,18 @@ def test_an_overlong_item_group_id_still_leaves_the_item_out(spec_name: str) -> 
     # Dropping a variant's group would split it from its siblings: that stays an error.
     item, issues = render(spec_name, kitchen_sink(item_group_id="G" * 200))
     assert item is None and only(issues, codes.TOO_LONG).channel == spec_name
+
+
+# The columns of idealo's own example feed, in its order (idealo.github.io/csv-importer/
+# en/csv, checked 2026-12-02); paymentCosts_paypal, deliveryCosts_dhl and imageUrl are
+# documented differences (channel_specs/idealo.yaml).
+IDEALO_EXAMPLE_COLUMNS = ["sku", "brand", "title", "categoryPath", "url", "eans",
+                          "description", "price", "deliveryTime"]
+
+
+def test_idealo_columns_follow_idealos_own_example_feed() -> None:
+    names = [f.name for f in load_spec("idealo").fields]
+    shared = [n for n in names if n in IDEALO_EXAMPLE_COLUMNS]
+    assert shared == IDEALO_EXAMPLE_COLUMNS
+    # The delivery cost comes before deliveryTime, as in the example.
+    assert names.index("deliveryCosts_standard") < names.index("deliveryTime")
