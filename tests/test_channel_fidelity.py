@@ -535,3 +535,13 @@ def test_idealo_columns_follow_idealos_own_example_feed() -> None:
     assert shared == IDEALO_EXAMPLE_COLUMNS
     # The delivery cost comes before deliveryTime, as in the example.
     assert names.index("deliveryCosts_standard") < names.index("deliveryTime")
+
+
+def test_meta_flags_a_product_without_a_quantity_to_sell_and_still_lists_it() -> None:
+    item, issues = render("meta_catalog", kitchen_sink(quantity=None))
+    assert item is not None and "quantity_to_sell_on_facebook" not in item
+    issue = only(issues, codes.MISSING_RECOMMENDED)
+    assert (issue.field, issue.severity, issue.channel) == (
+        "quantity", Severity.INFO, "meta_catalog")
+    item, issues = render("meta_catalog", kitchen_sink(quantity=3))
+    assert item is not None and item["quantity_to_sell_on_facebook"] == 3 and not issues
