@@ -545,3 +545,15 @@ def test_meta_flags_a_product_without_a_quantity_to_sell_and_still_lists_it() ->
         "quantity", Severity.INFO, "meta_catalog")
     item, issues = render("meta_catalog", kitchen_sink(quantity=3))
     assert item is not None and item["quantity_to_sell_on_facebook"] == 3 and not issues
+
+
+def test_tiktok_requires_the_nine_fields_its_catalog_page_names() -> None:
+    # ads.tiktok.com/help/article/catalog-product-parameters (last updated February 2025,
+    # checked 2026-12-02): "There are 9 required fields"; a missing one is an error.
+    required = [f.name for f in load_spec("tiktok_catalog").fields if f.required]
+    assert sorted(required) == sorted(["sku_id", "title", "description", "availability",
+                                       "condition", "price", "link", "image_link", "brand"])
+    item, issues = render("tiktok_catalog", kitchen_sink(brand=None))
+    assert item is None and only(issues, codes.MISSING_REQUIRED).channel == "tiktok_catalog"
+    item, issues = render("tiktok_catalog", kitchen_sink())
+    assert item is not None and not [i for i in issues if i.is_error]
