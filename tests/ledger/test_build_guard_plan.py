@@ -185,7 +185,7 @@ def test_history_csv_has_one_row_per_run_with_the_documented_columns(tienda):
     documented = readme.split("<!-- history-csv-columns -->", 2)[1]
     assert list(rows[0]) == [c.strip(" `") for c in documented.strip().split(",")]
     assert [(r["command"], r["channel"], r["items"], r["changed"]) for r in rows] == [
-        ("build", "google_es", "35", "1"), ("build", "google_es", "35", "0")]
+        ("build", "google_es", "36", "1"), ("build", "google_es", "36", "0")]
 
 
 def test_ledger_file_is_private_and_versioned(tienda):
