@@ -493,3 +493,67 @@ def test_idealo_delivery_costs_come_from_the_setting_without_a_shipping_rule() -
     item, _ = render("idealo", kitchen_sink())
     assert item is not None and item["deliveryCosts_standard"] == "3.95"
 
+
+
+DESCRIPTIVE_OPTIONAL = ["product_type", "color", "size", "material", "pattern",
+                        "custom_label_0", "custom_label_4"]
+
+
+@pytest.mark.parametrize("spec_name", ["meta_catalog", "microsoft_merchant", "tiktok_catalog"])
+@pytest.mark.parametrize("name", DESCRIPTIVE_OPTIONAL)
+def test_an_overlong_optional_attribute_is_dropped_not_the_item(spec_name: str,
+                                                                 name: str) -> None:
+    spec = load_spec(spec_name)
+    [field] = [f for f in spec.fields if f.source_field == name]
+    assert field.max_length is not None
+    item, issues = render(spec_name, kitchen_sink(**{name: "x" * (field.max_length + 1)}))
+    assert item is not None and field.name not in item
+    issue = only(issues, codes.VALUE_DROPPED)
+    assert (issue.field, issue.severity, issue.channel) == (name, Severity.WARNING, spec_name)
+    # A value within the limit is written.
+    item, issues = render(spec_name, kitchen_sink(**{name: "x" * field.max_length}))
+    assert item is not None and field.name in item and not issues
+
+
+@pytest.mark.parametrize("spec_name", ["meta_catalog", "microsoft_merchant", "tiktok_catalog"])
+def test_an_overlong_item_group_id_still_leaves_the_item_out(spec_name: str) -> None:
+    # Dropping a variant's group would split it from its siblings: that stays an error.
+    item, issues = render(spec_name, kitchen_sink(item_group_id="G" * 200))
+    assert item is None and only(issues, codes.TOO_LONG).channel == spec_name
+
+
+# The columns of idealo's own example feed, in its order (idealo.github.io/csv-importer/
+# en/csv, checked 2026-12-02); paymentCosts_paypal, deliveryCosts_dhl and imageUrl are
+# documented differences (channel_specs/idealo.yaml).
+IDEALO_EXAMPLE_COLUMNS = ["sku", "brand", "title", "categoryPath", "url", "eans",
+                          "description", "price", "deliveryTime"]
+
+
+def test_idealo_columns_follow_idealos_own_example_feed() -> None:
+    names = [f.name for f in load_spec("idealo").fields]
+    shared = [n for n in names if n in IDEALO_EXAMPLE_COLUMNS]
+    assert shared == IDEALO_EXAMPLE_COLUMNS
+    # The delivery cost comes before deliveryTime, as in the example.
+    assert names.index("deliveryCosts_standard") < names.index("deliveryTime")
+
+
+def test_meta_flags_a_product_without_a_quantity_to_sell_and_still_lists_it() -> None:
+    item, issues = render("meta_catalog", kitchen_sink(quantity=None))
+    assert item is not None and "quantity_to_sell_on_facebook" not in item
+    issue = only(issues, codes.MISSING_RECOMMENDED)
+    assert (issue.field, issue.severity, issue.channel) == (
+        "quantity", Severity.INFO, "meta_catalog")
+    item, issues = render("meta_catalog", kitchen_sink(quantity=3))
+    assert item is not None and item["quantity_to_sell_on_facebook"] == 3 and not issues
+
+
+def test_tiktok_requires_the_nine_fields_its_catalog_page_names() -> None:
+    # ads.tiktok.com/help/article/catalog-product-parameters (last updated February 2025,
+    # checked 2026-12-02): "There are 9 required fields"; a missing one is an error.
+    required = [f.name for f in load_spec("tiktok_catalog").fields if f.required]
+    assert sorted(required) == sorted(["sku_id", "title", "description", "availability",
+                                       "condition", "price", "link", "image_link", "brand"])
+    item, issues = render("tiktok_catalog", kitchen_sink(brand=None))
+    assert item is None and only(issues, codes.MISSING_REQUIRED).channel == "tiktok_catalog"
+    item, issues = render("tiktok_catalog", kitchen_sink())
+    assert item is not None and not [i for i in issues if i.is_error]

@@ -48,16 +48,19 @@ def test_validate_json_shape(tienda: Path):
     assert result.exit_code == 1
     data = json.loads(result.stdout)
     assert data["rows"] == 40
-    assert data["summary"]["errors"] == 3  # the bad GTIN, and a missing price in 2 channels
+    assert data["summary"]["errors"] == 2  # a missing price in 2 channels
     google = data["channels"]["google_es"]
     assert {k: google[k] for k in ("spec", "items", "excluded", "outputs",
                                    "filtered_by_rules")} == {
-        "spec": "google_merchant", "items": 35, "excluded": 1, "outputs": [],
+        "spec": "google_merchant", "items": 36, "excluded": 1, "outputs": [],
         "filtered_by_rules": 3}
     assert google["rules"][0]["dropped"] == 3
     gtin = next(i for i in data["issues"] if i["code"] == "invalid-gtin")
-    assert gtin == {"code": "invalid-gtin", "severity": "error",
-                    "message": "GTIN 8412345678901 fails the GS1 check digit", "row": 41,
+    # A bad GTIN is left out, the product kept: only a channel needing a GTIN drops it.
+    assert gtin == {"code": "invalid-gtin", "severity": "warning",
+                    "message": "GTIN 8412345678901 fails the GS1 check digit; it is left "
+                               "out, and only channels that need gtin leave the product out",
+                    "row": 41,
                     "product_id": "AUR-IN-EAR", "field": "gtin", "value": "8412345678901",
                     "channel": None, "column": "EAN"}
     price = next(i for i in data["issues"] if i["code"] == "missing-required")
@@ -70,7 +73,7 @@ def test_validate_junit_is_parseable_xml_with_failures(tienda: Path):
     root = etree.fromstring(result.stdout.encode())
     assert root.tag == "testsuites"
     failures = root.findall(".//failure")
-    assert {f.get("type") for f in failures} == {"invalid-gtin", "missing-required"}
+    assert {f.get("type") for f in failures} == {"missing-required"}
     suites = {s.get("name"): s for s in root.findall("testsuite")}
     assert suites["google_es"].get("failures") == "1"
 

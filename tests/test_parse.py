@@ -53,12 +53,17 @@ def test_a_good_row_becomes_a_typed_product():
     ("9812345678902", "coupon"),
     ("94006381333934", "variable-measure"),
 ])
-def test_bad_gtins_are_errors_with_a_reason(gtin, fragment):
+def test_bad_gtins_are_left_out_with_a_warning_and_a_reason(gtin, fragment):
     product, issues = parse({"gtin": gtin})
-    assert product is None
+    # The product stays in the canonical record without its GTIN: only a channel that
+    # needs one leaves it out (with its own issue).
+    assert product is not None and product.gtin is None
     [issue] = issues
     assert (issue.code, issue.field, issue.row, issue.value) == ("invalid-gtin", "gtin", 7, gtin)
-    assert fragment in issue.message
+    assert issue.severity.value == "warning"
+    assert fragment in issue.message and "left out" in issue.message
+    # A product with an unreadable GTIN has one, so identifier_exists is not said to be no.
+    assert product.identifier_exists is None
 
 
 def test_good_gtins_and_isbn10_conversion():
@@ -78,15 +83,17 @@ def test_good_gtins_and_isbn10_conversion():
     ("1500.5 JPY", "too-many-decimals"),
     ("15 XYZ", "invalid-currency"),
 ])
-def test_bad_prices(price, code):
+def test_bad_prices_are_left_out_with_a_warning(price, code):
     product, issues = parse({"price": price})
-    assert product is None
-    assert codes(issues) == [code]
+    # Only channels that need a price leave the product out (eBay's inventory items
+    # carry none).
+    assert product is not None and product.price is None
+    assert codes(issues) == [code] and issues[0].severity.value == "warning"
 
 
 def test_a_price_without_currency_needs_a_default():
     product, issues = parse({"price": "10"})
-    assert product is None and codes(issues) == ["missing-currency"]
+    assert product.price is None and codes(issues) == ["missing-currency"]
     product, issues = parse({"price": "10"}, defaults={"currency": "EUR"})
     assert product.price == Money(Decimal("10"), "EUR")
 
@@ -100,7 +107,8 @@ def test_locale_prices():
                                  "https://"])
 def test_links_must_be_absolute_http(url):
     product, issues = parse({"link": url})
-    assert product is None and codes(issues) == ["invalid-url"]
+    assert codes(issues) == ["invalid-url"] and issues[0].severity.value == "warning"
+    assert product is not None and product.link is None
 
 
 def test_urls_with_spaces_are_encoded():
@@ -112,7 +120,7 @@ def test_enums_accept_synonyms_and_user_value_maps():
     product, _ = parse({"availability": "In Stock"})
     assert product.availability == "in_stock"
     product, issues = parse({"availability": "Disponible"})
-    assert product is None and codes(issues) == ["invalid-value"]
+    assert codes(issues) == ["invalid-value"] and product.availability is None
     assert "source.values.availability" in issues[0].message
     product, _ = parse({"availability": "disponible"},
                        values={"availability": {"Disponible": "in_stock"}})
@@ -185,8 +193,10 @@ def test_bad_gtins_corpus_reports_each_row():
     source = CsvSource(DATA / "bad_gtins.csv")
     row_parser = RowParser(SourceConfig(path="bad_gtins.csv"), source.columns, source.name)
     results = [row_parser.parse(r) for r in source.rows()]
-    bad_rows = [issues[0].row for product, issues in results if product is None]
+    bad_rows = [issues[0].row for product, issues in results
+                if product is not None and product.gtin is None]
     assert bad_rows == [2, 3, 4, 5, 6]
+    assert all(product is not None for product, _ in results)
     assert results[5][0].gtin == "4006381333931"
     assert results[6][0].gtin == "9780306406157"
 

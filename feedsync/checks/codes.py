@@ -5,9 +5,10 @@ each one is declared here once, as a constant, and code elsewhere refers to the 
 `Issue(codes.DUPLICATE_ID, ...)`. `feedsync codes` lists the registry and the README's list
 is checked against it by a test.
 
-The severity here is the code's usual one; a call site may report the same code more mildly
-where the same problem costs less (a bad URL in the list of extra images is a warning, the
-image is left out; a bad `link` is an error). Codes that channel specs declare in their
+The severity here is the code's usual one; a call site may report the same code otherwise
+where the same problem costs more or less (a bad `id` is an error, since no channel can list
+the product; a bad GTIN, date or link is a warning: the value is left out and only a channel
+that requires it leaves the product out). Codes that channel specs declare in their
 `rules:` are data, not constants: see `spec_code` below and `ChannelSpec.issue_codes`.
 """
 
@@ -103,18 +104,25 @@ MISSING_ID = register(
 INVALID_ID = register(
     "invalid-id", Severity.ERROR, "An id contains control characters")
 INVALID_URL = register(
-    "invalid-url", Severity.ERROR, "A link is not an absolute http(s) address")
+    "invalid-url", Severity.WARNING,
+    "A link is not an absolute http(s) address; it is left out, and only a channel that "
+    "needs it drops the product")
 INVALID_PRICE = register(
-    "invalid-price", Severity.ERROR, "A price is not a number above 0")
+    "invalid-price", Severity.WARNING,
+    "A price is not a number above 0; it is left out, and only a channel that needs a price "
+    "drops the product")
 INVALID_CURRENCY = register(
-    "invalid-currency", Severity.ERROR, "A currency is not an ISO 4217 code such as EUR")
+    "invalid-currency", Severity.WARNING,
+    "A currency is not an ISO 4217 code such as EUR, so its price is left out")
 MISSING_CURRENCY = register(
-    "missing-currency", Severity.ERROR,
-    "A price has no currency, in the cell or in source.defaults")
+    "missing-currency", Severity.WARNING,
+    "A price has no currency, in the cell or in source.defaults, so it is left out")
 TOO_MANY_DECIMALS = register(
-    "too-many-decimals", Severity.ERROR, "A price has more decimals than its currency allows")
+    "too-many-decimals", Severity.WARNING,
+    "A price has more decimals than its currency allows, so it is left out")
 CURRENCY_MISMATCH = register(
-    "currency-mismatch", Severity.ERROR, "The sale price is in another currency than the price")
+    "currency-mismatch", Severity.WARNING,
+    "The sale price is in another currency than the price, so the sale is left out")
 SALE_PRICE_NOT_LOWER = register(
     "sale-price-not-lower", Severity.WARNING,
     "The sale price is not lower than the price, so it is left out")
@@ -122,19 +130,26 @@ INCOMPLETE_SALE_WINDOW = register(
     "incomplete-sale-window", Severity.WARNING,
     "A sale has a start or an end date but not both, so the dates are left out")
 INVALID_SALE_WINDOW = register(
-    "invalid-sale-window", Severity.ERROR, "A sale ends before it starts")
+    "invalid-sale-window", Severity.WARNING,
+    "A sale ends before it starts, so the sale is left out")
 INVALID_DATE = register(
-    "invalid-date", Severity.ERROR, "A date cannot be read (or does not match date_format)")
+    "invalid-date", Severity.WARNING,
+    "A date cannot be read (or does not match date_format); it is left out, and only a "
+    "channel that needs it drops the product")
 INVALID_GTIN = register(
-    "invalid-gtin", Severity.ERROR,
-    "A GTIN (EAN, UPC, ISBN) is malformed, fails its check digit or is store-internal")
+    "invalid-gtin", Severity.WARNING,
+    "A GTIN (EAN, UPC, ISBN) is malformed, fails its check digit or is store-internal; it "
+    "is left out, and only a channel that needs it drops the product")
 ISBN10_CONVERTED = register(
     "isbn10-converted", Severity.WARNING, "An ISBN-10 was converted to its ISBN-13")
 INVALID_VALUE = register(
-    "invalid-value", Severity.ERROR,
-    "A value is not one the field accepts (map it under source.values)")
+    "invalid-value", Severity.WARNING,
+    "A value is not one the field accepts (map it under source.values); it is left out, "
+    "and only a channel that needs it drops the product")
 INVALID_NUMBER = register(
-    "invalid-number", Severity.ERROR, "A quantity is not a whole number")
+    "invalid-number", Severity.WARNING,
+    "A quantity is not a whole number; it is left out, and only a channel that needs it "
+    "drops the product")
 INVALID_WEIGHT = register(
     "invalid-weight", Severity.WARNING,
     "A weight cannot be read; it is left out, and only a channel that needs it drops the "

@@ -96,10 +96,17 @@ _WEIGHT_UNITS = {"kg": "kg", "kgs": "kg", "kilo": "kg", "kilos": "kg", "kilogram
                  "kilograms": "kg", "g": "g", "gr": "g", "grs": "g", "gram": "g",
                  "grams": "g", "lb": "lb", "lbs": "lb", "pound": "lb", "pounds": "lb",
                  "oz": "oz", "ounce": "oz", "ounces": "oz"}
-# Fields no channel needs to list a product: a value that cannot be read is left out with
-# a warning, and only a channel that requires the field leaves the product out (a weight
-# written `3 kgs` must not remove a product from every feed).
-_CHANNEL_OPTIONAL = frozenset({"shipping_weight", "shipping"})
+# What every built-in channel spec requires (`required: true` in each, checked by
+# test_essential_fields_are_exactly_what_every_channel_requires): a value of these that
+# cannot be read removes the product everywhere. Any other field that cannot be read
+# (a GTIN, a date, a link, an availability, even the price: eBay's inventory items carry
+# none) is left out with a warning, and only a channel that requires it leaves the
+# product out with its own issue (a weight written `3 kgs` or a bad GTIN must not remove
+# a product from every feed).
+ESSENTIAL_FIELDS = frozenset({"id", "title"})
+# A sale whose price or dates cannot be read is dropped whole: a sale price without its
+# dates would be advertised for ever.
+_SALE_FIELDS = ("sale_price", "sale_price_effective_date", "sale_price_start", "sale_price_end")
 _POSTAL = re.compile(r"^[0-9*][0-9A-Za-z*\- ]*$")
 # Groups are comma-separated, but prices may use decimal commas: split only before `CC:`.
 _SHIPPING_GROUPS = re.compile(r",(?=\s*[A-Za-z]{2}:)")
@@ -304,6 +311,10 @@ class RowParser:
         product_id = self.raw_id(data)
         warnings = self._warnings
         warn = self._warn
+        # Fields whose value could not be read: no default stands in for them, since the
+        # warning says the value is left out.
+        unreadable: set[str] = set()
+        unreadable_sale = False
 
         for target, column, columns, template, value_map, convert, memo in self.plan:
             if template is not None:
@@ -335,11 +346,15 @@ class RowParser:
             except (FieldProblem, DateFormatError) as problem:
                 code = (problem.code if isinstance(problem, FieldProblem)
                         else codes.INVALID_DATE)
-                soft = target in _CHANNEL_OPTIONAL
+                soft = target not in ESSENTIAL_FIELDS
                 message = str(problem)
-                if soft:
+                if target in _SALE_FIELDS:
+                    message += "; the sale price and its dates are left out"
+                    unreadable_sale = True
+                elif soft:
                     message += ("; it is left out, and only channels that need "
                                 f"{_public_name(target)} leave the product out")
+                unreadable.add(target)
                 issues.append(Issue(code, Severity.WARNING if soft else Severity.ERROR,
                                     message, row=row,
                                     product_id=product_id, field=_public_name(target),
@@ -356,8 +371,11 @@ class RowParser:
         if images:
             values.setdefault("image_link", images[0])
             values.setdefault("additional_image_link", images[1:])
+        if unreadable_sale:
+            for name in _SALE_FIELDS:
+                values.pop(name, None)
         for name, default in self.default_values.items():
-            if values.get(name) in (None, "", []):
+            if values.get(name) in (None, "", []) and name not in unreadable:
                 values[name] = default
 
         if not product_id:
@@ -366,7 +384,7 @@ class RowParser:
                                 row=row, field="id", column=self.id_column))
             return None, issues
 
-        self._finish(values, issues, row, product_id)
+        self._finish(values, issues, row, product_id, gtin_unreadable="gtin" in unreadable)
         if failed or any(i.is_error for i in issues):
             return None, issues
         extra = {c: cell for c in self.extra_columns if (cell := data.get(c))}
@@ -381,36 +399,53 @@ class RowParser:
                               date_format=self.source.date_format, end_of_day=end_of_day)
 
     def _finish(self, values: dict[str, Any], issues: list[Issue], row: int,
-                product_id: str) -> None:
-        """Checks across fields: currencies, sale price and window, identifiers."""
+                product_id: str, *, gtin_unreadable: bool = False) -> None:
+        """Checks across fields: currencies, sale price and window, identifiers.
+
+        A problem with the price removes the product everywhere (every channel needs a
+        price); a problem with the sale leaves the sale out, with a warning."""
+
+        def drop_sale(code: str, message: str, value: str | None = None,
+                      field: str = "sale_price") -> None:
+            issues.append(Issue(code, Severity.WARNING,
+                                f"{message}; the sale price and its dates are left out",
+                                row=row, product_id=product_id, field=field, value=value))
+            for name in _SALE_FIELDS:
+                values.pop(name, None)
+
         currency = values.get("currency") or self.default_currency
         for name in ("price", "sale_price"):
             amount = values.get(name)
-            if isinstance(amount, tuple):  # (Decimal, currency or None)
-                value, code = amount
-                code = code or currency
-                if not code:
-                    issues.append(Issue(
-                        codes.MISSING_CURRENCY, Severity.ERROR,
-                        f"{name} {value} has no currency; write it in the cell (15.00 EUR) "
-                        "or set source.defaults.currency", row=row, product_id=product_id,
-                        field=name, value=str(value)))
-                    continue
-                decimals = currency_decimals(code)
-                if value != value.quantize(_quantum(decimals)):
-                    issues.append(Issue(
-                        codes.TOO_MANY_DECIMALS, Severity.ERROR,
-                        f"{name} {value} has more decimals than {code} allows ({decimals})",
-                        row=row, product_id=product_id, field=name, value=str(value)))
-                    continue
+            if not isinstance(amount, tuple):  # (Decimal, currency or None)
+                continue
+            value, code = amount
+            code = code or currency
+            if not code:
+                problem = (codes.MISSING_CURRENCY,
+                           f"{name} {value} has no currency; write it in the cell "
+                           "(15.00 EUR) or set source.defaults.currency")
+            elif value != value.quantize(_quantum(decimals := currency_decimals(code))):
+                problem = (codes.TOO_MANY_DECIMALS,
+                           f"{name} {value} has more decimals than {code} allows ({decimals})")
+            else:
                 values[name] = Money(value, code)
+                continue
+            if name == "sale_price":
+                drop_sale(*problem, str(value))
+                continue
+            issues.append(Issue(
+                problem[0], Severity.WARNING,
+                f"{problem[1]}; it is left out, and only channels that need price leave "
+                "the product out", row=row, product_id=product_id, field=name,
+                value=str(value)))
+            values.pop("price")
+            for sale_name in _SALE_FIELDS:  # a sale price means nothing without a price
+                values.pop(sale_name, None)
         price, sale = values.get("price"), values.get("sale_price")
         if isinstance(sale, Money) and isinstance(price, Money):
             if sale.currency != price.currency:
-                issues.append(Issue(codes.CURRENCY_MISMATCH, Severity.ERROR,
-                                    f"sale_price is in {sale.currency} but price in "
-                                    f"{price.currency}", row=row, product_id=product_id,
-                                    field="sale_price", value=str(sale)))
+                drop_sale(codes.CURRENCY_MISMATCH, f"sale_price is in {sale.currency} but "
+                          f"price in {price.currency}", str(sale))
             elif sale.amount >= price.amount:
                 issues.append(Issue(codes.SALE_PRICE_NOT_LOWER, Severity.WARNING,
                                     f"sale_price {sale} is not lower than price {price}; "
@@ -428,11 +463,12 @@ class RowParser:
                                 field="sale_price_effective_date"))
         window = values.get("sale_price_effective_date")
         if window and window.end <= window.start:
-            issues.append(Issue(codes.INVALID_SALE_WINDOW, Severity.ERROR,
-                                "the sale ends before it starts", row=row, product_id=product_id,
-                                field="sale_price_effective_date"))
-        if "identifier_exists" not in values and not values.get("gtin") and not (
-                values.get("brand") and values.get("mpn")):
+            drop_sale(codes.INVALID_SALE_WINDOW, "the sale ends before it starts",
+                      field="sale_price_effective_date")
+        # A product whose GTIN could not be read has one: saying identifier_exists=no
+        # for it would be false (Google disapproves that), so it is left unsaid.
+        if "identifier_exists" not in values and not gtin_unreadable and not values.get(
+                "gtin") and not (values.get("brand") and values.get("mpn")):
             values["identifier_exists"] = False
 
     # -- converters: raw string -> typed value, or FieldProblem ------------------------

@@ -140,8 +140,8 @@ def test_google_receives_well_formed_batches_and_deletes_what_left(merchant, tie
     result = invoke(cli, "push", "-c", str(config))
     assert result.exit_code == ExitCode.OK, result.output
     assert state.errors == []
-    assert len(state.products) == 38
-    assert state.batches == [10, 10, 10, 8]
+    assert len(state.products) == 39
+    assert state.batches == [10, 10, 10, 9]
     shirt = state.products["es~ES~CAM-BAS-BLA-S"]
     assert shirt["productAttributes"]["price"] == {"amountMicros": "19950000",
                                                    "currencyCode": "EUR"}
@@ -151,7 +151,7 @@ def test_google_receives_well_formed_batches_and_deletes_what_left(merchant, tie
     assert result.exit_code == ExitCode.OK, result.output
     assert state.errors == []
     [outcome] = json.loads(result.stdout)["publish"]
-    assert outcome["items"] == 32 and outcome["deleted"] == 6
+    assert outcome["items"] == 32 and outcome["deleted"] == 7
     assert len(state.products) == 32
 
 
@@ -162,8 +162,8 @@ def test_google_retries_a_busy_batch_and_only_the_failed_parts(merchant, tienda)
     config = load_config(configure(tienda, {"google": _google(base, account_file)}))
     report = run_push(config)
     assert report.exit_code == ExitCode.OK, report.outcomes
-    assert state.batches == [38, 1]  # the whole batch once more, then the one flaky part
-    assert len(state.products) == 38
+    assert state.batches == [39, 1]  # the whole batch once more, then the one flaky part
+    assert len(state.products) == 39
 
 
 def test_google_item_rejections_are_reported(merchant, tienda):
@@ -198,8 +198,8 @@ def test_meta_receives_items_batch_and_polls_the_handle(graph, tienda, cli, monk
     result = invoke(cli, "push", "-c", str(config))
     assert result.exit_code == ExitCode.OK, result.output
     assert state.errors == []
-    assert state.batches == [25, 13]
-    assert len(state.items) == 38
+    assert state.batches == [25, 14]
+    assert len(state.items) == 39
     assert state.items["CAM-BAS-BLA-S"]["availability"] == "in stock"
     assert state.handles and all(v == 0 for v in state.handles.values())  # polled to the end
     assert all(META_TOKEN not in q for q in state.queries)  # never in a URL

@@ -49,7 +49,7 @@ def test_google_gets_everything_once_then_only_the_changes(merchant, tienda, cli
     config = configure(tienda, {"google": _google(base, account_file)})
     result, data = _push(cli, config)
     assert result.exit_code == ExitCode.OK, result.output
-    assert len(state.received) == 38 and {m for m, _ in state.received} == {"insert"}
+    assert len(state.received) == 39 and {m for m, _ in state.received} == {"insert"}
 
     state.received.clear()
     result, data = _push(cli, config)
@@ -108,8 +108,8 @@ def test_items_near_googles_expiry_are_refreshed(merchant, tienda, cli):
     age_ledger(config, "google", days=8)  # 28 days since the last update
     result, data = _push(cli, config)
     assert result.exit_code == ExitCode.OK, result.output
-    assert len(state.received) == 38
-    assert data["publish"][0]["changes"]["refresh"] == 38
+    assert len(state.received) == 39
+    assert data["publish"][0]["changes"]["refresh"] == 39
     state.received.clear()
     assert _push(cli, config)[0].exit_code == ExitCode.OK
     assert state.received == []  # refreshed items start a new 30 days
@@ -121,7 +121,7 @@ def test_full_resends_everything(merchant, tienda, cli):
     assert _push(cli, config)[0].exit_code == ExitCode.OK
     state.received.clear()
     assert _push(cli, config, "--full")[0].exit_code == ExitCode.OK
-    assert len(state.received) == 38
+    assert len(state.received) == 39
 
 
 def test_a_rejected_item_is_not_claimed_and_is_sent_again(merchant, tienda, cli):
@@ -139,7 +139,7 @@ def test_meta_gets_only_the_changes_and_the_deletes(graph, tienda, cli):
     base, state = graph
     config = configure(tienda, {"meta": _meta(base)})
     assert _push(cli, config)[0].exit_code == ExitCode.OK
-    assert len(state.received) == 38
+    assert len(state.received) == 39
     state.received.clear()
     set_prices(config, CHANGED)
     remove_products(config, {"CAM-BAS-AZU-L"})
@@ -215,5 +215,5 @@ def test_dry_run_says_what_the_delta_would_send_and_sends_nothing(merchant, tien
     result, data = _push(cli, config, "--dry-run")
     assert result.exit_code == ExitCode.OK, result.output
     assert data["publish"][0]["message"] == (
-        "would send 3 of 37 items (0 new, 3 changed, 0 to refresh) and delete 1")
+        "would send 3 of 38 items (0 new, 3 changed, 0 to refresh) and delete 1")
     assert state.received == []

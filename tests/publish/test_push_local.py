@@ -31,7 +31,7 @@ def test_push_publishes_to_a_directory_and_records_it(tienda, cli):
     db = sqlite3.connect(tienda.parent / ".feedsync" / "state.db")
     items, sha = db.execute("SELECT items, sha256 FROM publishes WHERE channel = 'google_es' "
                             "AND destination = 'public'").fetchone()
-    assert items == 38 and len(sha) == 64
+    assert items == 39 and len(sha) == 64
     assert not (tienda.parent / ".feedsync" / "staging").exists()
 
 
@@ -42,7 +42,7 @@ def test_dry_run_sends_and_writes_nothing(tienda, cli):
     report = json.loads(result.stdout)
     assert report["dry_run"] is True
     [outcome] = report["publish"]
-    assert outcome["status"] == "dry-run" and outcome["items"] == 38
+    assert outcome["status"] == "dry-run" and outcome["items"] == 39
     assert outcome["target"].endswith("public_html/google_es.xml")
     assert not (tienda.parent / "public_html").exists()
     assert not (tienda.parent / "feeds").exists()
@@ -61,7 +61,7 @@ def test_truncated_master_trips_the_guard_and_keeps_every_old_feed(tienda, cli):
     truncate_master(config, 0.5)
     result = invoke(cli, "push", "-c", str(config))
     assert result.exit_code == ExitCode.GUARD_TRIPPED, result.output
-    assert "fewer than the 38 published" in result.output
+    assert "fewer than the 39 published" in result.output
     assert published.read_bytes() == old_published
     assert built.read_bytes() == old_built  # the channel's own output is kept too
     assert sqlite3.connect(db_path).execute("SELECT * FROM publishes").fetchall() == record
@@ -277,7 +277,7 @@ def test_push_publishes_each_market_and_every_part(tienda, cli):
     assert b"MXN" in (public / "google_MX.xml").read_bytes()
     db = sqlite3.connect(tienda.parent / ".feedsync" / "state.db")
     recorded = dict(db.execute("SELECT channel, items FROM publishes").fetchall())
-    assert recorded == {"google.ES": 38, "google.MX": 38, "ebay": 39}
+    assert recorded == {"google.ES": 39, "google.MX": 39, "ebay": 40}
 
 
 def test_each_market_is_guarded_on_its_own(tienda, cli):

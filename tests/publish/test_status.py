@@ -116,12 +116,12 @@ def test_google_status_pages_retries_and_joins_with_the_ledger(merchant, tienda,
 
     [google] = report.destinations
     assert google.kind == "merchant-api" and google.error is None
-    assert google.items == 38  # 37 of ours + OLD-1; the en~US product is another feed's
+    assert google.items == 39  # 38 of ours + OLD-1; the en~US product is another feed's
     assert google.statuses["disapproved"] == 2 and google.statuses["warned"] == 1
     assert google.new_disapprovals == 2
     assert sorted(google.sample_new_disapprovals) == ["CAM-BAS-BLA-M", "CAM-BAS-BLA-S"]
     assert google.expired == 1 and google.sample_expired == ["CAM-BAS-BLA-L"]
-    assert google.ledger_items == 38
+    assert google.ledger_items == 39
     assert (google.not_listed, google.sample_not_listed) == (1, ["CAM-BAS-NEG-S"])
     assert (google.unknown_to_ledger, google.sample_unknown) == (1, ["OLD-1"])
 
@@ -149,7 +149,7 @@ def test_status_table_groups_by_the_channels_issue(merchant, tienda, cli):
     assert result.exit_code == ExitCode.OK, result.output
     out = result.stdout
     assert "google_es -> google (google-merchant://123456" in out
-    assert "38 items (35 approved, 1 warned, 2 disapproved)" in out
+    assert "39 items (36 approved, 1 warned, 2 disapproved)" in out
     assert "2 newly disapproved: CAM-BAS-BLA-M, CAM-BAS-BLA-S" in out
     assert "1 expired" in out
     assert "1 sent but not listed (CAM-BAS-NEG-S)" in out
@@ -306,12 +306,12 @@ def test_file_destinations_show_what_was_published_and_when(tienda, cli):
     assert invoke(cli, "push", "-c", str(config)).exit_code == ExitCode.OK
     data = json.loads(invoke(cli, "status", "-c", str(config), "--format", "json").stdout)
     [public] = data["destinations"]
-    assert public["kind"] == "file" and public["items"] == 38
+    assert public["kind"] == "file" and public["items"] == 39
     assert public["last_published"]["result"] == "published"
     assert public["last_published"]["at"].endswith("Z")
     assert public["target"].endswith("public_html/google_es.xml")
     table = invoke(cli, "status", "-c", str(config)).stdout
-    assert f"38 items published at {public['last_published']['at']}" in table
+    assert f"39 items published at {public['last_published']['at']}" in table
     assert "no API feedsync reads" in table
 
 
@@ -351,7 +351,7 @@ def test_the_html_report_shows_what_the_channels_said(merchant, tienda, cli, tmp
     html = page.read_text(encoding="utf-8")
     section = html.split("id='channel-status'")[1].split("</section>")[0]
     assert "google_es → google" in section
-    assert "38 items (35 approved, 2 disapproved, 1 warned)" in section
+    assert "39 items (36 approved, 2 disapproved, 1 warned)" in section
     assert ("<td>image_link_broken</td><td>DISAPPROVED</td><td>image_link</td><td>2</td>"
             "<td>Invalid image [image link]</td><td>CAM-BAS-BLA-M, CAM-BAS-BLA-S</td>"
             ) in section

@@ -55,7 +55,7 @@ def test_the_example_syncs_its_store_database(tienda):
     db = _store_db(tienda)
     config = _sync_config(tienda)
     project = load_project(config)
-    assert project.build().channels["google_es"].items == 38
+    assert project.build().channels["google_es"].items == 39
     report = project.sync()
     assert report.exit_code == ExitCode.OK
     feeds = tienda.parent / "feeds"
