@@ -84,3 +84,26 @@ def ftps_server(tmp_path: Path) -> Iterator[servers.FtpServer]:
 def http_server() -> Iterator[tuple[str, servers.HttpState]]:
     with servers.start_http() as server:
         yield server
+
+
+@pytest.fixture
+def merchant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The local fake Merchant API (documented shapes), with google-auth kept offline."""
+    from google.oauth2 import service_account
+
+    from tests.publish.test_channel_apis import DISCOVERY
+
+    monkeypatch.setattr(service_account.Credentials,
+                        "_is_regional_access_boundary_lookup_required", lambda self: False)
+    with servers.start_merchant_api(tmp_path, DISCOVERY) as fake:
+        yield fake
+
+
+@pytest.fixture
+def graph(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The local fake Graph API (documented shapes), its token in $META_TOKEN."""
+    from tests.publish.test_channel_apis import META_TOKEN
+
+    monkeypatch.setenv("META_TOKEN", META_TOKEN)
+    with servers.start_graph_api(META_TOKEN) as fake:
+        yield fake

@@ -11,32 +11,14 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from feedsync.errors import ExitCode
 from tests.ledger.helpers import age_ledger, remove_products, set_prices
-from tests.publish import servers
 from tests.publish.conftest import configure, invoke
-from tests.publish.test_channel_apis import DISCOVERY, META_TOKEN, _google, _meta
+from tests.publish.test_channel_apis import _google, _meta
 
 CHANGED = {"CAM-BAS-BLA-S": "18,95", "CAM-BAS-BLA-M": "18,95", "CAM-BAS-BLA-L": "21,95"}
 
 
-@pytest.fixture
-def merchant(tmp_path, monkeypatch):
-    from google.oauth2 import service_account
-
-    monkeypatch.setattr(service_account.Credentials,
-                        "_is_regional_access_boundary_lookup_required", lambda self: False)
-    with servers.start_merchant_api(tmp_path, DISCOVERY) as fake:
-        yield fake
-
-
-@pytest.fixture
-def graph(monkeypatch):
-    monkeypatch.setenv("META_TOKEN", META_TOKEN)
-    with servers.start_graph_api(META_TOKEN) as fake:
-        yield fake
 
 
 def _push(cli, config, *args):

@@ -13,31 +13,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import pytest
-
 from feedsync.config import load_config
 from feedsync.errors import ExitCode
 from feedsync.publish.status import run_status
-from tests.publish import servers
 from tests.publish.conftest import configure, invoke
-from tests.publish.test_channel_apis import DISCOVERY, META_TOKEN, _google, _meta
-
-
-@pytest.fixture
-def merchant(tmp_path, monkeypatch):
-    from google.oauth2 import service_account
-
-    monkeypatch.setattr(service_account.Credentials,
-                        "_is_regional_access_boundary_lookup_required", lambda self: False)
-    with servers.start_merchant_api(tmp_path, DISCOVERY) as fake:
-        yield fake
-
-
-@pytest.fixture
-def graph(monkeypatch):
-    monkeypatch.setenv("META_TOKEN", META_TOKEN)
-    with servers.start_graph_api(META_TOKEN) as fake:
-        yield fake
+from tests.publish.test_channel_apis import META_TOKEN, _google, _meta
 
 
 def _when(days: float) -> str:

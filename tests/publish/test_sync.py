@@ -13,32 +13,14 @@ import json
 import sqlite3
 from pathlib import Path
 
-import pytest
-
 from feedsync.errors import ExitCode
 from tests.ledger.helpers import _rows, _write, remove_products, set_prices
-from tests.publish import servers
 from tests.publish.conftest import configure, invoke
-from tests.publish.test_channel_apis import DISCOVERY, META_TOKEN, _google, _meta
+from tests.publish.test_channel_apis import _google, _meta
 
 SOLD_OUT = ["CAM-BAS-BLA-S", "CAM-BAS-BLA-M", "CAM-BAS-BLA-L"]
 
 
-@pytest.fixture
-def merchant(tmp_path, monkeypatch):
-    from google.oauth2 import service_account
-
-    monkeypatch.setattr(service_account.Credentials,
-                        "_is_regional_access_boundary_lookup_required", lambda self: False)
-    with servers.start_merchant_api(tmp_path, DISCOVERY) as fake:
-        yield fake
-
-
-@pytest.fixture
-def graph(monkeypatch):
-    monkeypatch.setenv("META_TOKEN", META_TOKEN)
-    with servers.start_graph_api(META_TOKEN) as fake:
-        yield fake
 
 
 def set_stock(config: Path, stock: dict[str, str]) -> None:
