@@ -460,6 +460,12 @@ def push(
         report = _run("push", config, channel, output, issues_file, max_issues, jobs,
                       notice=notice, dry_run=dry_run, allow_empty=allow_empty, force=force,
                       log=output.log, full=full, allow=_guards(allow), plan=plan_file)
+    _finish_publish(report, format, output, notice)
+
+
+def _finish_publish(report: Any, format: BuildFormat, output: Output,
+                    notice: _RunNotice) -> None:
+    """What `push` and `sync` do after the run: print, tell the webhooks, exit."""
     exit_code = int(report.exit_code)
     if format is BuildFormat.json:
         print_push_json(report, notice.send(exit_code, report))
@@ -547,13 +553,7 @@ def sync(
         report = _run("sync", config, channel, output, issues_file, max_issues, jobs,
                       notice=notice, only=fields, force=force, log=output.log,
                       full_read=full_read)
-    exit_code = int(report.exit_code)
-    if format is BuildFormat.json:
-        print_push_json(report, notice.send(exit_code, report))
-    else:
-        print_push_table(output, report)
-        notice.send(exit_code, report)
-    raise typer.Exit(exit_code)
+    _finish_publish(report, format, output, notice)
 
 
 @channels_app.callback()
