@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -105,6 +106,25 @@ def test_max_items_per_file_writes_numbered_parts(tmp_path: Path) -> None:
     parts = sorted(p.name for p in tmp_path.iterdir())
     assert parts == ["feed.part0001.json", "feed.part0002.json", "feed.part0003.json"]
     assert [len(json.loads((tmp_path / p).read_text())) for p in parts] == [2, 2, 1]
+
+
+def test_a_feed_of_many_parts_keeps_every_part_and_no_fd_per_part(tmp_path: Path) -> None:
+    """Finished parts hold no open file (40,000 eBay parts would pass the fd limit), and
+    opening a later part never sweeps this run's own finished, unlocked parts."""
+    spec = _spec(writer="json", max_items_per_file=1)
+    fmt = spec.formats["out"]
+    leftover = tmp_path / ".feed.part0007.json.abcdefgh.tmp"  # a killed run's, unheld
+    leftover.write_text("[")
+    writer = open_writer(tmp_path / "feed.json", spec, fmt, FeedInfo())
+    fds_before = len(os.listdir("/proc/self/fd"))
+    for number in range(300):
+        writer.write({"sku": str(number)})
+    assert len(os.listdir("/proc/self/fd")) - fds_before < 5
+    writer.commit()
+    parts = sorted(p.name for p in tmp_path.iterdir())
+    assert len(parts) == 300 and parts[0] == "feed.part0001.json"
+    assert all(not name.startswith(".") for name in parts)  # leftover swept, no temp left
+    assert json.loads((tmp_path / "feed.part0300.json").read_text()) == [{"sku": "299"}]
 
 
 def test_an_aborted_split_feed_leaves_no_part_nor_temporary_file(tmp_path: Path) -> None:

@@ -34,10 +34,17 @@ def open_writer(path: Path, spec: ChannelSpec, fmt: FormatSpec, feed: FeedInfo, 
     writer_class = _WRITERS[fmt.writer]
     if fmt.max_items_per_file:
         shared: dict[str, Any] = {}  # compiled once for all the parts (eBay: 40,000 of them)
-        prefix = f"{split_name(path)[0]}.part"  # sweeps leftovers of every part number
-        return PartedWriter(  # type: ignore[return-value]
-            path, fmt.max_items_per_file,
-            lambda part: writer_class(part, spec, fmt, feed, context=context,
-                                      template_dirs=template_dirs, shared=shared,
-                                      sweep_prefix=prefix))
+        # The first part sweeps killed runs' leftovers of every part number; later parts
+        # sweep only their own name, never this run's finished parts (which are unlocked:
+        # see PartedWriter).
+        prefixes = [f"{split_name(path)[0]}.part"]
+
+        def open_part(part: Path) -> FeedWriter:
+            prefix = prefixes.pop() if prefixes else None
+            return writer_class(part, spec, fmt, feed, context=context,
+                                template_dirs=template_dirs, shared=shared,
+                                sweep_prefix=prefix)
+
+        return PartedWriter(path, fmt.max_items_per_file,  # type: ignore[return-value]
+                            open_part)
     return writer_class(path, spec, fmt, feed, context=context, template_dirs=template_dirs)
