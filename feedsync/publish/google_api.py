@@ -20,6 +20,7 @@ import json
 import re
 import secrets
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from functools import partial
@@ -336,6 +337,22 @@ def product_view(product: dict[str, Any]) -> ItemView:
                     status.get("googleExpirationDate"), status.get("lastUpdateDate"))
 
 
+
+@contextmanager
+def _request_errors(name: str, what: str) -> Iterator[None]:
+    """One request's failures as the publish errors: refused credentials are fatal; a
+    transport error, timeout or lost connection may pass later ("WHAT failed")."""
+    from google.auth.exceptions import RefreshError, TransportError
+
+    try:
+        yield
+    except RefreshError:
+        raise FatalError(f"{name}: Google refused the service account's "
+                         "credentials") from None
+    except (TransportError, requests.exceptions.Timeout,
+            requests.exceptions.ConnectionError) as exc:
+        raise RetriableError(f"{name}: {what} failed ({type(exc).__name__})") from None
+
 class MerchantApiDestination:
     def __init__(self, name: str, config: PublishConfig, base_dir: Path) -> None:
         self.name = name
@@ -458,18 +475,9 @@ class MerchantApiDestination:
 
     def _get(self, session: requests.Session, url: str,
              params: dict[str, str]) -> dict[str, Any]:
-        from google.auth.exceptions import RefreshError, TransportError
-
-        try:
+        with _request_errors(self.name, "listing the products"):
             response = session.get(url, params=params, timeout=self.config.timeout,
                                    allow_redirects=False)
-        except RefreshError:
-            raise FatalError(f"{self.name}: Google refused the service account's "
-                             "credentials") from None
-        except (TransportError, requests.exceptions.Timeout,
-                requests.exceptions.ConnectionError) as exc:
-            raise RetriableError(f"{self.name}: listing the products failed "
-                                 f"({type(exc).__name__})") from None
         with response:
             _raise_for_status(self.name, response.status_code, response.headers, response.text)
             try:
@@ -573,22 +581,13 @@ class MerchantApiDestination:
                     api: str = "products") -> None:
         """Send the parts still pending (to the `api` sub-API's batch endpoint); drop each
         from `pending` once it is settled."""
-        from google.auth.exceptions import RefreshError, TransportError
-
         boundary = "batch_" + secrets.token_hex(12)
         url = f"{self.base_url}/batch/{api}/v1"
-        try:
+        with _request_errors(self.name, "the Merchant API batch"):
             response = session.post(
                 url, data=encode_batch(pending, boundary), timeout=self.config.timeout,
                 headers={"Content-Type": f"multipart/mixed; boundary={boundary}"},
                 allow_redirects=False)
-        except RefreshError:
-            raise FatalError(f"{self.name}: Google refused the service account's "
-                             "credentials") from None
-        except (TransportError, requests.exceptions.Timeout,
-                requests.exceptions.ConnectionError) as exc:
-            raise RetriableError(f"{self.name}: the Merchant API batch failed "
-                                 f"({type(exc).__name__})") from None
         with response:
             _raise_for_status(self.name, response.status_code, response.headers, response.text)
             try:
