@@ -710,7 +710,17 @@ def test_mercadolibre_quantity_is_a_whole_number_of_zero_or_more() -> None:
     item, issues = render("mercadolibre_items", _ml(quantity=0))
     assert item is not None and item["available_quantity"] == 0 and issues == []
     item, issues = render("mercadolibre_items", _ml(quantity=None))
-    assert item is None and only(issues, codes.MISSING_REQUIRED).field == "quantity"
+    assert item is None and only(issues, codes.MISSING_REQUIRED).field == "available_quantity"
+
+
+@pytest.mark.parametrize("availability", ["out_of_stock", "discontinued"])
+@pytest.mark.parametrize("quantity", [8, None, -1])
+def test_mercadolibre_sends_no_stock_for_a_product_that_cannot_be_bought(
+        availability: str, quantity: int | None) -> None:
+    # channel-specs.md §12.2: out_of_stock -> available_quantity 0 (whatever the column says).
+    item, issues = render("mercadolibre_items",
+                          _ml(availability=availability, quantity=quantity))
+    assert item is not None and item["available_quantity"] == 0 and issues == []
 
 
 def test_mercadolibre_flags_a_product_without_gtin_or_empty_gtin_reason(
