@@ -515,7 +515,8 @@ def test_an_overlong_optional_attribute_is_dropped_not_the_item(spec_name: str,
     assert item is not None and field.name in item and not issues
 
 
-@pytest.mark.parametrize("spec_name", ["meta_catalog", "microsoft_merchant", "tiktok_catalog"])
+@pytest.mark.parametrize("spec_name", ["meta_catalog", "microsoft_merchant", "tiktok_catalog",
+                                       "google_merchant", "pinterest_catalog"])
 def test_an_overlong_item_group_id_still_leaves_the_item_out(spec_name: str) -> None:
     # Dropping a variant's group would split it from its siblings: that stays an error.
     item, issues = render(spec_name, kitchen_sink(item_group_id="G" * 200))
@@ -737,3 +738,107 @@ def test_mercadolibre_flags_a_product_without_gtin_or_empty_gtin_reason(
     attributes = _ml_attributes(_ml_body(product, tmp_path))
     assert attributes["EMPTY_GTIN_REASON"] == "El producto no tiene código registrado"
     assert "GTIN" not in attributes
+
+
+# -- optional attributes over their limit: the attribute is left out, not the item -------
+
+# (spec, canonical field or master column, the product's other changes, settings)
+OVERLONG_OPTIONAL: list[tuple[str, str, dict[str, Any], dict[str, str]]] = [
+    ("amazon_listings", "asin", {}, AMAZON),
+    ("amazon_listings", "mpn", {}, AMAZON),
+    ("amazon_listings", "color", {}, AMAZON),
+    ("ebay_inventory", "brand", {}, {}),
+    ("ebay_inventory", "mpn", {}, {}),
+    ("google_merchant", "gtin", {}, {}),
+    ("google_merchant", "brand", {"google_product_category": "784"}, {}),  # a book
+    ("meta_catalog", "gtin", {}, {}),
+    ("meta_catalog", "brand", {}, {}),
+    ("meta_catalog", "mpn", {}, {}),
+    ("microsoft_merchant", "brand", {}, {}),
+    ("microsoft_merchant", "gtin", {}, {}),
+    ("tiktok_catalog", "gtin", {}, {}),
+]
+
+
+@pytest.mark.parametrize(("spec_name", "name", "changes", "settings"), OVERLONG_OPTIONAL)
+def test_an_overlong_optional_identifier_is_dropped_with_a_warning(
+        spec_name: str, name: str, changes: dict[str, Any], settings: dict[str, str]) -> None:
+    fields = load_spec(spec_name).fields
+    [field] = [f for f in fields if f.name == name] or [
+        f for f in fields if f.source_field == name]
+    assert field.max_length is not None and not field.required
+
+    def product(value: str) -> Product:
+        made = kitchen_sink(**changes)
+        if hasattr(made, name):
+            setattr(made, name, value)
+        else:
+            made.extra[name] = value
+        return made
+
+    item, issues = render(spec_name, product("8" * (field.max_length + 1)), **settings)
+    assert item is not None, issues
+    assert field.name not in item
+    dropped = [i for i in issues if i.code == codes.VALUE_DROPPED]  # eBay: brand and aspect
+    assert dropped and {(i.field, i.severity, i.channel) for i in dropped} == {
+        (name, Severity.WARNING, spec_name)}
+    assert not [i for i in issues if i.is_error]
+    # Within the limit the value is written (eBay's 50-character Brand aspect aside).
+    item, issues = render(spec_name, product("8" * field.max_length), **settings)
+    assert item is not None and field.name in item and not [i for i in issues if i.is_error]
+
+
+@pytest.mark.parametrize(("spec_name", "changes", "code", "settings"), [
+    # A new product needs a brand on Google: with it dropped, the product is still left out.
+    ("google_merchant", {"brand": "B" * 71}, codes.MISSING_REQUIRED, {}),
+    # Meta needs one of brand, gtin, mpn: the dropped brand was the only one.
+    ("meta_catalog", {"brand": "B" * 101, "gtin": None, "mpn": None},
+     codes.MISSING_REQUIRED, {}),
+    # Amazon needs a GTIN, an ASIN or an exemption: the dropped ASIN was the only one.
+    ("amazon_listings", {"gtin": None, "extra": {"asin": "B0ABCDEF123"}},
+     codes.MISSING_IDENTIFIER, AMAZON),
+])
+def test_a_dropped_identifier_the_channel_needs_still_leaves_the_product_out(
+        spec_name: str, changes: dict[str, Any], code: str, settings: dict[str, str]) -> None:
+    item, issues = render(spec_name, kitchen_sink(**changes), **settings)
+    assert item is None
+    assert only(issues, codes.VALUE_DROPPED).severity is Severity.WARNING
+    assert only(issues, code).channel == spec_name
+
+
+def test_no_optional_text_attribute_leaves_the_item_out_for_its_length() -> None:
+    # Every spec: an optional text attribute over its limit is dropped or cut, never an
+    # error, except item_group_id (a variant left without its group would be listed as a
+    # different product). Lists already drop only their overlong values.
+    from feedsync.channels.loader import available_specs
+
+    errors = [(name, f.name) for name in sorted(available_specs())
+              for f in load_spec(name).fields
+              if f.max_length and not f.required and f.format != "list"
+              and f.too_long == "error" and f.source_field != "item_group_id"]
+    assert errors == []
+
+
+def test_idealo_overlong_description_is_cut_and_the_offer_goes_out() -> None:
+    item, issues = render("idealo", kitchen_sink(description="Algodón orgánico. " * 80))
+    assert item is not None and len(str(item["description"])) <= 1000
+    issue = only(issues, codes.TRUNCATED)
+    assert (issue.field, issue.severity, issue.channel) == (
+        "description", Severity.WARNING, "idealo")
+
+
+@pytest.mark.parametrize(("spec_name", "name", "settings"), [
+    ("openai_products", "color", OPENAI), ("openai_products", "material", OPENAI),
+    ("openai_products", "mpn", OPENAI), ("idealo", "color", {}), ("idealo", "material", {}),
+    ("mercadolibre_items", "color", {}), ("mercadolibre_items", "size", {})])
+def test_an_attribute_without_a_confirmed_limit_goes_out_as_it_is(
+        spec_name: str, name: str, settings: dict[str, str]) -> None:
+    # No limit is confirmed for these optional attributes (channel_specs/README.md), so
+    # none is enforced: a long value is written, and the product goes out.
+    from tests.channel_helpers import kitchen_sink_for
+
+    value = "Azul marino con detalles " * 12
+    item, issues = render(spec_name, kitchen_sink_for(spec_name, **{name: value}),
+                          **settings)
+    assert item is not None and value in item.values()
+    assert not [i for i in issues if i.severity is not Severity.INFO]
