@@ -538,18 +538,22 @@ def _summarise(spec: ChannelSpec) -> SpecSummary:
         origin = f.source or ("template" if f.template else "constant" if f.value else f.name)
         limits = []
         if f.max_length:
-            limits.append(f"≤{f.max_length} chars" + (" (cut)" if f.too_long == "truncate"
-                                                      else ""))
+            limits.append(f"≤{f.max_length} chars" + {"truncate": " (cut)",
+                                                      "drop": " (dropped)"}.get(f.too_long, ""))
         if f.max_items:
             limits.append(f"≤{f.max_items} values")
         values = ", ".join(f"{k}→{v}" if k != v else k for k, v in (f.values or {}).items())
         fields.append(FieldSummary(f.name, origin, status, f.format, limits, values))
     rules = []
     for rule in spec.rules:
-        when = ", ".join(f"{k}={v}" for k, v in rule.when.items())
+        when = ", ".join([*(f"{k}={v}" for k, v in rule.when.items()),
+                          *(f"{k} matches {v}" for k, v in rule.when_matches.items()),
+                          *(f"{k} is not {v}" for k, v in rule.unless.items())])
         needs = ", ".join(rule.require) or " or ".join(rule.require_any)
+        outcome = ("leaves the product out" if rule.exclude else "reports it" if rule.report
+                   else f"requires {needs}")
         rules.append(f"Rule ({rule.severity}): {'when ' + when + ', ' if when else ''}"
-                     f"requires {needs}")
+                     f"{outcome} ({rule.code})")
     return SpecSummary(spec.name, spec.title, spec.description, spec.reference,
                        {n: f.extension for n, f in spec.formats.items()}, dict(spec.settings),
                        fields, rules)

@@ -72,6 +72,20 @@ def kitchen_sink(**changes: Any) -> Product:
     return product
 
 
+# What a spec's market changes in the kitchen sink: Mercado Libre has no EUR site, so its
+# kitchen sink is priced in Mexican pesos, as the example's MX market converts it.
+MARKET_CHANGES: dict[str, dict[str, Any]] = {
+    "mercadolibre_items": {"price": Money(Decimal("407.98"), "MXN"),
+                           "sale_price": Money(Decimal("305.73"), "MXN"),
+                           "shipping": [Shipping("MX", Money(Decimal("99"), "MXN"))]},
+}
+
+
+def kitchen_sink_for(spec_name: str, **changes: Any) -> Product:
+    """The kitchen sink as the spec's channel sells it (its market's currency)."""
+    return kitchen_sink(**{**MARKET_CHANGES.get(spec_name, {}), **changes})
+
+
 def run_context(spec: ChannelSpec) -> dict[str, Any]:
     """Settings with a dummy value for those the config must give."""
     settings = {k: ("X1" if v is None else v) for k, v in spec.settings.items()}

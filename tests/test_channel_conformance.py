@@ -15,7 +15,7 @@ from feedsync.config import FeedInfo
 from feedsync.writers import open_writer
 from tests.channel_helpers import (
     HOSTILE,
-    kitchen_sink,
+    kitchen_sink_for,
     parse_output,
     product_inputs,
     run_context,
@@ -46,7 +46,7 @@ def test_spec_cites_its_reference(name: str) -> None:
 @pytest.mark.parametrize("name", SPECS)
 def test_kitchen_sink_renders_without_errors(name: str) -> None:
     spec = load_spec(name)
-    item, issues = _renderer(spec).render(kitchen_sink())
+    item, issues = _renderer(spec).render(kitchen_sink_for(name))
     assert [i for i in issues if i.is_error] == []
     assert item is not None
     for field in spec.fields:
@@ -70,7 +70,7 @@ def test_removing_a_required_field_leaves_the_product_out(name: str, field_name:
     field = spec.field(field_name)
     assert field is not None
     inputs = product_inputs(field)
-    item, issues = _renderer(spec).render(without(kitchen_sink(), inputs))
+    item, issues = _renderer(spec).render(without(kitchen_sink_for(name), inputs))
     assert item is None
     missing = [i for i in issues if i.code == "missing-required"]
     assert missing, [i.code for i in issues]
@@ -80,11 +80,11 @@ def test_removing_a_required_field_leaves_the_product_out(name: str, field_name:
 
 def test_meta_requires_one_of_brand_gtin_mpn() -> None:
     spec = load_spec("meta_catalog")
-    product = kitchen_sink(brand=None, gtin=None, mpn=None)
+    product = kitchen_sink_for("meta_catalog", brand=None, gtin=None, mpn=None)
     item, issues = _renderer(spec).render(product)
     assert item is None
     assert [i.code for i in issues] == ["missing-required"]
-    item, _ = _renderer(spec).render(kitchen_sink(brand=None, gtin=None))
+    item, _ = _renderer(spec).render(kitchen_sink_for("meta_catalog", brand=None, gtin=None))
     assert item is not None
 
 
@@ -97,8 +97,9 @@ def test_output_parses_with_a_safe_parser(name: str, fmt_name: str, tmp_path: Pa
     spec = load_spec(name)
     fmt = spec.formats[fmt_name]
     renderer = _renderer(spec)
-    products = [kitchen_sink(), kitchen_sink(id="KS-002", title=HOSTILE,
-                                             description=HOSTILE + "\nsegunda línea")]
+    products = [kitchen_sink_for(name),
+                kitchen_sink_for(name, id="KS-002", title=HOSTILE,
+                                 description=HOSTILE + "\nsegunda línea")]
     path = tmp_path / f"feed{fmt.extension}"
     writer = open_writer(path, spec, fmt, FeedInfo(title="T & <t>"),
                          context=run_context(spec))
@@ -141,15 +142,15 @@ def _general_path_only(renderer: ChannelRenderer, product) -> tuple[dict, list, 
 def _variants(spec_name: str) -> list:
     """The kitchen sink, emptied one field at a time, stretched past limits, given odd
     enum values: the cases where the generated fast path must hand over."""
-    products = [kitchen_sink()]
+    products = [kitchen_sink_for(spec_name)]
     for field in load_spec(spec_name).fields:
-        products.append(without(kitchen_sink(), product_inputs(field)))
-    products += [kitchen_sink(title="word " * 2000, id="X" * 300, brand=""),
-                 kitchen_sink(availability="discontinued", condition="used", gender="female",
-                              age_group="newborn", color=None, size=""),
-                 kitchen_sink(availability="limited_availability",
-                              additional_image_link=[f"https://cdn.example.com/{n}.jpg"
-                                                     for n in range(30)])]
+        products.append(without(kitchen_sink_for(spec_name), product_inputs(field)))
+    products += [kitchen_sink_for(spec_name, title="word " * 2000, id="X" * 300, brand=""),
+                 kitchen_sink_for(spec_name, availability="discontinued", condition="used",
+                                  gender="female", age_group="newborn", color=None, size=""),
+                 kitchen_sink_for(spec_name, availability="limited_availability",
+                                  additional_image_link=[f"https://cdn.example.com/{n}.jpg"
+                                                         for n in range(30)])]
     return products
 
 

@@ -515,7 +515,8 @@ def test_an_overlong_optional_attribute_is_dropped_not_the_item(spec_name: str,
     assert item is not None and field.name in item and not issues
 
 
-@pytest.mark.parametrize("spec_name", ["meta_catalog", "microsoft_merchant", "tiktok_catalog"])
+@pytest.mark.parametrize("spec_name", ["meta_catalog", "microsoft_merchant", "tiktok_catalog",
+                                       "google_merchant", "pinterest_catalog"])
 def test_an_overlong_item_group_id_still_leaves_the_item_out(spec_name: str) -> None:
     # Dropping a variant's group would split it from its siblings: that stays an error.
     item, issues = render(spec_name, kitchen_sink(item_group_id="G" * 200))
@@ -557,3 +558,287 @@ def test_tiktok_requires_the_nine_fields_its_catalog_page_names() -> None:
     assert item is None and only(issues, codes.MISSING_REQUIRED).channel == "tiktok_catalog"
     item, issues = render("tiktok_catalog", kitchen_sink())
     assert item is not None and not [i for i in issues if i.is_error]
+
+
+# -- Mercado Libre ------------------------------------------------------------------------
+
+def _ml(**changes: Any) -> Product:
+    from tests.channel_helpers import kitchen_sink_for
+
+    return kitchen_sink_for("mercadolibre_items", **changes)
+
+
+def _ml_body(product: Product, tmp_path: Path, **settings: str) -> dict[str, Any]:
+    """The POST /items body the template writes for one product."""
+    from feedsync.config import FeedInfo
+    from feedsync.writers import open_writer
+
+    spec = load_spec("mercadolibre_items")
+    context = run_context(spec)
+    context["settings"].update(settings)
+    item, issues = ChannelRenderer(spec, "ml", context=context).render(product)
+    assert item is not None, issues
+    path = tmp_path / "ml.jsonl"
+    writer = open_writer(path, spec, spec.formats["jsonl"], FeedInfo(), context=context)
+    writer.write(item)
+    writer.commit()
+    [body] = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return body  # type: ignore[no-any-return]
+
+
+def _ml_attributes(body: dict[str, Any]) -> dict[str, str]:
+    return {a["id"]: a["value_name"] for a in body["attributes"]}
+
+
+def test_mercadolibre_good_product_passes(tmp_path: Path) -> None:
+    item, issues = render("mercadolibre_items", _ml())
+    assert item is not None and issues == []
+    body = _ml_body(_ml(), tmp_path)
+    assert (body["category_id"], body["price"], body["currency_id"]) == (
+        "MLM1234", 407.98, "MXN")
+    assert (body["available_quantity"], body["condition"], body["listing_type_id"],
+            body["buying_mode"]) == (12, "new", "gold_special", "buy_it_now")
+    assert body["pictures"][0] == {"source": "https://cdn.tienda.example.es/img/ks-001.jpg"}
+    assert _ml_attributes(body) == {"BRAND": "Algodonera", "MODEL": "ALG-KS-001",
+                                    "GTIN": "8412345678905", "COLOR": "Azul", "SIZE": "M",
+                                    "SELLER_SKU": "KS-001"}
+    assert "site_currency" not in body  # a check, not part of the body
+
+
+@pytest.mark.parametrize(("category", "price"), [
+    ("MLA1055", Money(Decimal("15000"), "ARS")), ("MLB1055", Money(Decimal("59.90"), "BRL")),
+    ("MLM1234", Money(Decimal("407.98"), "MXN")), ("MLC1051", Money(Decimal("18990"), "CLP")),
+    ("MCO1051", Money(Decimal("79900"), "COP")), ("MLU1051", Money(Decimal("890"), "UYU")),
+    ("MPE1051", Money(Decimal("79.90"), "PEN")), ("MLA1055", Money(Decimal("19.95"), "USD"))])
+def test_mercadolibre_takes_each_sites_currency(category: str, price: Money) -> None:
+    product = _ml(price=price, sale_price=None)
+    product.extra["ml_category_id"] = category
+    item, issues = render("mercadolibre_items", product)
+    assert item is not None and not [i for i in issues if i.is_error], issues
+    assert item["currency_id"] == price.currency and item["site_currency"] == category[:3]
+
+
+@pytest.mark.parametrize(("category", "price", "pair"), [
+    ("MLM1234", Money(Decimal("19.95"), "EUR"), "MLM EUR"),   # no market: the base currency
+    ("MLA1055", Money(Decimal("407.98"), "MXN"), "MLA MXN"),  # another site's currency
+    ("1234", Money(Decimal("407.98"), "MXN"), "1234 MXN"),    # not a site's category id
+    ("MLX1234", Money(Decimal("407.98"), "MXN"), "MLX MXN"),  # not a site
+    ("MLMabc", Money(Decimal("407.98"), "MXN"), "MLMabc MXN")])
+def test_mercadolibre_rejects_a_currency_its_site_does_not_take(category: str, price: Money,
+                                                                pair: str) -> None:
+    product = _ml(price=price, sale_price=None)
+    product.extra["ml_category_id"] = category
+    item, issues = render("mercadolibre_items", product)
+    assert item is None
+    issue = only(issues, codes.UNSUPPORTED_VALUE)
+    assert (issue.field, issue.value, issue.channel, issue.severity) == (
+        "site_currency", pair, "mercadolibre_items", Severity.ERROR)
+
+
+def test_mercadolibre_listing_type_is_one_mercado_libre_has() -> None:
+    item, _ = render("mercadolibre_items", _ml(), listing_type_id="gold_pro")
+    assert item is not None and item["listing_type_id"] == "gold_pro"
+    item, issues = render("mercadolibre_items", _ml(), listing_type_id="gold_premium")
+    assert item is None
+    issue = only(issues, codes.UNSUPPORTED_VALUE)
+    assert (issue.field, issue.channel) == ("listing_type_id", "mercadolibre_items")
+
+
+def test_mercadolibre_title_is_cut_at_60_characters() -> None:
+    title = "Camiseta de algodón orgánico de manga corta y cuello redondo color azul"
+    item, issues = render("mercadolibre_items", _ml(title=title))
+    assert item is not None and len(str(item["title"])) <= 60
+    issue = only(issues, codes.TRUNCATED)
+    assert (issue.field, issue.channel) == ("title", "mercadolibre_items")
+
+
+def test_mercadolibre_brand_over_60_characters_leaves_the_product_out() -> None:
+    # BRAND is required; its value_max_length is 60 (Mercado Libre's attributes example).
+    item, issues = render("mercadolibre_items", _ml(brand="B" * 61))
+    assert item is None
+    issue = only(issues, codes.TOO_LONG)
+    assert (issue.field, issue.channel) == ("brand", "mercadolibre_items")
+    item, issues = render("mercadolibre_items", _ml(brand="B" * 60))
+    assert item is not None and issues == []
+
+
+def test_mercadolibre_requires_a_model_from_the_mpn_or_a_column(tmp_path: Path) -> None:
+    item, issues = render("mercadolibre_items", _ml(mpn=None))
+    assert item is None
+    issue = only(issues, codes.MISSING_REQUIRED)
+    assert (issue.field, issue.channel) == ("model", "mercadolibre_items")
+    product = _ml(mpn=None)
+    product.extra["ml_model"] = "Básica"
+    assert _ml_attributes(_ml_body(product, tmp_path))["MODEL"] == "Básica"
+    item, issues = render("mercadolibre_items", _ml(mpn="M" * 256))
+    assert item is None and only(issues, codes.TOO_LONG).field == "model"
+
+
+def test_mercadolibre_sends_at_most_ten_pictures() -> None:
+    images = [f"https://cdn.example.com/{n}.jpg" for n in range(14)]
+    item, issues = render("mercadolibre_items", _ml(additional_image_link=images))
+    assert item is not None and len(item["pictures"]) == 10
+    issue = only(issues, codes.TOO_MANY_VALUES)
+    assert (issue.field, issue.severity, issue.channel) == (
+        "pictures", Severity.WARNING, "mercadolibre_items")
+
+
+def test_mercadolibre_condition_is_new_or_used() -> None:
+    item, _ = render("mercadolibre_items", _ml(condition="refurbished"))
+    assert item is not None and item["condition"] == "used"
+    item, _ = render("mercadolibre_items", _ml(condition="used"))
+    assert item is not None and item["condition"] == "used"
+
+
+def test_mercadolibre_price_that_rounds_to_zero_leaves_the_product_out() -> None:
+    item, issues = render("mercadolibre_items", _ml(price=Money(Decimal("0"), "CLP")))
+    assert item is None
+    product = _ml(price=Money(Decimal("0"), "CLP"))
+    product.extra["ml_category_id"] = "MLC1051"
+    item, issues = render("mercadolibre_items", product)
+    assert item is None
+    issue = only(issues, codes.INVALID_PRICE)
+    assert (issue.field, issue.severity, issue.channel) == (
+        "price", Severity.ERROR, "mercadolibre_items")
+
+
+def test_mercadolibre_quantity_is_a_whole_number_of_zero_or_more() -> None:
+    item, issues = render("mercadolibre_items", _ml(quantity=-2))
+    assert item is None
+    issue = only(issues, codes.NEGATIVE_QUANTITY)
+    assert (issue.field, issue.value, issue.severity, issue.channel) == (
+        "quantity", "-2", Severity.ERROR, "mercadolibre_items")
+    item, issues = render("mercadolibre_items", _ml(quantity=0))
+    assert item is not None and item["available_quantity"] == 0 and issues == []
+    item, issues = render("mercadolibre_items", _ml(quantity=None))
+    assert item is None and only(issues, codes.MISSING_REQUIRED).field == "available_quantity"
+
+
+@pytest.mark.parametrize("availability", ["out_of_stock", "discontinued"])
+@pytest.mark.parametrize("quantity", [8, None, -1])
+def test_mercadolibre_sends_no_stock_for_a_product_that_cannot_be_bought(
+        availability: str, quantity: int | None) -> None:
+    # channel-specs.md §12.2: out_of_stock -> available_quantity 0 (whatever the column says).
+    item, issues = render("mercadolibre_items",
+                          _ml(availability=availability, quantity=quantity))
+    assert item is not None and item["available_quantity"] == 0 and issues == []
+
+
+def test_mercadolibre_flags_a_product_without_gtin_or_empty_gtin_reason(
+        tmp_path: Path) -> None:
+    item, issues = render("mercadolibre_items", _ml(gtin=None))
+    assert item is not None  # flagged, still written: the category decides
+    issue = only(issues, codes.MISSING_GTIN)
+    assert (issue.severity, issue.channel) == (Severity.WARNING, "mercadolibre_items")
+    assert "GTIN" not in _ml_attributes(_ml_body(_ml(gtin=None), tmp_path))
+    product = _ml(gtin=None)
+    product.extra["ml_empty_gtin_reason"] = "El producto no tiene código registrado"
+    item, issues = render("mercadolibre_items", product)
+    assert item is not None and issues == []
+    attributes = _ml_attributes(_ml_body(product, tmp_path))
+    assert attributes["EMPTY_GTIN_REASON"] == "El producto no tiene código registrado"
+    assert "GTIN" not in attributes
+
+
+# -- optional attributes over their limit: the attribute is left out, not the item -------
+
+# (spec, canonical field or master column, the product's other changes, settings)
+OVERLONG_OPTIONAL: list[tuple[str, str, dict[str, Any], dict[str, str]]] = [
+    ("amazon_listings", "asin", {}, AMAZON),
+    ("amazon_listings", "mpn", {}, AMAZON),
+    ("amazon_listings", "color", {}, AMAZON),
+    ("ebay_inventory", "brand", {}, {}),
+    ("ebay_inventory", "mpn", {}, {}),
+    ("google_merchant", "gtin", {}, {}),
+    ("google_merchant", "brand", {"google_product_category": "784"}, {}),  # a book
+    ("meta_catalog", "gtin", {}, {}),
+    ("meta_catalog", "brand", {}, {}),
+    ("meta_catalog", "mpn", {}, {}),
+    ("microsoft_merchant", "brand", {}, {}),
+    ("microsoft_merchant", "gtin", {}, {}),
+    ("tiktok_catalog", "gtin", {}, {}),
+]
+
+
+@pytest.mark.parametrize(("spec_name", "name", "changes", "settings"), OVERLONG_OPTIONAL)
+def test_an_overlong_optional_identifier_is_dropped_with_a_warning(
+        spec_name: str, name: str, changes: dict[str, Any], settings: dict[str, str]) -> None:
+    fields = load_spec(spec_name).fields
+    [field] = [f for f in fields if f.name == name] or [
+        f for f in fields if f.source_field == name]
+    assert field.max_length is not None and not field.required
+
+    def product(value: str) -> Product:
+        made = kitchen_sink(**changes)
+        if hasattr(made, name):
+            setattr(made, name, value)
+        else:
+            made.extra[name] = value
+        return made
+
+    item, issues = render(spec_name, product("8" * (field.max_length + 1)), **settings)
+    assert item is not None, issues
+    assert field.name not in item
+    dropped = [i for i in issues if i.code == codes.VALUE_DROPPED]  # eBay: brand and aspect
+    assert dropped and {(i.field, i.severity, i.channel) for i in dropped} == {
+        (name, Severity.WARNING, spec_name)}
+    assert not [i for i in issues if i.is_error]
+    # Within the limit the value is written (eBay's 50-character Brand aspect aside).
+    item, issues = render(spec_name, product("8" * field.max_length), **settings)
+    assert item is not None and field.name in item and not [i for i in issues if i.is_error]
+
+
+@pytest.mark.parametrize(("spec_name", "changes", "code", "settings"), [
+    # A new product needs a brand on Google: with it dropped, the product is still left out.
+    ("google_merchant", {"brand": "B" * 71}, codes.MISSING_REQUIRED, {}),
+    # Meta needs one of brand, gtin, mpn: the dropped brand was the only one.
+    ("meta_catalog", {"brand": "B" * 101, "gtin": None, "mpn": None},
+     codes.MISSING_REQUIRED, {}),
+    # Amazon needs a GTIN, an ASIN or an exemption: the dropped ASIN was the only one.
+    ("amazon_listings", {"gtin": None, "extra": {"asin": "B0ABCDEF123"}},
+     codes.MISSING_IDENTIFIER, AMAZON),
+])
+def test_a_dropped_identifier_the_channel_needs_still_leaves_the_product_out(
+        spec_name: str, changes: dict[str, Any], code: str, settings: dict[str, str]) -> None:
+    item, issues = render(spec_name, kitchen_sink(**changes), **settings)
+    assert item is None
+    assert only(issues, codes.VALUE_DROPPED).severity is Severity.WARNING
+    assert only(issues, code).channel == spec_name
+
+
+def test_no_optional_text_attribute_leaves_the_item_out_for_its_length() -> None:
+    # Every spec: an optional text attribute over its limit is dropped or cut, never an
+    # error, except item_group_id (a variant left without its group would be listed as a
+    # different product). Lists already drop only their overlong values.
+    from feedsync.channels.loader import available_specs
+
+    errors = [(name, f.name) for name in sorted(available_specs())
+              for f in load_spec(name).fields
+              if f.max_length and not f.required and f.format != "list"
+              and f.too_long == "error" and f.source_field != "item_group_id"]
+    assert errors == []
+
+
+def test_idealo_overlong_description_is_cut_and_the_offer_goes_out() -> None:
+    item, issues = render("idealo", kitchen_sink(description="Algodón orgánico. " * 80))
+    assert item is not None and len(str(item["description"])) <= 1000
+    issue = only(issues, codes.TRUNCATED)
+    assert (issue.field, issue.severity, issue.channel) == (
+        "description", Severity.WARNING, "idealo")
+
+
+@pytest.mark.parametrize(("spec_name", "name", "settings"), [
+    ("openai_products", "color", OPENAI), ("openai_products", "material", OPENAI),
+    ("openai_products", "mpn", OPENAI), ("idealo", "color", {}), ("idealo", "material", {}),
+    ("mercadolibre_items", "color", {}), ("mercadolibre_items", "size", {})])
+def test_an_attribute_without_a_confirmed_limit_goes_out_as_it_is(
+        spec_name: str, name: str, settings: dict[str, str]) -> None:
+    # No limit is confirmed for these optional attributes (channel_specs/README.md), so
+    # none is enforced: a long value is written, and the product goes out.
+    from tests.channel_helpers import kitchen_sink_for
+
+    value = "Azul marino con detalles " * 12
+    item, issues = render(spec_name, kitchen_sink_for(spec_name, **{name: value}),
+                          **settings)
+    assert item is not None and value in item.values()
+    assert not [i for i in issues if i.severity is not Severity.INFO]

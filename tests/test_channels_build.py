@@ -121,13 +121,13 @@ def _gtin(n: int) -> str:
 
 def _write_master(path: Path, rows: int, missing_type: set[int] | None = None) -> None:
     header = ("id;title;description;link;image_link;price;availability;condition;brand;gtin;"
-              "quantity;amazon_product_type;ml_category_id\n")
+              "mpn;quantity;amazon_product_type;ml_category_id\n")
     lines = [header]
     for n in range(rows):
         product_type = "" if missing_type and n in missing_type else "SHIRT"
         lines.append(f"P{n:06d};Camiseta {n};Camiseta de algodón número {n};"
                      f"https://t.example/p/{n};https://t.example/i/{n}.jpg;19,95 EUR;"
-                     f"Disponible;Nuevo;Marca;{_gtin(n)};{n % 50};{product_type};MLM1234\n")
+                     f"Disponible;Nuevo;Marca;{_gtin(n)};M-{n};{n % 50};{product_type};MLM1234\n")
     path.write_text("".join(lines), encoding="utf-8")
 
 
@@ -172,7 +172,12 @@ EVERY_CHANNEL = """\
     output: out/amazon.json
     settings: {seller_id: A1SELLER}
   ebay: {spec: ebay_inventory, output: out/ebay.jsonl}
-  mercadolibre: {spec: mercadolibre_items, output: out/ml.jsonl}
+  mercadolibre:
+    spec: mercadolibre_items
+    output: out/ml.jsonl
+    markets: [{country: MX, language: es, currency: MXN}]
+    rates: {MXN: 20.45}
+    base_currency: EUR
   idealo: {spec: idealo, output: out/idealo.csv, settings: {delivery_costs: "4.95"}}
   chatgpt:
     spec: openai_products

@@ -227,6 +227,14 @@ MISSING_IDENTIFIER = register(
 GTIN_NOT_ACCEPTED = register(
     "gtin-not-accepted", Severity.WARNING,
     "The channel has no field for this kind of GTIN (eBay: 14 digits), so it is left out")
+NEGATIVE_QUANTITY = register(
+    "negative-quantity", Severity.ERROR,
+    "The stock quantity is below 0, which the channel rejects (Mercado Libre's "
+    "available_quantity)")
+MISSING_GTIN = register(
+    "missing-gtin", Severity.WARNING,
+    "The product has no GTIN, which the channel asks for (Mercado Libre: a GTIN, or an "
+    "empty-GTIN reason where the category allows one)")
 PRODUCT_TYPE_INVALID = register(
     "product-type-invalid", Severity.ERROR,
     "The message breaks its Amazon product type definition (a missing or invalid attribute)")
@@ -282,6 +290,9 @@ HINTS = {
                       "the value), or map it with a map_category rule.",
     MISSING_IDENTIFIER: "Give the GTIN, an ASIN (column asin) or, when Amazon granted one, "
                         "the identifier_exemption setting.",
+    NEGATIVE_QUANTITY: "Correct the stock in the master: 0 when nothing can be sold.",
+    MISSING_GTIN: "Add the barcode, or for Mercado Libre a master column "
+                  "ml_empty_gtin_reason saying why the product has none.",
     PRODUCT_TYPE_INVALID: "Add a master column named after the attribute, or map it under "
                           "the channel's `attributes:`.",
     INSECURE_URL: "Serve the images over https:// and write https:// in the master.",
