@@ -285,3 +285,18 @@ def test_readme_lists_exactly_the_registered_codes():
     assert match[2] == expected, (
         "README.md's issue-code table is out of date: run FEEDSYNC_UPDATE_GOLDEN=1 "
         "python -m pytest tests/test_codes.py and review the diff")
+
+
+def test_an_exclude_rule_conditioned_only_by_a_pattern_leaves_the_product_out():
+    from feedsync.channels.render import ChannelRenderer
+    from feedsync.products.product import Product
+
+    spec = _spec([{"when_matches": {"brand": "^Acme"}, "exclude": True, "code": "not-sold",
+                   "severity": "warning"}])
+    renderer = ChannelRenderer(spec, "shop")
+    item, issues = renderer.render(Product(row=2, id="A1", title="T", brand="Acme Tools"))
+    assert item is None
+    assert [(i.code, i.field, i.message) for i in issues] == [
+        ("not-sold", "brand", "Shop does not list products whose brand is Acme Tools")]
+    item, issues = renderer.render(Product(row=3, id="A2", title="T", brand="Other"))
+    assert item is not None and issues == []

@@ -527,11 +527,13 @@ class ChannelRenderer:
                          value=_text(product.get(next(iter(rule.when_matches or rule.when)))),
                          channel=self.channel)
         if rule.exclude:
-            condition = ", ".join(f"{k} is {_text(product.get(k))}" for k in rule.when)
+            # A rule may be conditioned by `when`, `when_matches` or both.
+            names = [*rule.when, *(n for n in rule.when_matches if n not in rule.when)]
+            condition = ", ".join(f"{k} is {_text(product.get(k))}" for k in names)
             return Issue(rule.code, Severity(rule.severity),
                          rule.message or f"{self.spec.title} does not list products whose "
                          f"{condition}", row=product.row, product_id=product.id,
-                         field=next(iter(rule.when)), channel=self.channel)
+                         field=names[0] if names else None, channel=self.channel)
         missing = [n for n in rule.require if not item.get(n)]
         if rule.require_any and not any(item.get(n) for n in rule.require_any):
             missing.append(" or ".join(rule.require_any))
