@@ -107,6 +107,12 @@ class ChannelReport:
     # unlike `RunReport.issues`, which keeps the first `max_issues`).
     left_out_by_code: Counter[str] = field(default_factory=Counter)
 
+    def excluded_by_reason(self, limit: int | None = None) -> dict[str, int]:
+        """Why products were left out of this feed: issue code -> products, most first,
+        then by code (what the JSON report, the webhooks and `history` show)."""
+        ordered = sorted(self.left_out_by_code.items(), key=lambda kv: (-kv[1], kv[0]))
+        return dict(ordered[:limit])
+
     def count_left_out(self, issues: list[Issue]) -> None:
         """Count the reasons one product was left out of this feed: its errors on this
         channel, or, when a rule excluded it mildly (idealo's not-offered), that rule's."""
@@ -251,7 +257,7 @@ class RunReport:
                 name: {"spec": c.spec, "items": c.items, "excluded": c.excluded,
                        "outputs": [vars(o) for o in c.outputs],
                        "filtered_by_rules": c.filtered,
-                       "left_out_by_code": dict(c.left_out_by_code.most_common()),
+                       "left_out_by_code": c.excluded_by_reason(),
                        "rules": [r.to_dict() for r in c.rules],
                        **({"held": c.held} if c.held is not None else {})}
                 for name, c in self.channels.items()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -41,6 +42,7 @@ from feedsync.plan import (
     check_plan_items,
     destination_policy,
     load_plan,
+    note_left_out,
 )
 from feedsync.publish import open_destination
 from feedsync.publish.base import Destination, PublishError, Upload
@@ -184,10 +186,13 @@ def run_push(config: Config, channels: Iterable[str] | None = None, *, dry_run: 
              max_issues: int | None = None,
              retry: Callable[[RetryPolicy], RetryPolicy] | None = None,
              jobs: int = 1, full: bool = False, allow: Iterable[str] = (),
-             plan_file: Path | None = None) -> PushReport:
+             plan_file: Path | None = None, started: float | None = None) -> PushReport:
     """Build, guard and publish the selected channels; see the module docstring. API
     destinations get only what changed since the ledger's record (`full`: everything);
-    `plan_file` applies a saved plan, refused if anything it was made from changed."""
+    `plan_file` applies a saved plan, refused if anything it was made from changed.
+    `started`: when the command began (`time.monotonic()`; default: now), for the
+    history rows' durations."""
+    started = time.monotonic() if started is None else started
     options = PushOptions({*allow, *(["empty"] if allow_empty else [])}, force, full)
     redact = Redactor.for_config(config)
     def say(text: str) -> None:
@@ -215,6 +220,7 @@ def run_push(config: Config, channels: Iterable[str] | None = None, *, dry_run: 
         staging = directory / "staging"
         shutil.rmtree(staging, ignore_errors=True)
         ledger = Ledger.open(directory)
+        ledger.started = started
         try:
             with ledger_errors(ledger.path):
                 if saved is not None and plan_file is not None:
@@ -222,6 +228,7 @@ def run_push(config: Config, channels: Iterable[str] | None = None, *, dry_run: 
                 staged = _stage(config, wanted, destinations, staging)
                 build, digests = _build_staged(config, staged, ledger, progress=progress,
                                                sink=sink, max_issues=max_issues, jobs=jobs)
+                note_left_out(ledger, build)
                 if saved is not None and plan_file is not None:
                     check_plan_items(saved, digests, plan_file)
                 report = PushReport(build)
