@@ -25,7 +25,7 @@ from feedsync.delta_files import changes_path, write_changes
 from feedsync.errors import ExitCode, FeedsyncError
 from feedsync.pipeline import Pipeline, PlannedChannel, RowOutcome, Written, run_feeds
 from feedsync.publish.items import ItemSpool
-from feedsync.report import OutputReport, RunReport
+from feedsync.report import FeedChanges, OutputReport, RunReport
 from feedsync.state.guards import check_change_set
 from feedsync.state.ledger import (
     DAY,
@@ -334,12 +334,14 @@ def run_ledgered_build(config: Config, pipeline: Pipeline, *, allow: Iterable[st
                             + (f", {deletes:,} deletes" if deletes else "") + ")",
                             "changes", written))
                 for name, diff in diffs.items():
-                    held = report.channels[name].held
-                    if held is None:
-                        ledger.apply_file(name, FILE_DESTINATION, diff, kind="build")
+                    channel = report.channels[name]
+                    if channel.held is None:
+                        record = ledger.apply_file(name, FILE_DESTINATION, diff, kind="build")
                     else:
-                        ledger.record_failure(name, FILE_DESTINATION, "build", diff,
-                                              "guard", held)
+                        record = ledger.record_failure(name, FILE_DESTINATION, "build", diff,
+                                                       "guard", channel.held)
+                    channel.changes = FeedChanges(record.added, record.changed,
+                                                  record.removed, record.deleted)
                 ledger.collect()
         finally:
             ledger.close()

@@ -94,6 +94,26 @@ class OutputReport:
 
 
 @dataclass
+class FeedChanges:
+    """What a run changed in a feed at one destination, by the ledger's diff: items added,
+    changed and removed, and the deletes the destination confirmed."""
+
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    deleted: int = 0
+
+    def __add__(self, other: FeedChanges) -> FeedChanges:
+        """The changes at two destinations together."""
+        return FeedChanges(self.added + other.added, self.changed + other.changed,
+                           self.removed + other.removed, self.deleted + other.deleted)
+
+    def to_dict(self) -> dict[str, int]:
+        """Plain JSON-ready data."""
+        return dataclasses.asdict(self)
+
+
+@dataclass
 class ChannelReport:
     name: str
     spec: str
@@ -122,6 +142,9 @@ class ChannelReport:
             self.left_out_by_code[code] += 1
     # Why this feed's new outputs did not replace the old ones (a guard tripped), if so.
     held: str | None = None
+    # What the run changed in the feed's own files (the ledger's record of them: a build,
+    # a push that replaced them); None when it does not know (a validate, a dry run).
+    changes: FeedChanges | None = None
 
 
 @dataclass

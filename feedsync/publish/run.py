@@ -49,7 +49,7 @@ from feedsync.publish.base import Destination, PublishError, Upload
 from feedsync.publish.items import SPOOL_SUFFIX, ItemSpool, read_spool_at
 from feedsync.publish.redact import Redactor
 from feedsync.publish.retry import RetryPolicy
-from feedsync.report import RunReport
+from feedsync.report import FeedChanges, RunReport
 from feedsync.state.guards import check_change_set, check_guards
 from feedsync.state.ledger import FILE_DESTINATION, Diff, Ledger, ledger_errors
 from feedsync.state.lock import RunLock
@@ -99,6 +99,14 @@ class PushOutcome:
     rejected_count: int = 0
     sent: int = 0  # items sent (a delta publish sends only the changes)
     diff: Diff | None = None  # what the ledger said would change
+
+    def changes(self) -> FeedChanges | None:
+        """What this publish changed at the destination, by the ledger's diff (and the
+        deletes it confirmed); None when the run has no diff for it (a dry run)."""
+        if self.diff is None:
+            return None
+        return FeedChanges(self.diff.added, self.diff.changed, self.diff.removed,
+                           self.deleted)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data."""
@@ -429,9 +437,11 @@ def _push_channel(channel: _Staged, report: PushReport, store: StateStore, ledge
     if not tripped:
         _promote(channel, channel_report)
         if channel.files and any(f.final is not None for f in channel.files):
-            ledger.apply_file(channel.name, FILE_DESTINATION,
-                              ledger.diff(channel.name, FILE_DESTINATION, sample=0),
-                              kind="push")
+            record = ledger.apply_file(channel.name, FILE_DESTINATION,
+                                       ledger.diff(channel.name, FILE_DESTINATION, sample=0),
+                                       kind="push")
+            channel_report.changes = FeedChanges(record.added, record.changed,
+                                                 record.removed, record.deleted)
         return
     for staged_output, output in zip(channel.files, channel_report.outputs, strict=False):
         final = staged_output.final

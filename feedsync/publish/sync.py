@@ -61,7 +61,7 @@ from feedsync.publish.run import (
     state_dir,
 )
 from feedsync.publish.sync_files import write_sync_file
-from feedsync.report import RunReport
+from feedsync.report import FeedChanges, RunReport
 from feedsync.sources import describe_source, open_source
 from feedsync.state.guards import MAX_LISTED, _price_change
 from feedsync.state.ledger import FILE_DESTINATION, Ledger, ledger_errors
@@ -85,6 +85,11 @@ class SyncOutcome(PushOutcome):
     sample_new: list[str] = field(default_factory=list)
     sample_gone: list[str] = field(default_factory=list)
     out_of_stock: int = 0  # items this sync would take out of stock
+
+    def changes(self) -> FeedChanges:
+        """A sync only changes items the destination holds (new and gone ones are left
+        to `push`): the items whose synced fields changed."""
+        return FeedChanges(changed=self.changed)
 
     def to_dict(self) -> dict[str, Any]:
         data = super().to_dict()
