@@ -153,16 +153,19 @@ class Project:
               progress: Progress | None = None, sink: IssueSink | None = None,
               max_issues: int | None = None, jobs: int = 1, allow_empty: bool = False,
               allow: Iterable[str] = (), force: bool = False,
-              observers: Iterable[Callable[[RowOutcome], None]] = ()) -> RunReport:
+              observers: Iterable[Callable[[RowOutcome], None]] = (),
+              started: float | None = None) -> RunReport:
         """Read, check and write every selected feed, each output replaced atomically, and
         record in the ledger what each feed now holds. A feed that would replace a
         non-empty one with an empty one, or shrink past its guard, is held back (its old
         files stay; `report.held_back` names it) unless allowed (`allow_empty`, `allow`
-        guard names, `force`)."""
+        guard names, `force`). `started`: when the command began (`time.monotonic()`;
+        default: now), for the durations `history` shows."""
         allowed = [*allow, *(["empty"] if allow_empty else [])]
         return run_ledgered_build(self.config, self.pipeline(channels), allow=allowed,
-                                  force=force, progress=progress, sink=sink,
-                                  max_issues=max_issues, jobs=jobs, observers=observers)
+                                  force=force, started=started, progress=progress,
+                                  sink=sink, max_issues=max_issues, jobs=jobs,
+                                  observers=observers)
 
     def preview(self, channel: str, limit: int = 5,
                 ids: Iterable[str] = ()) -> list[PreviewItem]:
@@ -206,7 +209,7 @@ class Project:
         the run's report and the page."""
         selected = list(channels) if channels else None
         fill = FillRates(self.feeds(selected))
-        if write:  # `guards`: build's allow_empty / allow / force
+        if write:  # `guards`: build's allow_empty / allow / force / started
             report = self.build(selected, progress=progress, sink=sink, max_issues=max_issues,
                                 jobs=jobs, observers=[fill], **guards)
         else:
@@ -297,14 +300,15 @@ class Project:
              log: Callable[[str], None] | None = None, progress: Progress | None = None,
              sink: IssueSink | None = None, max_issues: int | None = None,
              jobs: int = 1, full: bool = False, allow: Iterable[str] = (),
-             plan: Path | None = None) -> PushReport:
+             plan: Path | None = None, started: float | None = None) -> PushReport:
         """Build into a staging area, guard, publish to each destination, then record.
         API destinations get only the changes the ledger sees (`full`: every item);
-        `plan`: a saved plan to apply, refused when what it was made from changed."""
+        `plan`: a saved plan to apply, refused when what it was made from changed;
+        `started`: when the command began (`time.monotonic()`; default: now)."""
         return run_push(self.config, channels, dry_run=dry_run, allow_empty=allow_empty,
                         force=force, log=log, progress=progress, sink=sink,
                         max_issues=max_issues, jobs=jobs, full=full, allow=allow,
-                        plan_file=plan)
+                        plan_file=plan, started=started)
 
     def status(self, channels: Iterable[str] | None = None, *,
                own_checks: bool = True, log: Callable[[str], None] | None = None,
@@ -321,16 +325,18 @@ class Project:
              only: Iterable[str] | None = None, force: bool = False,
              log: Callable[[str], None] | None = None, progress: Progress | None = None,
              sink: IssueSink | None = None, max_issues: int | None = None,
-             jobs: int = 1, full_read: bool = False) -> SyncReport:
+             jobs: int = 1, full_read: bool = False,
+             started: float | None = None) -> SyncReport:
         """Send only what changed in the synced fields (`only`, default `sync.fields`:
         price, availability, quantity) to each API destination, as partial updates;
         never create or delete an item (new and gone ones are named, left to `push`).
         Under the same run lock as `push`; guarded (mass out-of-stock, price jumps)
         unless `force`. When only the joined stock changed since the last sync, only
-        those products are re-read (`full_read`: the whole master anyway)."""
+        those products are re-read (`full_read`: the whole master anyway). `started`:
+        when the command began (`time.monotonic()`; default: now)."""
         return run_sync(self.config, channels, only=only, force=force, log=log,
                         progress=progress, sink=sink, max_issues=max_issues, jobs=jobs,
-                        full_read=full_read)
+                        full_read=full_read, started=started)
 
     def notify(self, command: str, report: RunReport | PushReport | None, exit_code: int,
                duration: float, *, error: str | None = None) -> list[NotifyResult]:

@@ -1,10 +1,11 @@
 """Run webhooks: tell a chat room or an automation (Slack, Zapier, n8n) how a run ended.
 
-A `notify:` entry in feedsync.yaml names a URL; when a `build` or `push` finishes, the URL
-gets the run's summary: the project, the command, its exit code and duration, per feed the
-items written and left out (and the changes, when the run knows them), the top reasons
-products were left out, and the publish guards that tripped. `format: slack` sends the
-same as a Slack message (`text` plus `blocks`).
+A `notify:` entry in feedsync.yaml names a URL; when a `build`, `push` or `sync` finishes,
+the URL gets the run's summary: the project, the command, its exit code and duration, per
+feed the items written and left out and the changes (added, changed, removed by the
+ledger's diff, and the confirmed deletes), the top reasons products were left out, and the
+publish guards that tripped. `format: slack` sends the same as a Slack message (`text` plus
+`blocks`).
 
 A webhook is a courtesy, not part of the run: it is sent with the publish retry policy
 (a short one by default) and a short timeout, its failure is reported as a value
@@ -32,7 +33,7 @@ from feedsync.publish.http import RETRY_STATUSES
 from feedsync.publish.redact import Redactor
 from feedsync.publish.retry import RetryPolicy, parse_retry_after
 from feedsync.publish.run import PublishStatus, PushOutcome, PushReport
-from feedsync.report import ChannelReport, RunReport
+from feedsync.report import ChannelReport, FeedChanges, RunReport
 
 TOP_REASONS = 10  # reasons listed in a summary, most products first
 CHANNEL_REASONS = 5  # reasons listed per channel
@@ -98,24 +99,33 @@ def run_summary(config: Config, command: str, report: RunReport | PushReport | N
         summary["publish"] = [{"channel": o.channel, "destination": o.destination,
                                "status": o.status.value, "items": o.items,
                                "attempts": o.attempts, "deleted": o.deleted,
-                               "message": o.message} for o in outcomes]
+                               "changes": _changes([o]), "message": o.message}
+                              for o in outcomes]
     return summary
 
 
 def _channel_summary(channel: ChannelReport, outcomes: list[PushOutcome]) -> dict[str, Any]:
-    deleted = [o.deleted for o in outcomes
-               if o.channel == channel.name and o.status is PublishStatus.PUBLISHED]
+    # A push or sync tells per destination; a build (or a push's feed without one), what
+    # changed in the feed's own files.
+    mine = [o for o in outcomes if o.channel == channel.name]
+    changes = _changes(mine) if mine else (
+        channel.changes.to_dict() if channel.changes is not None else None)
     return {
         "spec": channel.spec,
         "items": channel.items,
         "excluded": channel.excluded,
         "filtered": channel.filtered,
-        # Added / changed / removed items need the run ledger; until a run knows them,
-        # only what an API destination reports deleting is given.
-        "changes": {"deleted": sum(deleted)} if any(deleted) else None,
+        "changes": changes,
         "left_out_by_code": [{"code": code, "products": count} for code, count
-                             in channel.left_out_by_code.most_common(CHANNEL_REASONS)],
+                             in channel.excluded_by_reason(CHANNEL_REASONS).items()],
     }
+
+
+def _changes(outcomes: list[PushOutcome]) -> dict[str, int] | None:
+    """Added, changed, removed (the ledger's diff) and deleted (confirmed), summed over
+    these destinations of a feed; None when the run has no diff for any (a dry run)."""
+    known = [c for c in (o.changes() for o in outcomes) if c is not None]
+    return sum(known, FeedChanges()).to_dict() if known else None
 
 
 def _top_reasons(build: RunReport) -> list[dict[str, Any]]:
@@ -143,6 +153,7 @@ def slack_message(summary: dict[str, Any]) -> dict[str, Any]:
     if channels:
         lines = [f"*{name}*: {c['items']:,} items, {c['excluded']:,} left out"
                  + (f", {c['filtered']:,} filtered" if c["filtered"] else "")
+                 + _slack_changes(c["changes"])
                  for name, c in list(channels.items())[:_SLACK_CHANNEL_LINES]]
         if len(channels) > _SLACK_CHANNEL_LINES:
             lines.append(f"… and {len(channels) - _SLACK_CHANNEL_LINES} more feeds")
@@ -164,6 +175,17 @@ def slack_message(summary: dict[str, Any]) -> dict[str, Any]:
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
         f"{summary['config']} · feedsync {summary['feedsync']} · {summary['finished_at']}")}]})
     return {"text": headline, "blocks": blocks}
+
+
+def _slack_changes(changes: dict[str, int] | None) -> str:
+    """A feed's changes in a few characters: `· +3 ~1 -2` (added, changed, removed), and
+    the confirmed deletes when there were any."""
+    if changes is None:
+        return ""
+    if not any(changes.values()):
+        return " · no changes"
+    text = f" · +{changes['added']:,} ~{changes['changed']:,} -{changes['removed']:,}"
+    return text + (f", {changes['deleted']:,} deleted" if changes["deleted"] else "")
 
 
 def _section(text: str) -> dict[str, Any]:

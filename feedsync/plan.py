@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,7 +25,7 @@ from feedsync.delta_files import changes_path, write_changes
 from feedsync.errors import ExitCode, FeedsyncError
 from feedsync.pipeline import Pipeline, PlannedChannel, RowOutcome, Written, run_feeds
 from feedsync.publish.items import ItemSpool
-from feedsync.report import OutputReport, RunReport
+from feedsync.report import FeedChanges, OutputReport, RunReport
 from feedsync.state.guards import check_change_set
 from feedsync.state.ledger import (
     DAY,
@@ -286,14 +287,25 @@ def build_guard(config: Config, ledger: Ledger, planned: list[PlannedChannel],
     return hold
 
 
+def note_left_out(ledger: Ledger, report: RunReport) -> None:
+    """Tell the ledger what the run left out of each feed (products, and per issue code:
+    the report's own counts), for the feed's history rows."""
+    for name, channel in report.channels.items():
+        ledger.note_left_out(name, channel.excluded, channel.excluded_by_reason())
+
+
 def run_ledgered_build(config: Config, pipeline: Pipeline, *, allow: Iterable[str] = (),
-                       force: bool = False, **options: Any) -> RunReport:
+                       force: bool = False, started: float | None = None,
+                       **options: Any) -> RunReport:
     """`build` with the ledger: under the run lock, write the feeds a guard lets through
     and record what each one now holds (a feed held back keeps its old files and
-    ledger)."""
+    ledger). `started`: when the command began (`time.monotonic()`; default: now), for
+    the history rows' durations."""
+    started = time.monotonic() if started is None else started
     directory = state_dir(config)
     with RunLock(directory):
         ledger = Ledger.open(directory)
+        ledger.started = started
         deltas = {f.name: changes_path(config, f) for f in pipeline.feeds}
         item_files = {name: ItemSpool(directory / f"changes-{n}.items.jsonl")
                       for n, (name, path) in enumerate(deltas.items()) if path is not None}
@@ -308,6 +320,7 @@ def run_ledgered_build(config: Config, pipeline: Pipeline, *, allow: Iterable[st
                 observers = [recorder, *options.pop("observers", ())]
                 report = run_feeds(pipeline, write=True, observers=observers, hold=hold,
                                    **options)
+                note_left_out(ledger, report)
                 for item_file in item_files.values():
                     item_file.commit()
                 for feed, context in zip(pipeline.feeds, pipeline.contexts, strict=True):
@@ -321,12 +334,14 @@ def run_ledgered_build(config: Config, pipeline: Pipeline, *, allow: Iterable[st
                             + (f", {deletes:,} deletes" if deletes else "") + ")",
                             "changes", written))
                 for name, diff in diffs.items():
-                    held = report.channels[name].held
-                    if held is None:
-                        ledger.apply_file(name, FILE_DESTINATION, diff, kind="build")
+                    channel = report.channels[name]
+                    if channel.held is None:
+                        record = ledger.apply_file(name, FILE_DESTINATION, diff, kind="build")
                     else:
-                        ledger.record_failure(name, FILE_DESTINATION, "build", diff,
-                                              "guard", held)
+                        record = ledger.record_failure(name, FILE_DESTINATION, "build", diff,
+                                                       "guard", channel.held)
+                    channel.changes = FeedChanges(record.added, record.changed,
+                                                  record.removed, record.deleted)
                 ledger.collect()
         finally:
             ledger.close()

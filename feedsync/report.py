@@ -94,6 +94,26 @@ class OutputReport:
 
 
 @dataclass
+class FeedChanges:
+    """What a run changed in a feed at one destination, by the ledger's diff: items added,
+    changed and removed, and the deletes the destination confirmed."""
+
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    deleted: int = 0
+
+    def __add__(self, other: FeedChanges) -> FeedChanges:
+        """The changes at two destinations together."""
+        return FeedChanges(self.added + other.added, self.changed + other.changed,
+                           self.removed + other.removed, self.deleted + other.deleted)
+
+    def to_dict(self) -> dict[str, int]:
+        """Plain JSON-ready data."""
+        return dataclasses.asdict(self)
+
+
+@dataclass
 class ChannelReport:
     name: str
     spec: str
@@ -107,6 +127,12 @@ class ChannelReport:
     # unlike `RunReport.issues`, which keeps the first `max_issues`).
     left_out_by_code: Counter[str] = field(default_factory=Counter)
 
+    def excluded_by_reason(self, limit: int | None = None) -> dict[str, int]:
+        """Why products were left out of this feed: issue code -> products, most first,
+        then by code (what the JSON report, the webhooks and `history` show)."""
+        ordered = sorted(self.left_out_by_code.items(), key=lambda kv: (-kv[1], kv[0]))
+        return dict(ordered[:limit])
+
     def count_left_out(self, issues: list[Issue]) -> None:
         """Count the reasons one product was left out of this feed: its errors on this
         channel, or, when a rule excluded it mildly (idealo's not-offered), that rule's."""
@@ -116,6 +142,9 @@ class ChannelReport:
             self.left_out_by_code[code] += 1
     # Why this feed's new outputs did not replace the old ones (a guard tripped), if so.
     held: str | None = None
+    # What the run changed in the feed's own files (the ledger's record of them: a build,
+    # a push that replaced them); None when it does not know (a validate, a dry run).
+    changes: FeedChanges | None = None
 
 
 @dataclass
@@ -251,7 +280,7 @@ class RunReport:
                 name: {"spec": c.spec, "items": c.items, "excluded": c.excluded,
                        "outputs": [vars(o) for o in c.outputs],
                        "filtered_by_rules": c.filtered,
-                       "left_out_by_code": dict(c.left_out_by_code.most_common()),
+                       "left_out_by_code": c.excluded_by_reason(),
                        "rules": [r.to_dict() for r in c.rules],
                        **({"held": c.held} if c.held is not None else {})}
                 for name, c in self.channels.items()

@@ -157,10 +157,12 @@ def _run(command: str, config_path: Path, channels: list[str] | None, output: Ou
          issues_file: Path | None, max_issues: int, jobs: int = 1,
          notice: _RunNotice | None = None, **options: Any) -> Any:
     """Load the project and run one of its commands (`validate`, `build`, `push`) with the
-    CLI's progress display and issues file; `notice` learns the project, for webhooks."""
+    CLI's progress display and issues file; `notice` learns the project, for webhooks,
+    and gives the run its start time."""
     project = api.load_project(config_path)
-    if notice is not None:
+    if notice is not None:  # a run the webhooks hear of: its history rows time it the same
         notice.project = project
+        options["started"] = notice.started
     runner: Callable[..., Any] = getattr(project, command)
     sink = IssueFile(issues_file) if issues_file else None  # fails before any row is read
     try:
@@ -324,7 +326,8 @@ def history(
                       ] = HistoryFormat.table,
 ) -> None:
     """List the last runs per channel and destination: when, items, added / changed /
-    removed, result. `--format csv` gives one row per run for a BI tool.
+    removed, products left out (and why), how long it took, result. `--format csv` gives
+    one row per run for a BI tool.
     Example: feedsync history -c shop/feedsync.yaml --channel google_es --format csv
     """
     output = Output()

@@ -99,24 +99,35 @@ def plan_json(plan: Plan) -> str:
 
 
 def print_history_table(output: Output, records: list[RunRecord]) -> None:
+    """The runs as a table: counts, products left out ("-": not counted), time taken."""
     if not records:
         output.out.print("No runs recorded yet (`feedsync build` or `push` records them).")
         return
     table = Table(title="History", title_justify="left")
     for column in ("When", "Channel", "Destination", "Run", "Items", "Added", "Changed",
-                   "Removed", "Sent", "Deleted", "Result"):
+                   "Removed", "Sent", "Deleted", "Left out", "Took", "Result"):
         table.add_column(column, overflow="fold")
     for r in records:
         data = r.to_dict()
         result = r.result + (f": {r.message}" if r.message else "")
         table.add_row(data["at"], r.feed, r.destination, r.kind, f"{r.items:,}",
                       f"{r.added:,}", f"{r.changed:,}", f"{r.removed:,}", f"{r.sent:,}",
-                      f"{r.deleted:,}", result)
+                      f"{r.deleted:,}", "-" if r.excluded is None else f"{r.excluded:,}",
+                      f"{r.duration_s:.1f}s", result)
     output.out.print(table)
 
 
+# New columns go at the end, so a BI import that reads them by position keeps working.
 HISTORY_CSV_COLUMNS = ("at", "command", "channel", "destination", "items", "added", "changed",
-                       "removed", "refreshed", "sent", "deleted", "result", "message")
+                       "removed", "refreshed", "sent", "deleted", "result", "message",
+                       "excluded", "excluded_by_reason", "duration_s")
+
+
+def reasons_cell(reasons: dict[str, int] | None) -> str:
+    """Products left out per issue code as one CSV cell, `code=count;code=count`, in the
+    record's order (the ledger keeps them most first, then by code); empty when the run
+    did not count them."""
+    return ";".join(f"{code}={count}" for code, count in (reasons or {}).items())
 
 
 def history_csv(records: list[RunRecord]) -> str:
@@ -128,10 +139,12 @@ def history_csv(records: list[RunRecord]) -> str:
         data = r.to_dict()
         writer.writerow([data["at"], r.kind, r.feed, r.destination, r.items, r.added,
                          r.changed, r.removed, r.refreshed, r.sent, r.deleted, r.result,
-                         r.message])
+                         r.message, "" if r.excluded is None else r.excluded,
+                         reasons_cell(r.excluded_by_reason), f"{r.duration_s:.3f}"])
     return buffer.getvalue()
 
 
 def history_json(records: list[RunRecord]) -> str:
+    """`{"runs": [...]}`, each run's reasons as an object and its duration in seconds."""
     return json.dumps({"runs": [r.to_dict() for r in records]}, ensure_ascii=False,
                       indent=2) + "\n"

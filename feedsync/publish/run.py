@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -41,13 +42,14 @@ from feedsync.plan import (
     check_plan_items,
     destination_policy,
     load_plan,
+    note_left_out,
 )
 from feedsync.publish import open_destination
 from feedsync.publish.base import Destination, PublishError, Upload
 from feedsync.publish.items import SPOOL_SUFFIX, ItemSpool, read_spool_at
 from feedsync.publish.redact import Redactor
 from feedsync.publish.retry import RetryPolicy
-from feedsync.report import RunReport
+from feedsync.report import FeedChanges, RunReport
 from feedsync.state.guards import check_change_set, check_guards
 from feedsync.state.ledger import FILE_DESTINATION, Diff, Ledger, ledger_errors
 from feedsync.state.lock import RunLock
@@ -97,6 +99,14 @@ class PushOutcome:
     rejected_count: int = 0
     sent: int = 0  # items sent (a delta publish sends only the changes)
     diff: Diff | None = None  # what the ledger said would change
+
+    def changes(self) -> FeedChanges | None:
+        """What this publish changed at the destination, by the ledger's diff (and the
+        deletes it confirmed); None when the run has no diff for it (a dry run)."""
+        if self.diff is None:
+            return None
+        return FeedChanges(self.diff.added, self.diff.changed, self.diff.removed,
+                           self.deleted)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data."""
@@ -184,10 +194,13 @@ def run_push(config: Config, channels: Iterable[str] | None = None, *, dry_run: 
              max_issues: int | None = None,
              retry: Callable[[RetryPolicy], RetryPolicy] | None = None,
              jobs: int = 1, full: bool = False, allow: Iterable[str] = (),
-             plan_file: Path | None = None) -> PushReport:
+             plan_file: Path | None = None, started: float | None = None) -> PushReport:
     """Build, guard and publish the selected channels; see the module docstring. API
     destinations get only what changed since the ledger's record (`full`: everything);
-    `plan_file` applies a saved plan, refused if anything it was made from changed."""
+    `plan_file` applies a saved plan, refused if anything it was made from changed.
+    `started`: when the command began (`time.monotonic()`; default: now), for the
+    history rows' durations."""
+    started = time.monotonic() if started is None else started
     options = PushOptions({*allow, *(["empty"] if allow_empty else [])}, force, full)
     redact = Redactor.for_config(config)
     def say(text: str) -> None:
@@ -215,6 +228,7 @@ def run_push(config: Config, channels: Iterable[str] | None = None, *, dry_run: 
         staging = directory / "staging"
         shutil.rmtree(staging, ignore_errors=True)
         ledger = Ledger.open(directory)
+        ledger.started = started
         try:
             with ledger_errors(ledger.path):
                 if saved is not None and plan_file is not None:
@@ -222,6 +236,7 @@ def run_push(config: Config, channels: Iterable[str] | None = None, *, dry_run: 
                 staged = _stage(config, wanted, destinations, staging)
                 build, digests = _build_staged(config, staged, ledger, progress=progress,
                                                sink=sink, max_issues=max_issues, jobs=jobs)
+                note_left_out(ledger, build)
                 if saved is not None and plan_file is not None:
                     check_plan_items(saved, digests, plan_file)
                 report = PushReport(build)
@@ -422,9 +437,11 @@ def _push_channel(channel: _Staged, report: PushReport, store: StateStore, ledge
     if not tripped:
         _promote(channel, channel_report)
         if channel.files and any(f.final is not None for f in channel.files):
-            ledger.apply_file(channel.name, FILE_DESTINATION,
-                              ledger.diff(channel.name, FILE_DESTINATION, sample=0),
-                              kind="push")
+            record = ledger.apply_file(channel.name, FILE_DESTINATION,
+                                       ledger.diff(channel.name, FILE_DESTINATION, sample=0),
+                                       kind="push")
+            channel_report.changes = FeedChanges(record.added, record.changed,
+                                                 record.removed, record.deleted)
         return
     for staged_output, output in zip(channel.files, channel_report.outputs, strict=False):
         final = staged_output.final

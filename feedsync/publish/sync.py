@@ -22,6 +22,7 @@ the project's run lock, so a sync and a push never overlap.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,7 @@ from feedsync.pipeline import (
     plan_channels,
 )
 from feedsync.pipeline import run_feeds as run_pipeline
-from feedsync.plan import destination_policy, item_id_of
+from feedsync.plan import destination_policy, item_id_of, note_left_out
 from feedsync.publish import open_destination
 from feedsync.publish.base import Destination, PublishError, PublishResult
 from feedsync.publish.google_api import MerchantApiDestination
@@ -60,7 +61,7 @@ from feedsync.publish.run import (
     state_dir,
 )
 from feedsync.publish.sync_files import write_sync_file
-from feedsync.report import RunReport
+from feedsync.report import FeedChanges, RunReport
 from feedsync.sources import describe_source, open_source
 from feedsync.state.guards import MAX_LISTED, _price_change
 from feedsync.state.ledger import FILE_DESTINATION, Ledger, ledger_errors
@@ -84,6 +85,11 @@ class SyncOutcome(PushOutcome):
     sample_new: list[str] = field(default_factory=list)
     sample_gone: list[str] = field(default_factory=list)
     out_of_stock: int = 0  # items this sync would take out of stock
+
+    def changes(self) -> FeedChanges:
+        """A sync only changes items the destination holds (new and gone ones are left
+        to `push`): the items whose synced fields changed."""
+        return FeedChanges(changed=self.changed)
 
     def to_dict(self) -> dict[str, Any]:
         data = super().to_dict()
@@ -155,10 +161,14 @@ def run_sync(config: Config, channels: Iterable[str] | None = None, *,
              log: Callable[[str], None] | None = None, progress: Progress | None = None,
              sink: Callable[[Issue], None] | None = None, max_issues: int | None = None,
              jobs: int = 1, full_read: bool = False,
-             retry: Callable[[RetryPolicy], RetryPolicy] | None = None) -> SyncReport:
+             retry: Callable[[RetryPolicy], RetryPolicy] | None = None,
+             started: float | None = None) -> SyncReport:
     """Send the changed synced fields of every selected feed to its API destinations;
     see the module docstring. `only`: the canonical fields (default `sync.fields`);
-    `full_read`: read the whole master even when only the joined stock changed."""
+    `full_read`: read the whole master even when only the joined stock changed;
+    `started`: when the command began (`time.monotonic()`; default: now), for the
+    history rows' durations."""
+    started = time.monotonic() if started is None else started
     wanted = list(channels or [])
     canonical = list(only) if only else list(config.sync.fields)
     redact = Redactor.for_config(config)
@@ -185,6 +195,7 @@ def run_sync(config: Config, channels: Iterable[str] | None = None, *,
     directory = state_dir(config)
     with RunLock(directory):
         ledger = Ledger.open(directory)
+        ledger.started = started
         try:
             with ledger_errors(ledger.path):
                 sync = SyncLedger(ledger)
@@ -211,6 +222,8 @@ def run_sync(config: Config, channels: Iterable[str] | None = None, *,
                                          max_issues=max_issues, jobs=jobs,
                                          observers=[recorder])
                     recorder.stager.close()
+                    if keys is None:  # every product read: the counts are the feed's
+                        note_left_out(ledger, build)
                 else:  # only the local inventory: the master is not read
                     build = RunReport(source=describe_source(config))
                 report = SyncReport(build)

@@ -19,6 +19,10 @@ content a ledger claims is never changed by a killed run, and never claims an it
 destination did not confirm. The anti-joins (added, removed) run in
 SQLite, so memory stays flat however large the catalog is.
 
+Every build, push and sync also writes one history row (`runs`) per feed and destination:
+the diff's counts, what was sent and deleted, the result, how long the run had taken, and
+what it left out of the feed (`note_left_out`), for `feedsync history`.
+
 The file is SQLite in WAL mode, mode 0600, its schema version in `PRAGMA user_version`
 with migrations; a file from a newer feedsync, or one that is not a ledger, is refused
 with a clear error and never written to. The one writer runs under the project's run lock.
@@ -32,7 +36,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -42,7 +46,7 @@ from typing import Any
 from feedsync.errors import ExitCode, FeedsyncError
 
 LEDGER_NAME = "ledger.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FILE_DESTINATION = "file"  # what `build` wrote to the channel's own outputs
 DAY = 86_400
 STAGE_BATCH = 5_000
@@ -83,6 +87,15 @@ CREATE TABLE runs (
     message     TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX runs_by_feed ON runs (feed, destination, id);
+""",
+    # Each history row also says how long the run had taken when it wrote the row, and
+    # what the run left out of the feed: how many products, and how many per issue code
+    # (a JSON object, most first). Rows from before read back as 0 and {}; NULL (a new
+    # row) means the run did not count them (a sync that read only the changed stock).
+    2: """
+ALTER TABLE runs ADD COLUMN duration_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN excluded INTEGER DEFAULT 0;
+ALTER TABLE runs ADD COLUMN excluded_by_reason TEXT DEFAULT '{}';
 """,
 }
 
@@ -194,7 +207,11 @@ class Diff:
 
 @dataclass
 class RunRecord:
-    """One row of `feedsync history`."""
+    """One row of `feedsync history`.
+
+    `excluded` and `excluded_by_reason` (issue code -> products, most first) are what the
+    run left out of the feed, None when it did not count them; `duration_ms` is how long
+    the run had taken when it wrote this row."""
 
     feed: str
     destination: str
@@ -209,12 +226,44 @@ class RunRecord:
     deleted: int
     result: str
     message: str
+    duration_ms: int = 0
+    excluded: int | None = None
+    excluded_by_reason: dict[str, int] | None = None
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> RunRecord:
+        """A `runs` row, its columns in this class's order (the reasons as JSON text)."""
+        *values, reasons = row
+        record = cls(*values)
+        record.excluded_by_reason = json.loads(reasons) if reasons is not None else None
+        return record
+
+    @property
+    def duration_s(self) -> float:
+        """`duration_ms` in seconds, to the millisecond."""
+        return round(self.duration_ms / 1000, 3)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready data, times as ISO 8601."""
+        """Plain JSON-ready data, times as ISO 8601, the duration in seconds."""
         data = vars(self).copy()
         data["at"] = iso(self.at)
+        del data["duration_ms"]
+        data["duration_s"] = self.duration_s
         return data
+
+
+@dataclass
+class LeftOut:
+    """What a run left out of one feed: products, and products per issue code."""
+
+    excluded: int
+    by_reason: dict[str, int]
+
+    def reasons_json(self) -> str:
+        """`by_reason` as the ledger keeps it: a JSON object, most products first, then
+        by code."""
+        ordered = sorted(self.by_reason.items(), key=lambda kv: (-kv[1], kv[0]))
+        return json.dumps(dict(ordered), ensure_ascii=False, separators=(",", ":"))
 
 
 class Ledger:
@@ -224,6 +273,11 @@ class Ledger:
         self.path = path
         self._db = db
         self.clock = time.time  # tests move time by replacing this
+        self.monotonic = time.monotonic
+        # The run's start (a `time.monotonic()` value): each history row it writes says
+        # how long the run had taken. A command sets it to when it began.
+        self.started = self.monotonic()
+        self._left_out: dict[str, LeftOut] = {}
 
     @classmethod
     def open(cls, state_dir: Path, *, create: bool = True) -> Ledger:
@@ -283,6 +337,20 @@ class Ledger:
 
     def now(self) -> int:
         return int(self.clock())
+
+    def note_left_out(self, feed: str, excluded: int, by_reason: dict[str, int]) -> None:
+        """What this run left out of `feed` (products, and products per issue code),
+        written with each history row of the feed from now on."""
+        self._left_out[feed] = LeftOut(excluded, dict(by_reason))
+
+    def run_facts(self, feed: str) -> tuple[int, int | None, str | None]:
+        """(duration so far in ms, products left out, their reasons as JSON) for a
+        history row of `feed`; the last two None when the run did not note them."""
+        duration = max(0, round((self.monotonic() - self.started) * 1000))
+        left_out = self._left_out.get(feed)
+        if left_out is None:
+            return duration, None, None
+        return duration, left_out.excluded, left_out.reasons_json()
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -542,14 +610,17 @@ class Ledger:
 
     def _record_run(self, feed: str, destination: str, kind: str, now: int, diff: Diff,
                     sent: int, deleted: int, result: str, message: str) -> RunRecord:
+        duration, excluded, reasons = self.run_facts(feed)
         record = RunRecord(feed, destination, kind, now, diff.items, diff.added, diff.changed,
-                           diff.removed, diff.refresh, sent, deleted, result, message)
+                           diff.removed, diff.refresh, sent, deleted, result, message,
+                           duration, excluded,
+                           json.loads(reasons) if reasons is not None else None)
         self._db.execute(
             "INSERT INTO runs (feed, destination, kind, at, items, added, changed, removed, "
-            "refreshed, sent, deleted, result, message) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "refreshed, sent, deleted, result, message, duration_ms, excluded, "
+            "excluded_by_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (feed, destination, kind, now, diff.items, diff.added, diff.changed, diff.removed,
-             diff.refresh, sent, deleted, result, message))
+             diff.refresh, sent, deleted, result, message, duration, excluded, reasons))
         return record
 
     # -- reading back ---------------------------------------------------------------------
@@ -558,15 +629,15 @@ class Ledger:
         """The last `limit` runs of each feed and destination, newest first."""
         wanted = list(feeds or [])
         query = ("SELECT feed, destination, kind, at, items, added, changed, removed, "
-                 "refreshed, sent, deleted, result, message FROM (SELECT *, ROW_NUMBER() "
-                 "OVER (PARTITION BY feed, destination ORDER BY id DESC) AS n FROM runs) "
-                 "WHERE n <= ?")
+                 "refreshed, sent, deleted, result, message, duration_ms, excluded, "
+                 "excluded_by_reason FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY feed, "
+                 "destination ORDER BY id DESC) AS n FROM runs) WHERE n <= ?")
         params: list[Any] = [limit]
         if wanted:
             query += f" AND feed IN ({', '.join('?' * len(wanted))})"
             params += wanted
         query += " ORDER BY at DESC, id DESC"
-        return [RunRecord(*row) for row in self._db.execute(query, params)]
+        return [RunRecord.from_row(row) for row in self._db.execute(query, params)]
 
     def last_run_id(self) -> int:
         """The newest run's id (0: none): a plan is only valid against the same ledger."""

@@ -237,14 +237,15 @@ class SyncLedger:
     def record(self, diff: SyncDiff, *, sent: int, result: str, message: str = "") -> None:
         """One `history` row for this sync of a feed at a destination (kind "sync")."""
         db = self.db
+        duration, excluded, reasons = self.ledger.run_facts(diff.feed)
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute(
                 "INSERT INTO runs (feed, destination, kind, at, items, added, changed, "
-                "removed, refreshed, sent, deleted, result, message) VALUES "
-                "(?, ?, 'sync', ?, ?, ?, ?, ?, 0, ?, 0, ?, ?)",
+                "removed, refreshed, sent, deleted, result, message, duration_ms, excluded, "
+                "excluded_by_reason) VALUES (?, ?, 'sync', ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, ?, ?, ?)",
                 (diff.feed, diff.destination, self.ledger.now(), diff.items, diff.new,
-                 diff.changed, diff.gone, sent, result, message))
+                 diff.changed, diff.gone, sent, result, message, duration, excluded, reasons))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

@@ -193,7 +193,7 @@ def test_ledger_file_is_private_and_versioned(tienda):
     ledger = tienda.parent / ".feedsync" / "ledger.db"
     assert stat.S_IMODE(ledger.stat().st_mode) == 0o600
     with sqlite3.connect(ledger) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 

@@ -1,6 +1,6 @@
 """Run webhooks (`notify:`) against a loopback HTTP server that records what it got: the
-summary a push and a build post, Slack's message shape, failures that never change the
-exit code, and secrets that never reach the output."""
+summary a push, a build and a sync post (with what each changed), Slack's message shape,
+failures that never change the exit code, and secrets that never reach the output."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import yaml
 
 from feedsync.config import load_config
 from feedsync.errors import ConfigError, ExitCode
+from tests.ledger.helpers import remove_products, set_prices
 from tests.publish.conftest import configure, invoke, truncate_master
 from tests.publish.servers import free_port
+from tests.publish.test_sync import _google_config, set_stock
 
 FAST = {"attempts": 2, "delay": 0.01, "max_delay": 0.02, "max_time": 5}
 TOKEN = "hook-token-5f9a1c"
@@ -218,3 +220,76 @@ def test_a_bare_on_key_in_yaml_means_on(tienda):
                              "    on: failure\n    format: slack\n", encoding="utf-8")
     [hook] = load_config(tienda).notify
     assert (hook.on, hook.format, hook.timeout) == ("failure", "slack", 5.0)
+
+
+def _by_path(state) -> dict[str, dict[str, Any]]:
+    return {r.path: json.loads(r.body) for r in state.received}
+
+
+def test_a_second_build_posts_what_it_added_changed_and_removed(tienda, cli, http_server):
+    url, state = http_server
+    config = _with_hooks(tienda, {"url": f"{url}/json"},
+                         {"url": f"{url}/slack", "format": "slack"})
+    master = tienda.parent / "productos.csv"
+    original = master.read_text(encoding="utf-8-sig")
+    remove_products(config, {"CAM-BAS-NEG-S"})
+    assert invoke(cli, "build", "-c", str(config)).exit_code == ExitCode.OK
+    first = _by_path(state)["/json"]["channels"]["google_es"]
+    assert first["changes"] == {"added": first["items"], "changed": 0, "removed": 0,
+                                "deleted": 0}
+
+    state.received.clear()
+    master.write_text(original, encoding="utf-8")  # CAM-BAS-NEG-S is back: added
+    set_prices(config, {"CAM-BAS-BLA-S": "18,95"})  # changed
+    remove_products(config, {"CAM-BAS-BLA-L"})  # removed, and gone from the files
+    assert invoke(cli, "build", "-c", str(config)).exit_code == ExitCode.OK
+    posted = _by_path(state)
+    changes = posted["/json"]["channels"]["google_es"]["changes"]
+    assert changes == {"added": 1, "changed": 1, "removed": 1, "deleted": 1}
+    history = json.loads(invoke(cli, "history", "-c", str(config), "--channel", "google_es",
+                                "--format", "json").stdout)["runs"][0]
+    assert (history["added"], history["changed"], history["removed"]) == (1, 1, 1)
+    text = "\n".join(b["text"]["text"] for b in posted["/slack"]["blocks"]
+                     if b["type"] == "section")
+    [line] = [x for x in text.splitlines() if x.startswith("*google_es*:")]
+    assert line.endswith("· +1 ~1 -1, 1 deleted")
+
+
+def test_a_push_posts_the_changes_of_each_destination(tienda, cli, http_server):
+    url, state = http_server
+    config = _with_hooks(configure(tienda, {"public": {"url": "public_html/"},
+                                            "mirror": {"url": "mirror_html/"}}),
+                         {"url": f"{url}/h"})
+    assert invoke(cli, "push", "-c", str(config)).exit_code == ExitCode.OK
+    state.received.clear()
+    set_prices(config, {"CAM-BAS-BLA-S": "18,95"})
+    assert invoke(cli, "push", "-c", str(config)).exit_code == ExitCode.OK
+    [summary] = _posted(state)
+    one = {"added": 0, "changed": 1, "removed": 0, "deleted": 0}
+    assert [(p["destination"], p["changes"]) for p in summary["publish"]] == [
+        ("public", one), ("mirror", one)]
+    assert summary["channels"]["google_es"]["changes"] == {**one, "changed": 2}
+
+
+def test_a_dry_run_does_not_pretend_to_know_the_changes(tienda, cli, http_server):
+    url, state = http_server
+    config = _with_hooks(_local_push(tienda), {"url": f"{url}/h"})
+    assert invoke(cli, "push", "-c", str(config), "--dry-run").exit_code == ExitCode.OK
+    [summary] = _posted(state)
+    assert summary["dry_run"] is True
+    assert summary["channels"]["google_es"]["changes"] is None
+    assert [p["changes"] for p in summary["publish"]] == [None]
+
+
+def test_a_sync_posts_the_items_it_changed(merchant, tienda, cli, http_server):
+    url, state = http_server
+    config = _with_hooks(_google_config(tienda, merchant), {"url": f"{url}/h"})
+    assert invoke(cli, "push", "-c", str(config)).exit_code == ExitCode.OK
+    state.received.clear()
+    set_stock(config, {"CAM-BAS-BLA-S": "Agotado"})
+    assert invoke(cli, "sync", "-c", str(config)).exit_code == ExitCode.OK
+    [summary] = _posted(state)
+    assert summary["command"] == "sync"
+    one = {"added": 0, "changed": 1, "removed": 0, "deleted": 0}
+    assert summary["channels"]["google_es"]["changes"] == one
+    assert [p["changes"] for p in summary["publish"]] == [one]

@@ -4,6 +4,7 @@ whose stock rows changed (the stock snapshot), and still sends exactly their upd
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import yaml
 
@@ -69,3 +70,25 @@ def test_a_failed_sync_keeps_the_snapshot_so_the_rows_are_read_again(tienda, mer
     again = load_project(config).sync()
     assert again.exit_code == ExitCode.OK
     assert ("patch", SKUS[1]) in state.received  # not lost with the failed run
+
+
+def test_history_counts_the_left_out_products_only_of_a_sync_that_read_them_all(tienda,
+                                                                                 merchant):
+    db = _store_db(tienda)
+    config = _stock_config(tienda, merchant)
+    assert load_project(config).push().exit_code == ExitCode.OK
+    full = load_project(config).sync()  # no snapshot yet: the whole master
+    assert full.build.rows == 40
+    with sqlite3.connect(db) as connection:
+        connection.execute("UPDATE stock SET cantidad = 0, disponibilidad = 'Agotado' "
+                           "WHERE sku = ?", (SKUS[0],))
+    partial = load_project(config).sync(started=time.monotonic() - 5)  # began 5 s ago
+    assert partial.exit_code == ExitCode.OK and partial.build.rows == 1
+    channel = full.build.channels["google_es"]
+    assert channel.excluded == 1
+    records = [r for r in load_project(config).history(["google_es"], limit=2)
+               if r.kind == "sync"]
+    assert [(r.excluded, r.excluded_by_reason) for r in records] == [
+        (None, None),  # one product read: it cannot say what the feed left out
+        (channel.excluded, channel.excluded_by_reason())]
+    assert records[0].duration_ms >= 5000 and 0 < records[1].duration_ms < 5000
