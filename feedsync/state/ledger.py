@@ -173,9 +173,44 @@ def _encode(value: Any) -> str:
 
 def item_json_bytes(item: dict[str, Any]) -> bytes:
     """An item as the ledger keeps it, UTF-8 encoded: key-sorted JSON, long values replaced
-    by a digest (`#` and 8 base64 characters); equal items give equal bytes. (Hot: once
-    per item of every build, so the common case, short text values, costs one check per
-    field.)"""
+    by a digest (`#` and 8 base64 characters); equal items give equal bytes.
+
+    Hot: once per item of every build. Short text values cost one check each; a list or
+    dict value is encoded once (to measure it) and that encoding is reused in the item, so
+    only nested values are searched for floats (a top-level value other than text, a
+    whole number or a boolean is written as its text)."""
+    kept: dict[str, Any] | None = None
+    for name, value in item.items():
+        kind = type(value)
+        if kind is str:
+            if len(value) <= LONG_VALUE or name in KEPT_FIELDS:
+                continue
+            data = value.encode("utf-8")
+        elif kind is list or kind is dict or isinstance(value, (list, dict)):
+            data = _encode_bytes(value)
+            kept = dict(item) if kept is None else kept
+            if name in KEPT_FIELDS or len(data) <= LONG_VALUE or (
+                    not data.isascii() and len(data.decode("utf-8")) <= LONG_VALUE):
+                kept[name] = orjson.Fragment(data)
+                continue
+        elif kind is int or kind is bool:
+            continue
+        else:  # None, Decimal and the like as their text (int subclasses as numbers)
+            kept = dict(item) if kept is None else kept
+            kept[name] = int(value) if isinstance(value, int) else str(value)
+            continue
+        kept = dict(item) if kept is None else kept
+        digest = hashlib.blake2b(data, digest_size=6).digest()
+        kept[name] = "#" + base64.b64encode(digest).decode()
+    try:
+        return orjson.dumps(item if kept is None else kept, option=_ORJSON_OPTIONS)
+    except (orjson.JSONEncodeError, TypeError):
+        return _item_json_reference(item).encode("utf-8")
+
+
+def _item_json_reference(item: dict[str, Any]) -> str:
+    """`item_json_bytes` as the standard library writes it: the definition the fast path
+    follows (tests compare both), and the fallback for what orjson refuses."""
     kept: dict[str, Any] | None = None
     for name, value in item.items():
         if type(value) is str:
@@ -183,7 +218,7 @@ def item_json_bytes(item: dict[str, Any]) -> bytes:
                 continue
             text = value
         elif isinstance(value, (list, dict)):
-            text = _encode(value)
+            text = _json_encode(value)
             if len(text) <= LONG_VALUE or name in KEPT_FIELDS:
                 continue
         else:  # Decimal and the like as text; int and bool as they are
@@ -194,7 +229,7 @@ def item_json_bytes(item: dict[str, Any]) -> bytes:
         kept = dict(item) if kept is None else kept
         digest = hashlib.blake2b(text.encode("utf-8"), digest_size=6).digest()
         kept[name] = "#" + base64.b64encode(digest).decode()
-    return _encode_bytes(item if kept is None else kept)
+    return _json_encode(item if kept is None else kept)
 
 
 def item_json(item: dict[str, Any]) -> str:

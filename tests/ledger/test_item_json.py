@@ -80,3 +80,27 @@ def test_long_values_are_kept_as_a_digest_and_headline_fields_whole() -> None:
     assert kept["title"] == "t" * 100 and kept["price"] == "9.50"
     assert kept["description"].startswith("#") and len(kept["description"]) == 9
     assert kept["additional_image_link"].startswith("#")
+
+
+class Size(enum.IntEnum):
+    M = 2
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.dictionaries(st.sampled_from(["id", "title", "price", "link", "description",
+                                        "additional_image_link", "shipping", "weight",
+                                        "quantity"]),
+                       _values | st.sampled_from([Size.M, None, "x" * 70, "é" * 40,
+                                                  ["é" * 30], [1e-05] * 9]), max_size=9))
+def test_item_json_is_byte_for_byte_the_reference_encoding(item: dict[str, Any]) -> None:
+    from feedsync.state.ledger import _item_json_reference
+
+    try:
+        expected = _item_json_reference(item).encode("utf-8")
+    except (UnicodeEncodeError, ValueError, TypeError) as exc:
+        try:
+            item_json_bytes(item)
+        except type(exc):
+            return
+        raise AssertionError(f"the reference refused {item!r} but the fast path did not")
+    assert item_json_bytes(item) == expected
