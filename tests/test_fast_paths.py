@@ -26,6 +26,11 @@ def test_collapsing_white_space_keeping_line_breaks_agrees_with_the_regexes() ->
     for _ in range(200_000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 14)))
         assert collapse_whitespace(text, keep_newlines=True) == collapse_by_regex(text), text
+    # Without other white space, where the str.split fast path applies.
+    plain = [" ", " ", "\t", "\u00a0", "\n", "a", "b", "ñ", "-", "\u200b"]
+    for _ in range(100_000):
+        text = "".join(rng.choice(plain) for _ in range(rng.randrange(0, 14)))
+        assert collapse_whitespace(text, keep_newlines=True) == collapse_by_regex(text), text
 
 
 def test_an_issue_survives_pickling_between_processes_whole() -> None:
