@@ -259,7 +259,7 @@ def _compile_fields(fields: list[_FieldRenderer],
     issues. Per product this saves a loop over some 30 field objects per channel.
     """
     lines = ["def render_fields(product, item, issues):", "    excluded = False"]
-    namespace: dict[str, Any] = {"general": general}
+    namespace: dict[str, Any] = {"general": general, "EMPTYABLE": _EMPTYABLE}
     for index, field in enumerate(fields):
         spec = field.spec
         namespace[f"get_{index}"] = field.get
@@ -282,6 +282,24 @@ def _compile_fields(fields: list[_FieldRenderer],
             lines.append(f"        item[{field.name!r}] = value")
         elif field.checked:
             pass
+        elif (not field.plain_text and field.values is None and not field.limited
+              and spec.format != "list"):
+            # A typed value (money, a measure, a date) with no limit or map: its format is
+            # all the general path would do with it.
+            namespace[f"format_{index}"] = field.format
+            lines.append("    elif not (value.__class__ in EMPTYABLE and not value):")
+            lines.append(f"        item[{field.name!r}] = format_{index}(value)")
+        elif spec.format == "list" and field.values is None and not spec.max_length:
+            # A list of texts within its count: the general path would copy it as is.
+            count = f" <= {spec.max_items}" if spec.max_items else ""
+            lines.append(f"    elif value.__class__ is list and 0 < len(value){count} and all("
+                         "x.__class__ is str for x in value):")
+            lines.append(f"        item[{field.name!r}] = list(value)")
+        elif spec.format == "list" and field.values is None:
+            count = f" <= {spec.max_items}" if spec.max_items else ""
+            lines.append(f"    elif value.__class__ is list and 0 < len(value){count} and all("
+                         f"x.__class__ is str and len(x) <= {spec.max_length} for x in value):")
+            lines.append(f"        item[{field.name!r}] = list(value)")
         elif field.plain_text and field.values is None:
             lines.append(f"    elif value.__class__ is str and value{limit.format(v='value')}:")
             lines.append(f"        item[{field.name!r}] = value")
