@@ -57,3 +57,12 @@ def test_copying_a_product_with_changes_is_dataclasses_replace() -> None:
     changes = {"price": Money(Decimal("203.48"), "MXN"), "title": "Playera"}
     assert product.copy_with(**changes) == replace(product, **changes)
     assert product.copy_with() == product
+
+
+def test_other_white_space_is_every_space_str_split_knows_but_the_collapsed_ones() -> None:
+    from feedsync.checks.text import _OTHER_WHITESPACE
+
+    for code in range(0x110000):
+        char = chr(code)
+        expected = char.isspace() and char not in " \t\n\u00a0"
+        assert (_OTHER_WHITESPACE.search(char) is not None) == expected, hex(code)
