@@ -66,3 +66,27 @@ def test_other_white_space_is_every_space_str_split_knows_but_the_collapsed_ones
         char = chr(code)
         expected = char.isspace() and char not in " \t\n\u00a0"
         assert (_OTHER_WHITESPACE.search(char) is not None) == expected, hex(code)
+
+
+def test_plain_numbers_take_the_short_path_and_long_ones_are_still_bounded() -> None:
+    import pytest
+
+    from feedsync.products.numbers import NumberFormatError, parse_decimal
+
+    assert str(parse_decimal("123456789012345")) == "123456789012345"  # 15 digits
+    assert str(parse_decimal("000000000000012.50")) == "12.50"
+    with pytest.raises(NumberFormatError):
+        parse_decimal("1234567890123456")  # 16 integer digits
+
+
+def test_one_scan_for_control_or_invalid_characters_agrees_with_both_checks() -> None:
+    from feedsync.checks.text import (
+        has_control_characters,
+        has_control_or_invalid_characters,
+        has_invalid_characters,
+    )
+
+    for code in range(0x10000):
+        char = chr(code)
+        assert has_control_or_invalid_characters(f"a{char}b") == (
+            has_control_characters(char) or has_invalid_characters(char)), hex(code)

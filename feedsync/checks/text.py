@@ -42,6 +42,16 @@ _ENTITY_DEBRIS = re.compile(
 _DEBRIS_TEXT = {"amp": "&", "quot": '"', "apos": "'", "lt": "<", "gt": ">", "nbsp": " "}
 
 
+# Either of the two above, in one scan: most values that need cleaning (HTML) have neither.
+_CONTROL_OR_INVALID = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd\ue000-\uf8ff\ufdd0-\ufdef\ufffe\uffff]")
+
+
+def has_control_or_invalid_characters(text: str) -> bool:
+    """`has_control_characters(text) or has_invalid_characters(text)`, in one search."""
+    return _CONTROL_OR_INVALID.search(text) is not None
+
+
 def has_invalid_characters(text: str) -> bool:
     return _INVALID.search(text) is not None
 

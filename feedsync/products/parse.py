@@ -25,6 +25,7 @@ from feedsync.checks.issue import Issue, Severity
 from feedsync.checks.text import (
     collapse_whitespace,
     has_control_characters,
+    has_control_or_invalid_characters,
     has_entity_debris,
     has_html,
     has_invalid_characters,
@@ -753,13 +754,14 @@ def _clean_text(raw: str, warn: Warn, *, keep_newlines: bool) -> str:
     white space collapsed; line breaks kept only where the field allows them."""
     if not needs_cleaning(raw):
         return raw
-    if has_control_characters(raw):
-        warn(codes.CONTROL_CHARACTERS, "control characters were removed")
-        raw = remove_control_characters(raw)
-    if has_invalid_characters(raw):
-        warn(codes.INVALID_CHARACTERS, "characters channels reject (U+FFFD, private-use) "
-                                       "were removed")
-        raw = remove_invalid_characters(raw)
+    if has_control_or_invalid_characters(raw):
+        if has_control_characters(raw):
+            warn(codes.CONTROL_CHARACTERS, "control characters were removed")
+            raw = remove_control_characters(raw)
+        if has_invalid_characters(raw):
+            warn(codes.INVALID_CHARACTERS, "characters channels reject (U+FFFD, private-use) "
+                                           "were removed")
+            raw = remove_invalid_characters(raw)
     if has_entity_debris(raw):
         warn(codes.ENTITY_DEBRIS, "remains of double-escaped HTML entities (amp;, #xD;) "
                                   "were repaired")
