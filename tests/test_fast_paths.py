@@ -90,3 +90,12 @@ def test_one_scan_for_control_or_invalid_characters_agrees_with_both_checks() ->
         char = chr(code)
         assert has_control_or_invalid_characters(f"a{char}b") == (
             has_control_characters(char) or has_invalid_characters(char)), hex(code)
+
+
+def test_xml_escaping_short_cut_never_skips_a_character_xml_forbids() -> None:
+    from feedsync.writers.xml import _NEEDS_ESCAPE, escape_text
+
+    for code in range(0x110000):
+        char = chr(code)
+        if _NEEDS_ESCAPE.search(char) is not None:
+            assert escape_text(f"a{char}b") != f"a{char}b", hex(code)
