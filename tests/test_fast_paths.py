@@ -99,3 +99,26 @@ def test_xml_escaping_short_cut_never_skips_a_character_xml_forbids() -> None:
         char = chr(code)
         if _NEEDS_ESCAPE.search(char) is not None:
             assert escape_text(f"a{char}b") != f"a{char}b", hex(code)
+
+
+def test_field_template_memo_gives_the_rendered_text_and_stops_when_inputs_do_not_repeat(
+) -> None:
+    from feedsync.channels.render import MemoisedFieldTemplate, _FieldRenderer
+    from feedsync.channels.spec import FieldSpec
+    from feedsync.products.product import Product
+
+    spec = FieldSpec.model_validate(
+        {"name": "label", "template": "{{ (brand or settings.fallback) | upper }}-{{ size }}"})
+    field = _FieldRenderer(spec, "shop", {"settings": {"fallback": "house"}})
+    assert isinstance(field.get, MemoisedFieldTemplate)
+    repeated = [Product(row=n, id=f"A{n}", title="T", brand=[None, "acme", "zeta"][n % 3],
+                        size="M" if n % 2 else None) for n in range(3000)]
+    texts = [field.get(p) for p in repeated]
+    assert texts[:4] == ["HOUSE-", "ACME-M", "ZETA-", "HOUSE-M"]
+    assert texts == [f"{(p.brand or 'house').upper()}-{p.size or ''}" for p in repeated]
+    assert field.get.memo is not None and field.get.hits == 3000 - 6
+
+    unique = _FieldRenderer(spec, "shop", {"settings": {"fallback": "house"}})
+    products = [Product(row=n, id=f"A{n}", title="T", brand=f"b{n}") for n in range(3000)]
+    assert [unique.get(p) for p in products] == [f"B{n}-" for n in range(3000)]
+    assert unique.get.memo is None  # switched off: the inputs never repeated

@@ -219,14 +219,7 @@ class _FieldRenderer:
                     raise ConfigError(f"channel {channel}: field {spec.name}: {exc}") from exc
                 return lambda product: constant_text
 
-            render_text = fast_renderer(template)
-
-            def render(product: Product) -> str | None:
-                context = {n: to_plain(product.get(n)) for n in product_names} | fixed
-                text = render_text(context).strip()
-                return text or None
-
-            return render
+            return MemoisedFieldTemplate(fast_renderer(template), product_names, fixed)
         if spec.sources is not None:
             getters = [(n in CANONICAL_FIELDS, n) for n in spec.sources]
 
@@ -245,6 +238,53 @@ class _FieldRenderer:
         if source in CANONICAL_FIELDS:
             return attrgetter(source)
         return lambda product: product.extra.get(source)
+
+
+# Values a field template's memo can key on: equal keys mean equal inputs (a field's
+# values are always of one type, so 1 and True never meet in one position).
+_KEY_TYPES = frozenset({str, int, bool, type(None)})
+
+
+class MemoisedFieldTemplate:
+    """A field template run per product, remembering its text for inputs seen before.
+
+    A field template is a pure function of the product values it names (and of the
+    settings, market and feed, fixed for the run), and many repeat across a catalog (a
+    category id or a product type with a fallback setting, an availability): rendering
+    costs ~10 us, a lookup well under one. Values that are not plain text, numbers or None
+    (lists, shipping rules) are not memoised; a memo that seldom hits (a GTIN, unique per
+    product) is switched off after MEMO_TRIAL lookups.
+    """
+
+    MEMO_SIZE = 4096
+    MEMO_TRIAL = 2048
+
+    __slots__ = ("fixed", "hits", "lookups", "memo", "names", "render_text")
+
+    def __init__(self, render_text: Callable[[dict[str, Any]], str], names: list[str],
+                 fixed: dict[str, Any]) -> None:
+        self.render_text = render_text
+        self.names = names
+        self.fixed = fixed
+        self.memo: dict[tuple[Any, ...], str | None] | None = {}
+        self.hits = self.lookups = 0
+
+    def __call__(self, product: Product) -> str | None:
+        values = [to_plain(product.get(n)) for n in self.names]
+        memo = self.memo
+        key: tuple[Any, ...] | None = None
+        if memo is not None and all(v.__class__ in _KEY_TYPES for v in values):
+            key = tuple(values)
+            self.lookups += 1
+            if key in memo:
+                self.hits += 1
+                return memo[key]
+            if self.lookups >= self.MEMO_TRIAL and self.hits * 4 < self.lookups:
+                self.memo = memo = None  # inputs hardly repeat: rendering is cheaper
+        text = self.render_text(dict(zip(self.names, values)) | self.fixed).strip() or None
+        if key is not None and memo is not None and len(memo) < self.MEMO_SIZE:
+            memo[key] = text
+        return text
 
 
 def _compile_fields(fields: list[_FieldRenderer],
@@ -648,15 +688,9 @@ class _ProductTypeCheck:
         except TemplateError as exc:
             raise ConfigError(f"channel {self.channel}: attributes.{attribute}: bad "
                               f"template: {exc}") from exc
-        render_text = fast_renderer(template)
-        settings = self.settings
-
-        def render(product: Product) -> str | None:
-            context = {n: to_plain(product.get(n)) for n in names if n != "settings"}
-            context["settings"] = settings
-            return render_text(context).strip() or None
-
-        return render
+        return MemoisedFieldTemplate(fast_renderer(template),
+                                     [n for n in names if n != "settings"],
+                                     {"settings": self.settings})
 
     def check(self, product: Product, item: Item) -> list[Issue]:
         from feedsync.channels.product_types import complete_attributes
