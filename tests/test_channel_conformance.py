@@ -150,7 +150,10 @@ def _variants(spec_name: str) -> list:
                                   gender="female", age_group="newborn", color=None, size=""),
                  kitchen_sink_for(spec_name, availability="limited_availability",
                                   additional_image_link=[f"https://cdn.example.com/{n}.jpg"
-                                                         for n in range(30)])]
+                                                         for n in range(30)]),
+                 kitchen_sink_for(spec_name, additional_image_link=[]),
+                 kitchen_sink_for(spec_name, additional_image_link=[
+                     "https://cdn.example.com/" + "x" * 2100, "https://cdn.example.com/b.jpg"])]
     return products
 
 

@@ -26,6 +26,11 @@ def test_collapsing_white_space_keeping_line_breaks_agrees_with_the_regexes() ->
     for _ in range(200_000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 14)))
         assert collapse_whitespace(text, keep_newlines=True) == collapse_by_regex(text), text
+    # Without other white space, where the str.split fast path applies.
+    plain = [" ", " ", "\t", "\u00a0", "\n", "a", "b", "ñ", "-", "\u200b"]
+    for _ in range(100_000):
+        text = "".join(rng.choice(plain) for _ in range(rng.randrange(0, 14)))
+        assert collapse_whitespace(text, keep_newlines=True) == collapse_by_regex(text), text
 
 
 def test_an_issue_survives_pickling_between_processes_whole() -> None:
@@ -52,3 +57,68 @@ def test_copying_a_product_with_changes_is_dataclasses_replace() -> None:
     changes = {"price": Money(Decimal("203.48"), "MXN"), "title": "Playera"}
     assert product.copy_with(**changes) == replace(product, **changes)
     assert product.copy_with() == product
+
+
+def test_other_white_space_is_every_space_str_split_knows_but_the_collapsed_ones() -> None:
+    from feedsync.checks.text import _OTHER_WHITESPACE
+
+    for code in range(0x110000):
+        char = chr(code)
+        expected = char.isspace() and char not in " \t\n\u00a0"
+        assert (_OTHER_WHITESPACE.search(char) is not None) == expected, hex(code)
+
+
+def test_plain_numbers_take_the_short_path_and_long_ones_are_still_bounded() -> None:
+    import pytest
+
+    from feedsync.products.numbers import NumberFormatError, parse_decimal
+
+    assert str(parse_decimal("123456789012345")) == "123456789012345"  # 15 digits
+    assert str(parse_decimal("000000000000012.50")) == "12.50"
+    with pytest.raises(NumberFormatError):
+        parse_decimal("1234567890123456")  # 16 integer digits
+
+
+def test_one_scan_for_control_or_invalid_characters_agrees_with_both_checks() -> None:
+    from feedsync.checks.text import (
+        has_control_characters,
+        has_control_or_invalid_characters,
+        has_invalid_characters,
+    )
+
+    for code in range(0x10000):
+        char = chr(code)
+        assert has_control_or_invalid_characters(f"a{char}b") == (
+            has_control_characters(char) or has_invalid_characters(char)), hex(code)
+
+
+def test_xml_escaping_short_cut_never_skips_a_character_xml_forbids() -> None:
+    from feedsync.writers.xml import _NEEDS_ESCAPE, escape_text
+
+    for code in range(0x110000):
+        char = chr(code)
+        if _NEEDS_ESCAPE.search(char) is not None:
+            assert escape_text(f"a{char}b") != f"a{char}b", hex(code)
+
+
+def test_field_template_memo_gives_the_rendered_text_and_stops_when_inputs_do_not_repeat(
+) -> None:
+    from feedsync.channels.render import MemoisedFieldTemplate, _FieldRenderer
+    from feedsync.channels.spec import FieldSpec
+    from feedsync.products.product import Product
+
+    spec = FieldSpec.model_validate(
+        {"name": "label", "template": "{{ (brand or settings.fallback) | upper }}-{{ size }}"})
+    field = _FieldRenderer(spec, "shop", {"settings": {"fallback": "house"}})
+    assert isinstance(field.get, MemoisedFieldTemplate)
+    repeated = [Product(row=n, id=f"A{n}", title="T", brand=[None, "acme", "zeta"][n % 3],
+                        size="M" if n % 2 else None) for n in range(3000)]
+    texts = [field.get(p) for p in repeated]
+    assert texts[:4] == ["HOUSE-", "ACME-M", "ZETA-", "HOUSE-M"]
+    assert texts == [f"{(p.brand or 'house').upper()}-{p.size or ''}" for p in repeated]
+    assert field.get.memo is not None and field.get.hits == 3000 - 6
+
+    unique = _FieldRenderer(spec, "shop", {"settings": {"fallback": "house"}})
+    products = [Product(row=n, id=f"A{n}", title="T", brand=f"b{n}") for n in range(3000)]
+    assert [unique.get(p) for p in products] == [f"B{n}-" for n in range(3000)]
+    assert unique.get.memo is None  # switched off: the inputs never repeated

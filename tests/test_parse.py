@@ -3,6 +3,8 @@
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from feedsync.config import SourceConfig
 from feedsync.errors import ConfigError
@@ -214,3 +216,16 @@ def test_needs_cleaning_shortcut_agrees_with_the_full_pattern(text):
     from feedsync.checks.text import _NEEDS_CLEANING, needs_cleaning
 
     assert needs_cleaning(text) == (_NEEDS_CLEANING.search(text) is not None)
+
+
+_DEBRIS_ALPHABET = "amp;quotslgnbx#xXdDaA0139&_ \n<>é"
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet=_DEBRIS_ALPHABET, max_size=40)
+       | st.sampled_from(["a amp; b", "line#xD;", "x&amp;y", "#x10FFFF;", "#1234567;",
+                          "é#9;", "&#9;", " #13;", "nbsp;", "lt;gt;", ";;amp;"]))
+def test_entity_debris_windowed_search_agrees_with_the_whole_pattern(text):
+    from feedsync.checks.text import _ENTITY_DEBRIS, has_entity_debris
+
+    assert has_entity_debris(text) == (_ENTITY_DEBRIS.search(text) is not None)

@@ -219,14 +219,7 @@ class _FieldRenderer:
                     raise ConfigError(f"channel {channel}: field {spec.name}: {exc}") from exc
                 return lambda product: constant_text
 
-            render_text = fast_renderer(template)
-
-            def render(product: Product) -> str | None:
-                context = {n: to_plain(product.get(n)) for n in product_names} | fixed
-                text = render_text(context).strip()
-                return text or None
-
-            return render
+            return MemoisedFieldTemplate(fast_renderer(template), product_names, fixed)
         if spec.sources is not None:
             getters = [(n in CANONICAL_FIELDS, n) for n in spec.sources]
 
@@ -247,6 +240,53 @@ class _FieldRenderer:
         return lambda product: product.extra.get(source)
 
 
+# Values a field template's memo can key on: equal keys mean equal inputs (a field's
+# values are always of one type, so 1 and True never meet in one position).
+_KEY_TYPES = frozenset({str, int, bool, type(None)})
+
+
+class MemoisedFieldTemplate:
+    """A field template run per product, remembering its text for inputs seen before.
+
+    A field template is a pure function of the product values it names (and of the
+    settings, market and feed, fixed for the run), and many repeat across a catalog (a
+    category id or a product type with a fallback setting, an availability): rendering
+    costs ~10 us, a lookup well under one. Values that are not plain text, numbers or None
+    (lists, shipping rules) are not memoised; a memo that seldom hits (a GTIN, unique per
+    product) is switched off after MEMO_TRIAL lookups.
+    """
+
+    MEMO_SIZE = 4096
+    MEMO_TRIAL = 2048
+
+    __slots__ = ("fixed", "hits", "lookups", "memo", "names", "render_text")
+
+    def __init__(self, render_text: Callable[[dict[str, Any]], str], names: list[str],
+                 fixed: dict[str, Any]) -> None:
+        self.render_text = render_text
+        self.names = names
+        self.fixed = fixed
+        self.memo: dict[tuple[Any, ...], str | None] | None = {}
+        self.hits = self.lookups = 0
+
+    def __call__(self, product: Product) -> str | None:
+        values = [to_plain(product.get(n)) for n in self.names]
+        memo = self.memo
+        key: tuple[Any, ...] | None = None
+        if memo is not None and all(v.__class__ in _KEY_TYPES for v in values):
+            key = tuple(values)
+            self.lookups += 1
+            if key in memo:
+                self.hits += 1
+                return memo[key]
+            if self.lookups >= self.MEMO_TRIAL and self.hits * 4 < self.lookups:
+                self.memo = memo = None  # inputs hardly repeat: rendering is cheaper
+        text = self.render_text(dict(zip(self.names, values)) | self.fixed).strip() or None
+        if key is not None and memo is not None and len(memo) < self.MEMO_SIZE:
+            memo[key] = text
+        return text
+
+
 def _compile_fields(fields: list[_FieldRenderer],
                     general: Callable[[int, Any, Product, Item, list[Issue]], bool],
                     ) -> Callable[[Product, Item, list[Issue]], bool]:
@@ -259,7 +299,7 @@ def _compile_fields(fields: list[_FieldRenderer],
     issues. Per product this saves a loop over some 30 field objects per channel.
     """
     lines = ["def render_fields(product, item, issues):", "    excluded = False"]
-    namespace: dict[str, Any] = {"general": general}
+    namespace: dict[str, Any] = {"general": general, "EMPTYABLE": _EMPTYABLE}
     for index, field in enumerate(fields):
         spec = field.spec
         namespace[f"get_{index}"] = field.get
@@ -282,6 +322,24 @@ def _compile_fields(fields: list[_FieldRenderer],
             lines.append(f"        item[{field.name!r}] = value")
         elif field.checked:
             pass
+        elif (not field.plain_text and field.values is None and not field.limited
+              and spec.format != "list"):
+            # A typed value (money, a measure, a date) with no limit or map: its format is
+            # all the general path would do with it.
+            namespace[f"format_{index}"] = field.format
+            lines.append("    elif not (value.__class__ in EMPTYABLE and not value):")
+            lines.append(f"        item[{field.name!r}] = format_{index}(value)")
+        elif spec.format == "list" and field.values is None and not spec.max_length:
+            # A list of texts within its count: the general path would copy it as is.
+            count = f" <= {spec.max_items}" if spec.max_items else ""
+            lines.append(f"    elif value.__class__ is list and 0 < len(value){count} and all("
+                         "x.__class__ is str for x in value):")
+            lines.append(f"        item[{field.name!r}] = list(value)")
+        elif spec.format == "list" and field.values is None:
+            count = f" <= {spec.max_items}" if spec.max_items else ""
+            lines.append(f"    elif value.__class__ is list and 0 < len(value){count} and all("
+                         f"x.__class__ is str and len(x) <= {spec.max_length} for x in value):")
+            lines.append(f"        item[{field.name!r}] = list(value)")
         elif field.plain_text and field.values is None:
             lines.append(f"    elif value.__class__ is str and value{limit.format(v='value')}:")
             lines.append(f"        item[{field.name!r}] = value")
@@ -630,15 +688,9 @@ class _ProductTypeCheck:
         except TemplateError as exc:
             raise ConfigError(f"channel {self.channel}: attributes.{attribute}: bad "
                               f"template: {exc}") from exc
-        render_text = fast_renderer(template)
-        settings = self.settings
-
-        def render(product: Product) -> str | None:
-            context = {n: to_plain(product.get(n)) for n in names if n != "settings"}
-            context["settings"] = settings
-            return render_text(context).strip() or None
-
-        return render
+        return MemoisedFieldTemplate(fast_renderer(template),
+                                     [n for n in names if n != "settings"],
+                                     {"settings": self.settings})
 
     def check(self, product: Product, item: Item) -> list[Issue]:
         from feedsync.channels.product_types import complete_attributes

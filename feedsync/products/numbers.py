@@ -63,7 +63,9 @@ def parse_decimal(text: str, locale: str | None = None) -> Decimal:
     and thirty-four; a separator followed by other than three digits is always decimal.
     """
     if _PLAIN_NUMBER.match(text):  # 15, 15.5, 15.50: the same in every locale
-        return _bounded(Decimal(text), text)
+        # Up to 15 characters it has at most 15 integer and 2 fraction digits: in bounds.
+        number = Decimal(text)
+        return number if len(text) <= MAX_INTEGER_DIGITS else _bounded(number, text)
     raw = text.strip().replace("\u00a0", "").replace("\u202f", "").replace(" ", "")
     raw = raw.replace("'", "")  # Swiss grouping: 1'234.50
     if not raw or _NUMBER_CHARS.search(raw):

@@ -25,6 +25,7 @@ from feedsync.checks.issue import Issue, Severity
 from feedsync.checks.text import (
     collapse_whitespace,
     has_control_characters,
+    has_control_or_invalid_characters,
     has_entity_debris,
     has_html,
     has_invalid_characters,
@@ -181,6 +182,23 @@ def compile_column_template(target: str, text: str, columns: list[str],
     return ColumnTemplate(template, names, target)
 
 
+class _ParseState:
+    """What the field loop of one row found, beyond the values themselves."""
+
+    __slots__ = ("failed", "issues", "product_id", "row", "unreadable", "unreadable_sale")
+
+    def __init__(self, row: int, product_id: str | None, issues: list[Issue],
+                 failed: bool) -> None:
+        self.row = row
+        self.product_id = product_id
+        self.issues = issues
+        self.failed = failed
+        # Fields whose value could not be read: no default stands in for them, since the
+        # warning says the value is left out.
+        self.unreadable: set[str] = set()
+        self.unreadable_sale = False
+
+
 class RowParser:
     """Turns SourceRows of one master into Products, collecting Issues as values."""
 
@@ -206,6 +224,7 @@ class RowParser:
         self.id_column = self.mapping["id"][0] if self.mapping["id"] else None
         self._warnings: list[tuple[str, str]] = []
         self.plan = self._plan()
+        self._parse_fields = self._compile_fields()
 
     def _convert_defaults(self) -> dict[str, Any]:
         converted: dict[str, Any] = {}
@@ -289,6 +308,106 @@ class RowParser:
                  {} if target in _MEMOISED else None)
                 for target, columns in self.mapping.items()]
 
+    def _compile_fields(self) -> Callable[[dict[str, str | None], dict[str, Any],
+                                           _ParseState], None]:
+        """The per-row loop over `plan`, generated once per source mapping.
+
+        Each mapped field becomes a few straight lines: its cell, stripped; its value map
+        and memo where it has them; its converter. What is known when the mapping is
+        compiled (which column, whether a value map or a memo exists, one column or
+        several, a template) is decided here rather than on every row. Problems go to
+        `_field_problem` and warnings to `_field_warnings`, which hold the one definition of
+        what they mean; the tests of the parser run through this code.
+        """
+        namespace: dict[str, Any] = {
+            "FieldProblem": FieldProblem, "DateFormatError": DateFormatError,
+            "FrozenList": _FrozenList, "MEMO_SIZE": _MEMO_SIZE, "warn": self._warn,
+            "warnings": self._warnings, "problem": self._field_problem,
+            "template_failed": self._template_failed, "flush": self._field_warnings}
+        lines = ["def parse_fields(data, values, state):"]
+        for index, (target, column, columns, template, value_map, convert,
+                    memo) in enumerate(self.plan):
+            namespace[f"convert_{index}"] = convert
+            namespace[f"column_{index}"] = column
+            namespace[f"columns_{index}"] = columns
+            if template is not None:
+                namespace[f"template_{index}"] = template
+                lines += ["    try:",
+                          f"        raw = template_{index}(data).strip()",
+                          "    except FieldProblem as failure:",
+                          f"        template_failed(state, failure, {target!r})",
+                          "        raw = ''"]
+            elif len(columns) == 1:
+                lines.append(f"    raw = (data.get({column!r}) or '').strip()")
+            else:
+                lines.append(f"    raw = '\\n'.join(v for c in columns_{index} "
+                             "if (v := (data.get(c) or '').strip())).strip()")
+            lines.append("    if raw:")
+            body = []
+            if value_map:
+                namespace[f"map_{index}"] = value_map
+                body.append(f"raw = map_{index}.get(raw.casefold(), raw)")
+            if memo is not None:
+                namespace[f"memo_{index}"] = memo
+                body += [f"cached = memo_{index}.get(raw)",
+                         "if cached is not None:",
+                         f"    values[{target!r}] = (list(cached) if cached.__class__ is "
+                         "FrozenList else cached)",
+                         "else:"]
+                indent = "    "
+            else:
+                indent = ""
+            body += [f"{indent}try:",
+                     f"{indent}    values[{target!r}] = value = convert_{index}(raw, warn)"]
+            if memo is not None:
+                body += [f"{indent}    if not warnings and len(memo_{index}) < MEMO_SIZE:",
+                         f"{indent}        memo_{index}[raw] = (FrozenList(value) if "
+                         "value.__class__ is list else value)"]
+            body += [f"{indent}except (FieldProblem, DateFormatError) as failure:",
+                     f"{indent}    problem(state, failure, {target!r}, raw, column_{index})",
+                     f"{indent}if warnings:",
+                     f"{indent}    flush(state, {target!r}, raw, column_{index})"]
+            lines += [f"        {line}" for line in body]
+        lines.append("    return None")
+        exec("\n".join(lines), namespace)
+        return namespace["parse_fields"]  # type: ignore[no-any-return]
+
+    def _template_failed(self, state: _ParseState, problem: FieldProblem,
+                         target: str) -> None:
+        state.issues.append(Issue(problem.code, Severity.ERROR, problem.message,
+                                  row=state.row, product_id=state.product_id,
+                                  field=_public_name(target)))
+        state.failed = True
+
+    def _field_problem(self, state: _ParseState, problem: FieldProblem | DateFormatError,
+                       target: str, raw: str, column: str | None) -> None:
+        """A value that cannot be read: an error for the fields every channel needs, a
+        warning (the value is left out) for the others."""
+        code = problem.code if isinstance(problem, FieldProblem) else codes.INVALID_DATE
+        soft = target not in ESSENTIAL_FIELDS
+        message = str(problem)
+        if target in _SALE_FIELDS:
+            message += "; the sale price and its dates are left out"
+            state.unreadable_sale = True
+        elif soft:
+            message += ("; it is left out, and only channels that need "
+                        f"{_public_name(target)} leave the product out")
+        state.unreadable.add(target)
+        state.issues.append(Issue(code, Severity.WARNING if soft else Severity.ERROR,
+                                  message, row=state.row, product_id=state.product_id,
+                                  field=_public_name(target), value=raw[:200], column=column))
+        state.failed = state.failed or not soft
+
+    def _field_warnings(self, state: _ParseState, target: str, raw: str,
+                        column: str | None) -> None:
+        """The warnings a converter gave for one field, as issues."""
+        for code, message in self._warnings:
+            state.issues.append(Issue(code, Severity.WARNING, message, row=state.row,
+                                      product_id=state.product_id,
+                                      field=_public_name(target), value=raw[:200],
+                                      column=column))
+        self._warnings.clear()
+
     def raw_id(self, data: dict[str, str | None]) -> str | None:
         """The row's product id as the master gives it (its column or its template)."""
         template = self.templates.get("id")
@@ -309,63 +428,11 @@ class RowParser:
         values: dict[str, Any] = {}
         failed = any(i.is_error for i in issues)
         product_id = self.raw_id(data)
-        warnings = self._warnings
-        warn = self._warn
-        # Fields whose value could not be read: no default stands in for them, since the
-        # warning says the value is left out.
-        unreadable: set[str] = set()
-        unreadable_sale = False
-
-        for target, column, columns, template, value_map, convert, memo in self.plan:
-            if template is not None:
-                try:
-                    raw = template(data)
-                except FieldProblem as problem:
-                    issues.append(Issue(problem.code, Severity.ERROR, problem.message, row=row,
-                                        product_id=product_id, field=_public_name(target)))
-                    failed = True
-                    continue
-            elif len(columns) == 1:
-                raw = data.get(column) or ""  # type: ignore[arg-type]
-            else:
-                raw = "\n".join(v for c in columns if (v := (data.get(c) or "").strip()))
-            raw = raw.strip()
-            if not raw:
-                continue
-            if value_map:
-                raw = value_map.get(raw.casefold(), raw)
-            if memo is not None:
-                cached = memo.get(raw)
-                if cached is not None:
-                    values[target] = list(cached) if type(cached) is _FrozenList else cached
-                    continue
-            try:
-                values[target] = value = convert(raw, warn)
-                if memo is not None and not warnings and len(memo) < _MEMO_SIZE:
-                    memo[raw] = _FrozenList(value) if type(value) is list else value
-            except (FieldProblem, DateFormatError) as problem:
-                code = (problem.code if isinstance(problem, FieldProblem)
-                        else codes.INVALID_DATE)
-                soft = target not in ESSENTIAL_FIELDS
-                message = str(problem)
-                if target in _SALE_FIELDS:
-                    message += "; the sale price and its dates are left out"
-                    unreadable_sale = True
-                elif soft:
-                    message += ("; it is left out, and only channels that need "
-                                f"{_public_name(target)} leave the product out")
-                unreadable.add(target)
-                issues.append(Issue(code, Severity.WARNING if soft else Severity.ERROR,
-                                    message, row=row,
-                                    product_id=product_id, field=_public_name(target),
-                                    value=raw[:200], column=column))
-                failed = failed or not soft
-            if warnings:
-                for code, message in warnings:
-                    issues.append(Issue(code, Severity.WARNING, message, row=row,
-                                        product_id=product_id, field=_public_name(target),
-                                        value=raw[:200], column=column))
-                warnings.clear()
+        state = _ParseState(row, product_id, issues, failed)
+        self._parse_fields(data, values, state)
+        failed = state.failed
+        unreadable = state.unreadable
+        unreadable_sale = state.unreadable_sale
 
         images = values.pop("images", None)
         if images:
@@ -687,13 +754,14 @@ def _clean_text(raw: str, warn: Warn, *, keep_newlines: bool) -> str:
     white space collapsed; line breaks kept only where the field allows them."""
     if not needs_cleaning(raw):
         return raw
-    if has_control_characters(raw):
-        warn(codes.CONTROL_CHARACTERS, "control characters were removed")
-        raw = remove_control_characters(raw)
-    if has_invalid_characters(raw):
-        warn(codes.INVALID_CHARACTERS, "characters channels reject (U+FFFD, private-use) "
-                                       "were removed")
-        raw = remove_invalid_characters(raw)
+    if has_control_or_invalid_characters(raw):
+        if has_control_characters(raw):
+            warn(codes.CONTROL_CHARACTERS, "control characters were removed")
+            raw = remove_control_characters(raw)
+        if has_invalid_characters(raw):
+            warn(codes.INVALID_CHARACTERS, "characters channels reject (U+FFFD, private-use) "
+                                           "were removed")
+            raw = remove_invalid_characters(raw)
     if has_entity_debris(raw):
         warn(codes.ENTITY_DEBRIS, "remains of double-escaped HTML entities (amp;, #xD;) "
                                   "were repaired")

@@ -43,6 +43,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from feedsync.errors import ExitCode, FeedsyncError
 
 LEDGER_NAME = "ledger.db"
@@ -130,14 +132,85 @@ LONG_VALUE = 64
 KEPT_FIELDS = frozenset({"id", "title", "price", "sale_price", "availability"})
 
 
-_encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"),
-                          default=str).encode
+_json_encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                               default=str).encode
+# orjson writes the same bytes as `_json_encode` for strings, whole numbers, booleans,
+# None and containers of them (tests compare both on many values), at a fifth of the cost:
+# the ledger encodes every item of every build. Floats are the exception (orjson writes
+# 1e-05 as 0.00001), so a value holding one, and anything orjson refuses (an int beyond
+# 64 bits, a lone surrogate), goes through the standard library. Date-times, dataclasses
+# and str subclasses are passed to `default=str`, as json does.
+_ORJSON_OPTIONS = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+                   | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS)
 
 
-def item_json(item: dict[str, Any]) -> str:
-    """An item as the ledger keeps it: key-sorted JSON, long values replaced by a digest
-    (`#` and 8 base64 characters); equal items give equal text. (Hot: once per item of
-    every build, so the common case, short text values, costs one check per field.)"""
+def _floatless(value: Any) -> bool:
+    """True when no float hides in `value` (lists, tuples, dicts, nested)."""
+    kind = type(value)
+    if kind is float:
+        return False
+    if kind is list or kind is tuple:
+        return all(type(v) is str or _floatless(v) for v in value)
+    if kind is dict:
+        return all(type(v) is str or _floatless(v) for v in value.values())
+    return True
+
+
+def _encode_bytes(value: Any) -> bytes:
+    """`value` as the ledger's key-sorted, compact JSON, UTF-8 encoded."""
+    if _floatless(value):
+        try:
+            return orjson.dumps(value, default=str, option=_ORJSON_OPTIONS)
+        except (orjson.JSONEncodeError, TypeError):
+            pass
+    return _json_encode(value).encode("utf-8")
+
+
+def _encode(value: Any) -> str:
+    """`value` as the ledger's key-sorted, compact JSON text."""
+    return _encode_bytes(value).decode("utf-8")
+
+
+def item_json_bytes(item: dict[str, Any]) -> bytes:
+    """An item as the ledger keeps it, UTF-8 encoded: key-sorted JSON, long values replaced
+    by a digest (`#` and 8 base64 characters); equal items give equal bytes.
+
+    Hot: once per item of every build. Short text values cost one check each; a list or
+    dict value is encoded once (to measure it) and that encoding is reused in the item, so
+    only nested values are searched for floats (a top-level value other than text, a
+    whole number or a boolean is written as its text)."""
+    kept: dict[str, Any] | None = None
+    for name, value in item.items():
+        kind = type(value)
+        if kind is str:
+            if len(value) <= LONG_VALUE or name in KEPT_FIELDS:
+                continue
+            data = value.encode("utf-8")
+        elif kind is list or kind is dict or isinstance(value, (list, dict)):
+            data = _encode_bytes(value)
+            kept = dict(item) if kept is None else kept
+            if name in KEPT_FIELDS or len(data) <= LONG_VALUE or (
+                    not data.isascii() and len(data.decode("utf-8")) <= LONG_VALUE):
+                kept[name] = orjson.Fragment(data)
+                continue
+        elif kind is int or kind is bool:
+            continue
+        else:  # None, Decimal and the like as their text (int subclasses as numbers)
+            kept = dict(item) if kept is None else kept
+            kept[name] = int(value) if isinstance(value, int) else str(value)
+            continue
+        kept = dict(item) if kept is None else kept
+        digest = hashlib.blake2b(data, digest_size=6).digest()
+        kept[name] = "#" + base64.b64encode(digest).decode()
+    try:
+        return orjson.dumps(item if kept is None else kept, option=_ORJSON_OPTIONS)
+    except (orjson.JSONEncodeError, TypeError):
+        return _item_json_reference(item).encode("utf-8")
+
+
+def _item_json_reference(item: dict[str, Any]) -> str:
+    """`item_json_bytes` as the standard library writes it: the definition the fast path
+    follows (tests compare both), and the fallback for what orjson refuses."""
     kept: dict[str, Any] | None = None
     for name, value in item.items():
         if type(value) is str:
@@ -145,7 +218,7 @@ def item_json(item: dict[str, Any]) -> str:
                 continue
             text = value
         elif isinstance(value, (list, dict)):
-            text = _encode(value)
+            text = _json_encode(value)
             if len(text) <= LONG_VALUE or name in KEPT_FIELDS:
                 continue
         else:  # Decimal and the like as text; int and bool as they are
@@ -156,12 +229,18 @@ def item_json(item: dict[str, Any]) -> str:
         kept = dict(item) if kept is None else kept
         digest = hashlib.blake2b(text.encode("utf-8"), digest_size=6).digest()
         kept[name] = "#" + base64.b64encode(digest).decode()
-    return _encode(item if kept is None else kept)
+    return _json_encode(item if kept is None else kept)
 
 
-def content_hash(text: str) -> bytes:
-    """The 16-byte content hash the ledger compares."""
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+def item_json(item: dict[str, Any]) -> str:
+    """`item_json_bytes` as text."""
+    return item_json_bytes(item).decode("utf-8")
+
+
+def content_hash(text: str | bytes) -> bytes:
+    """The 16-byte content hash the ledger compares (of the item's JSON text)."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 def iso(timestamp: int | None) -> str | None:
@@ -691,9 +770,9 @@ class Stager:
             pos: int | None = None) -> bytes:
         """Stage one rendered item of `feed` (`pos`: its place in the feed's item spool);
         returns its content hash."""
-        text = item_json(item)
-        digest = content_hash(text)
-        self._rows.append((feed, item_id, digest, text, pos))
+        data = item_json_bytes(item)
+        digest = content_hash(data)
+        self._rows.append((feed, item_id, digest, data.decode("utf-8"), pos))
         if len(self._rows) >= STAGE_BATCH:
             self.flush()
         return digest
