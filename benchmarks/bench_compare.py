@@ -3,6 +3,7 @@
     python benchmarks/bench_compare.py                      # 200,000 products, median of 3
     python benchmarks/bench_compare.py --products 1000000 --only feedsync
     python benchmarks/bench_compare.py --layout all-channels --products 1000000 --jobs 1 2
+    python benchmarks/bench_compare.py --baseline ../before/.venv/bin/python  # before/after
     pip install -e ".[benchmark]"                           # pandas, for its contender
 
 A seeded master (English shop-export column names, an HTML tag in every description,
@@ -191,12 +192,17 @@ def run_child(command: list[str], cwd: Path) -> Figures:
     return Figures(usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss / 1024)
 
 
-def contenders(work: Path, config: Path, jobs: list[int], only: list[str]) -> dict[str, list[str]]:
+def contenders(work: Path, config: Path, jobs: list[int], only: list[str],
+               baseline: str | None = None) -> dict[str, list[str]]:
     master = str(work / "master.csv")
     found: dict[str, list[str]] = {}
     for n in jobs:
         found[f"feedsync --jobs {n}"] = [sys.executable, "-m", "feedsync", "build", "-q",
                                          "-c", str(config), "--jobs", str(n)]
+    if baseline:  # another install of feedsync (an earlier commit), paired with this one
+        for n in jobs:
+            found[f"feedsync baseline --jobs {n}"] = [baseline, "-m", "feedsync", "build",
+                                                      "-q", "-c", str(config), "--jobs", str(n)]
     found["floor (csv + escape)"] = [sys.executable, "-c", FLOOR, master, str(work / "floor.xml")]
     if importlib.util.find_spec("pandas") is None:  # not imported here: see main()
         print("pandas is not installed (pip install -e '.[benchmark]'): no pandas figures")
@@ -216,6 +222,9 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=[],
                         help="contenders to run: feedsync, floor, pandas (default: all)")
     parser.add_argument("--keep", type=Path, help="Work in this folder and keep it")
+    parser.add_argument("--baseline", metavar="PYTHON",
+                        help="Also time the feedsync installed for this Python (e.g. the venv "
+                        "of an earlier commit's checkout), in the same rotated pairs")
     parser.add_argument("--reuse", action="store_true",
                         help="With --keep: use the master already there (same --products)")
     args = parser.parse_args()
@@ -236,7 +245,7 @@ def main() -> None:
     print(f"master: {args.products:,} products, {master.stat().st_size / 2**20:.1f} MiB, "
           f"generated in {time.perf_counter() - started:.1f} s; layout {args.layout}")
     config = work / "feedsync.yaml"
-    commands = contenders(work, config, args.jobs, args.only)
+    commands = contenders(work, config, args.jobs, args.only, args.baseline)
     names = list(commands)
     results: dict[str, list[Figures]] = {name: [] for name in names}
     for round_number in range(args.rounds):
