@@ -9,8 +9,9 @@ behaviour:
 
 `load_project` reads the config (pure data, feedsync.config), then checks every channel's
 rules against the master's header, so a misspelt field is reported before any row is read.
-The row work itself is feedsync.pipeline; publishing is feedsync.publish.run. Nothing in the
-package imports this module, so it may import all of them.
+The row work itself is feedsync.pipeline; publishing is feedsync.publish.run; rendering a
+partitioned master on another engine (Dask, Spark) is `BatchRenderer` (feedsync.batch).
+Nothing in the package imports this module, so it may import all of them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from feedsync.batch import BatchRenderer, MasterRow, RenderedBatch
 from feedsync.channels.loader import available_specs, load_spec, spec_issue_codes
 from feedsync.channels.spec import ChannelSpec
 from feedsync.checks.codes import IssueCode, all_codes
@@ -64,6 +66,7 @@ __all__ = [
     "DEFAULT_MAX_ISSUES",
     "EXCLUDED",
     "GUARD_NAMES",
+    "BatchRenderer",
     "ChannelWord",
     "ConfigError",
     "DestinationStatus",
@@ -74,6 +77,7 @@ __all__ = [
     "FieldSummary",
     "IssueCode",
     "IssueGroup",
+    "MasterRow",
     "NotifyResult",
     "OutputError",
     "Plan",
@@ -81,6 +85,7 @@ __all__ = [
     "Project",
     "PublishStatus",
     "PushReport",
+    "RenderedBatch",
     "RowOutcome",
     "RunRecord",
     "RunReport",

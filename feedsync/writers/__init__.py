@@ -14,7 +14,7 @@ from feedsync.writers.json import JsonDocumentWriter, JsonLinesWriter
 from feedsync.writers.parts import PartedWriter, split_name
 from feedsync.writers.xml import RssWriter
 
-__all__ = ["FeedWriter", "commit_writers", "open_writer"]
+__all__ = ["FeedWriter", "commit_writers", "item_encoder", "open_writer"]
 
 _WRITERS: dict[str, type[FeedWriter]] = {
     "xml": RssWriter,
@@ -48,3 +48,16 @@ def open_writer(path: Path, spec: ChannelSpec, fmt: FormatSpec, feed: FeedInfo, 
         return PartedWriter(path, fmt.max_items_per_file,  # type: ignore[return-value]
                             open_part)
     return writer_class(path, spec, fmt, feed, context=context, template_dirs=template_dirs)
+
+
+def item_encoder(path: Path, spec: ChannelSpec, fmt: FormatSpec, feed: FeedInfo, *,
+                 context: dict[str, Any] | None = None,
+                 template_dirs: list[Path] | None = None,
+                 formula_guard: bool | None = None) -> FeedWriter:
+    """The writer `open_writer` would give for one output, for `encode` only: it opens no
+    file (FeedWriter.for_encoding). A split output's parts encode like the whole, so this is
+    the writer of one part; callers that need the split check `fmt.max_items_per_file`."""
+    if formula_guard is not None and formula_guard != fmt.formula_guard:
+        fmt = fmt.model_copy(update={"formula_guard": formula_guard})
+    return _WRITERS[fmt.writer].for_encoding(path, spec, fmt, feed, context=context,
+                                             template_dirs=template_dirs)

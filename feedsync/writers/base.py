@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 
 from feedsync.channels.render import Item
 from feedsync.channels.spec import ChannelSpec, FormatSpec
@@ -13,6 +14,8 @@ from feedsync.writers.atomic import AtomicFile
 
 
 class FeedWriter:
+    stream: BinaryIO  # the file (or, for `for_encoding`, memory) the items go to
+
     def __init__(self, path: Path, spec: ChannelSpec, fmt: FormatSpec, feed: FeedInfo, *,
                  context: dict[str, Any] | None = None,
                  template_dirs: list[Path] | None = None,
@@ -21,6 +24,31 @@ class FeedWriter:
         """`shared`: one dict for every part of a split feed, where a writer keeps what it
         compiles once per output (JSON shapes and envelopes), not once per part;
         `sweep_prefix`: the name prefix whose killed runs' temporary files are swept."""
+        self._setup(path, spec, fmt, feed, context, template_dirs, shared)
+        self._file = AtomicFile(path, sweep_prefix)
+        self.stream = self._file.stream
+        try:
+            self.begin()
+        except BaseException:
+            self._file.abort()
+            raise
+
+    @classmethod
+    def for_encoding(cls, path: Path, spec: ChannelSpec, fmt: FormatSpec, feed: FeedInfo, *,
+                context: dict[str, Any] | None = None,
+                template_dirs: list[Path] | None = None) -> FeedWriter:
+        """A writer for `encode` only, which opens no file: what `begin` writes goes to
+        memory and is dropped. For rendering items away from the file they end up in
+        (feedsync.batch); write, commit and abort are not for it."""
+        writer = cls.__new__(cls)
+        writer._setup(path, spec, fmt, feed, context, template_dirs, None)
+        writer.stream = io.BytesIO()
+        writer.begin()
+        return writer
+
+    def _setup(self, path: Path, spec: ChannelSpec, fmt: FormatSpec, feed: FeedInfo,
+               context: dict[str, Any] | None, template_dirs: list[Path] | None,
+               shared: dict[str, Any] | None) -> None:
         self.path = path
         self.shared: dict[str, Any] = shared if shared is not None else {}
         # Where item templates are looked up: the project's templates/, then the built-ins.
@@ -32,13 +60,6 @@ class FeedWriter:
         self.context = context or {"settings": {}, "market": {}, "feed": feed.model_dump()}
         self.count = 0
         self._finished = False
-        self._file = AtomicFile(path, sweep_prefix)
-        self.stream = self._file.stream
-        try:
-            self.begin()
-        except BaseException:
-            self._file.abort()
-            raise
 
     def begin(self) -> None:
         """Write whatever comes before the first item."""
@@ -57,9 +78,10 @@ class FeedWriter:
     def flush_buffer(self) -> None:
         self._file.flush_buffer()
 
-    def write_encoded(self, data: bytes) -> None:
+    def write_encoded(self, data: bytes, items: int = 1) -> None:
+        """Write bytes `encode` gave: one item's, or (`items`) several items' joined."""
         self.stream.write(data)
-        self.count += 1
+        self.count += items
 
     def end(self) -> None:
         """Write whatever comes after the last item."""

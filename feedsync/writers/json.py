@@ -125,13 +125,21 @@ class JsonLinesWriter(FeedWriter):
         self.batch_size = self.fmt.max_items_per_document or 1
         self.batch: list[str] = []
         self.documents = 0
+        # Without an envelope each line is one item, encoded alone (always position 1):
+        # another process can encode it (feedsync.parallel, feedsync.batch).
+        self.position_independent = self.envelope is None
+
+    def encode(self, item: Item) -> bytes:
+        """One item's line (only without a document envelope: `position_independent`)."""
+        return (self.encoder.encode(item, 1) + "\n").encode("utf-8", "surrogatepass")
 
     def write(self, item: Item) -> None:
+        if self.envelope is None:
+            self.stream.write(self.encode(item))
+            self.count += 1
+            return
         text = self.encoder.encode(item, len(self.batch) + 1)
         self.count += 1
-        if self.envelope is None:
-            self.stream.write((text + "\n").encode("utf-8", "surrogatepass"))
-            return
         self.batch.append(text)
         if len(self.batch) >= self.batch_size:
             self._flush()
