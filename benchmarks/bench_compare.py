@@ -200,9 +200,19 @@ def contenders(work: Path, config: Path, jobs: list[int], only: list[str],
         found[f"feedsync --jobs {n}"] = [sys.executable, "-m", "feedsync", "build", "-q",
                                          "-c", str(config), "--jobs", str(n)]
     if baseline:  # another install of feedsync (an earlier commit), paired with this one
+        # In its own folder: its ledger and feeds must not meet this version's (a ledger
+        # written by a newer feedsync is refused by an older one).
+        import yaml
+
+        settings = yaml.safe_load(config.read_text(encoding="utf-8"))
+        settings["source"]["path"] = str((work / "master.csv").resolve())
+        (work / "baseline").mkdir(exist_ok=True)
+        baseline_config = work / "baseline" / "feedsync.yaml"
+        baseline_config.write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
         for n in jobs:
-            found[f"feedsync baseline --jobs {n}"] = [baseline, "-m", "feedsync", "build",
-                                                      "-q", "-c", str(config), "--jobs", str(n)]
+            found[f"feedsync baseline --jobs {n}"] = [
+                baseline, "-m", "feedsync", "build", "-q", "-c", str(baseline_config),
+                "--jobs", str(n)]
     found["floor (csv + escape)"] = [sys.executable, "-c", FLOOR, master, str(work / "floor.xml")]
     if importlib.util.find_spec("pandas") is None:  # not imported here: see main()
         print("pandas is not installed (pip install -e '.[benchmark]'): no pandas figures")

@@ -642,6 +642,8 @@ def test_mercadolibre_listing_type_is_one_mercado_libre_has() -> None:
     assert item is None
     issue = only(issues, codes.UNSUPPORTED_VALUE)
     assert (issue.field, issue.channel) == ("listing_type_id", "mercadolibre_items")
+    item, _ = render("mercadolibre_items", _ml(), listing_type_id="")  # unset: the default
+    assert item is not None and item["listing_type_id"] == "gold_special"
 
 
 def test_mercadolibre_title_is_cut_at_60_characters() -> None:
@@ -738,6 +740,11 @@ def test_mercadolibre_flags_a_product_without_gtin_or_empty_gtin_reason(
     attributes = _ml_attributes(_ml_body(product, tmp_path))
     assert attributes["EMPTY_GTIN_REASON"] == "El producto no tiene código registrado"
     assert "GTIN" not in attributes
+    # A product with a GTIN sends the GTIN, never a reason for not having one.
+    product = _ml()
+    product.extra["ml_empty_gtin_reason"] = "El producto no tiene código registrado"
+    attributes = _ml_attributes(_ml_body(product, tmp_path))
+    assert "GTIN" in attributes and "EMPTY_GTIN_REASON" not in attributes
 
 
 # -- optional attributes over their limit: the attribute is left out, not the item -------
