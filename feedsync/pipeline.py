@@ -307,8 +307,22 @@ class Pipeline:
         self.processor = RowProcessor(self.parser, self.rules, self.renderers,
                                       [f.name in typed for f in self.feeds])
 
+    def ids_unique_by_source(self) -> bool:
+        """Whether the master itself guarantees unique product ids: the id is a column
+        (no template) that the database keeps unique (an integer primary key)."""
+        id_columns = self.parser.mapping.get("id") or []
+        if "id" in self.parser.templates or len(id_columns) != 1:
+            return False
+        unique = getattr(self.source, "unique_integer_columns", None)
+        return callable(unique) and id_columns[0] in unique()
+
     def numbered_rows(self) -> Iterator[tuple[SourceRow, int | None]]:
-        """Each master row with the row that already used its id, if one did."""
+        """Each master row with the row that already used its id, if one did (none can
+        when the source guarantees unique ids: then no ids are remembered at all)."""
+        if self.ids_unique_by_source():
+            for source_row in self.source.rows():
+                yield source_row, None
+            return
         raw_id = self.parser.raw_id
         with SeenIds() as seen:  # a few bytes per product, not a dict of the ids
             first_row = seen.first_row

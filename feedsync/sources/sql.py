@@ -96,6 +96,45 @@ class SqlSource:
         keys = list(table.primary_key.columns)
         return select(table).order_by(*keys) if keys else select(table)
 
+    def unique_integer_columns(self) -> frozenset[str]:
+        """Columns whose values the database itself keeps unique and integer: a table's
+        single-column integer primary key (in SQLite only a rowid alias, `INTEGER PRIMARY
+        KEY` in a rowid table, since another integer column may hold text). Their text is
+        unique too, so a build needs no memory of the ids it has seen. A query: none."""
+        if self._table is None:
+            return frozenset()
+        keys = list(self._table.primary_key.columns)
+        if len(keys) != 1:
+            return frozenset()
+        key = keys[0]
+        backend = self.url.get_backend_name()
+        try:
+            integer = key.type.python_type is int
+        except NotImplementedError:
+            return frozenset()
+        if not integer or backend not in ("sqlite", "postgresql"):
+            return frozenset()
+        if backend == "sqlite" and not self._sqlite_rowid_alias(key.name):
+            return frozenset()
+        return frozenset({key.name})
+
+    def _sqlite_rowid_alias(self, column: str) -> bool:
+        """`column` is declared exactly `INTEGER PRIMARY KEY` in a rowid table (SQLAlchemy
+        reflects `INT` as INTEGER too, but only the exact spelling makes an alias)."""
+        schema, _, name = (self.table or "").rpartition(".")
+        prefix = f'"{schema}".' if schema else ""
+        try:
+            with self._connect() as connection:
+                declared = {row[1]: str(row[2]) for row in connection.exec_driver_sql(
+                    f'PRAGMA {prefix}table_info("{name}")')}
+                sql = connection.exec_driver_sql(
+                    f"SELECT sql FROM {prefix}sqlite_master WHERE type = 'table' AND "
+                    "name = ?", (name,)).scalar()
+        except Exception:  # an optimisation only: without the answer, ids are checked
+            return False
+        return (declared.get(column, "").upper() == "INTEGER" and bool(sql)
+                and "WITHOUT ROWID" not in str(sql).upper())
+
     def _connect(self) -> Any:
         try:
             return self._engine.connect()

@@ -68,6 +68,68 @@ def test_missing_table(tmp_path: Path) -> None:
         SqlSource(f"sqlite:///{_sqlite_db(tmp_path / 'c.db')}", table="produits")
 
 
+# -- ids the database keeps unique: no set of seen ids --------------------------------------
+
+@pytest.mark.parametrize(("declaration", "unique"), [
+    ("id INTEGER PRIMARY KEY, title TEXT", {"id"}),  # a rowid alias: integers only
+    ("id INT PRIMARY KEY, title TEXT", set()),  # not an alias: may hold text (' 7', '7')
+    ("id INTEGER PRIMARY KEY, title TEXT) WITHOUT ROWID; --", set()),
+    ("id TEXT PRIMARY KEY, title TEXT", set()),
+    ("id INTEGER, shop INTEGER, title TEXT, PRIMARY KEY (id, shop)", set()),
+    ("id INTEGER, title TEXT", set()),
+])
+def test_only_an_integer_rowid_key_counts_as_unique_ids(tmp_path: Path, declaration: str,
+                                                        unique: set[str]) -> None:
+    path = tmp_path / "u.db"
+    with sqlite3.connect(path) as db:
+        db.execute(f"CREATE TABLE items ({declaration})")
+    source = SqlSource(f"sqlite:///{path}", table="items")
+    assert source.unique_integer_columns() == unique
+    assert SqlSource(f"sqlite:///{path}", query="SELECT * FROM items"
+                     ).unique_integer_columns() == frozenset()
+
+
+def _keyed_master(tmp_path: Path, key: str) -> Path:
+    with sqlite3.connect(tmp_path / "shop.db") as db:
+        db.execute(f"CREATE TABLE items (id {key} PRIMARY KEY, title TEXT, link TEXT, "
+                   "image TEXT, price TEXT)")
+        db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?)", [
+            (n, f"Producto {n}", f"https://shop.example/p/{n}", f"https://cdn.example/{n}.jpg",
+             "9.95 EUR") for n in range(1, 6)])
+    config = tmp_path / "feedsync.yaml"
+    config.write_text(
+        "source: {url: 'sqlite:///shop.db', table: items, columns: {image_link: image}}\n"
+        "channels:\n  google: {spec: google_merchant, output: feeds/google.xml,\n"
+        "    feed: {title: Shop, link: 'https://shop.example/', description: All}}\n",
+        encoding="utf-8")
+    return config
+
+
+def test_a_build_from_an_integer_keyed_table_remembers_no_ids(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from feedsync import pipeline
+
+    class NoSeenIds:
+        def __init__(self, *args: object) -> None:
+            raise AssertionError("the ids were remembered although the key is unique")
+
+    monkeypatch.setattr(pipeline, "SeenIds", NoSeenIds)
+    config = load_config(_keyed_master(tmp_path, "INTEGER"))
+    built = pipeline.Pipeline(config)
+    assert built.ids_unique_by_source()
+    outcomes = list(built.outcomes())
+    assert [o.product_id for o in outcomes] == ["1", "2", "3", "4", "5"]
+    assert all(o.valid for o in outcomes)
+
+
+def test_a_text_keyed_table_still_has_its_ids_checked(tmp_path: Path) -> None:
+    from feedsync.pipeline import Pipeline
+
+    built = Pipeline(load_config(_keyed_master(tmp_path, "TEXT")))
+    assert not built.ids_unique_by_source()
+    assert len(list(built.outcomes())) == 5
+
+
 # -- PostgreSQL ----------------------------------------------------------------------------
 
 def _load_tienda(server: PostgresServer, tienda: Path) -> None:
@@ -98,6 +160,19 @@ def test_postgres_builds_the_same_items_as_the_csv(postgres: PostgresServer, tie
     expected, _ = render_items(load_config(tienda))
     items, _ = render_items(config)
     assert items == expected
+
+
+def test_postgres_integer_primary_key_counts_as_unique_ids(postgres: PostgresServer) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(postgres.url())
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS keyed, texted"))
+        connection.execute(text("CREATE TABLE keyed (id BIGINT PRIMARY KEY, title TEXT)"))
+        connection.execute(text("CREATE TABLE texted (id TEXT PRIMARY KEY, title TEXT)"))
+    engine.dispose()
+    assert SqlSource(postgres.url(), table="keyed").unique_integer_columns() == {"id"}
+    assert SqlSource(postgres.url(), table="texted").unique_integer_columns() == frozenset()
 
 
 def test_postgres_streams_a_table(postgres: PostgresServer, tienda: Path) -> None:
