@@ -297,6 +297,7 @@ class Pipeline:
         self.config = config
         self.feeds = feeds if feeds is not None else plan_channels(config, channels)
         self.source: Source = source if source is not None else open_source(config)
+        self._reads_whole_master = source is None  # for sizing the run (jobs_for)
         self.parser = RowParser(config.source, self.source.columns, self.source.name)
         self.contexts = [f.variant.context(f.config.feed) if f.variant else None
                          for f in self.feeds]
@@ -306,6 +307,24 @@ class Pipeline:
         typed = set(typed_feeds)
         self.processor = RowProcessor(self.parser, self.rules, self.renderers,
                                       [f.name in typed for f in self.feeds])
+
+    def jobs_for(self, jobs: int) -> int:
+        """The worker processes to use for `jobs` (0: chosen from the work, see
+        feedsync.parallel.choose_jobs)."""
+        from feedsync.parallel import AUTO, choose_jobs
+
+        if jobs != AUTO:
+            return jobs
+        path = self.config.source.path if self._reads_whole_master else None
+        size = None
+        if path:
+            try:
+                size = self.config.resolve(path).stat().st_size
+            except OSError:
+                size = None
+        count_rows = getattr(self.source, "count_rows", None)
+        rows = count_rows() if size is None and callable(count_rows) else None
+        return choose_jobs(jobs, len(self.feeds), size, rows)
 
     def ids_unique_by_source(self) -> bool:
         """Whether the master itself guarantees unique product ids: the id is a column
@@ -399,6 +418,7 @@ def run_feeds(pipeline: Pipeline, *, write: bool, progress: Progress | None = No
     must not replace the old ones (a guard tripped)."""
     started = time.perf_counter()
     config, planned = pipeline.config, pipeline.feeds
+    jobs = pipeline.jobs_for(jobs)
     report = RunReport(source=describe_source(config), sink=sink, version=__version__)
     if max_issues is not None:
         report.max_issues = max_issues

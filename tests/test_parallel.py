@@ -78,3 +78,30 @@ def test_a_failing_worker_stops_the_run_and_keeps_the_old_feed(tienda: Path, mon
         run_build(load_config(tienda), jobs=2)
     assert (tienda.parent / "feeds" / "google_es.xml").read_bytes() == old
     assert not list((tienda.parent / "feeds").glob(".*"))  # no temporary file left
+
+
+# -- --jobs 0 (the command line's default): the run chooses ---------------------------------
+
+def test_automatic_jobs_take_a_second_core_only_for_a_run_big_enough_to_pay() -> None:
+    from feedsync.parallel import AUTO, choose_jobs
+
+    assert choose_jobs(3, feeds=1, master_bytes=10, master_rows=None) == 3  # as asked
+    assert choose_jobs(AUTO, feeds=1, master_bytes=None, master_rows=1_000_000,
+                       cores=1) == 1  # one core: nothing to gain
+    assert choose_jobs(AUTO, feeds=1, master_bytes=None, master_rows=99_999, cores=2) == 1
+    assert choose_jobs(AUTO, feeds=1, master_bytes=None, master_rows=100_000, cores=2) == 2
+    # 20,000 products to every channel pays (13 feeds); to one channel it does not.
+    assert choose_jobs(AUTO, feeds=13, master_bytes=20_000 * 600, master_rows=None,
+                       cores=8) == 2
+    assert choose_jobs(AUTO, feeds=1, master_bytes=20_000 * 600, master_rows=None,
+                       cores=8) == 1
+
+
+def test_the_example_shop_builds_with_one_process_by_default() -> None:
+    from feedsync.config import load_config
+    from feedsync.pipeline import Pipeline
+
+    pipeline = Pipeline(load_config(Path(__file__).parent.parent / "examples" / "tienda"
+                                    / "feedsync.yaml"))
+    assert pipeline.jobs_for(0) == 1  # 38 products: forking would only cost
+    assert pipeline.jobs_for(4) == 4

@@ -187,7 +187,7 @@ def validate(
     issues_file: IssuesFileOption = None,
     max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
     severity: SeverityOption = None,
-    jobs: JobsOption = 1,
+    jobs: JobsOption = 0,
     quiet: QuietOption = 0,
     verbose: VerboseOption = 0,
 ) -> None:
@@ -222,7 +222,7 @@ def build(
     issues_file: IssuesFileOption = None,
     max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
     severity: SeverityOption = None,
-    jobs: JobsOption = 1,
+    jobs: JobsOption = 0,
     allow_empty: AllowEmptyOption = False,
     allow: AllowOption = None,
     force: ForceOption = False,
@@ -285,7 +285,7 @@ def plan(
     ] = False,
     issues_file: IssuesFileOption = None,
     max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
-    jobs: JobsOption = 1,
+    jobs: JobsOption = 0,
     quiet: QuietOption = 0,
     verbose: VerboseOption = 0,
 ) -> None:
@@ -350,7 +350,7 @@ def report(
         help="Where to write the page.")] = Path("feedsync-report.html"),
     issues_file: IssuesFileOption = None,
     max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
-    jobs: JobsOption = 1,
+    jobs: JobsOption = 0,
     quiet: QuietOption = 0,
     verbose: VerboseOption = 0,
 ) -> None:
@@ -447,7 +447,7 @@ def push(
     format: Annotated[BuildFormat, format_option("table or json")] = BuildFormat.table,
     issues_file: IssuesFileOption = None,
     max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
-    jobs: JobsOption = 1,
+    jobs: JobsOption = 0,
     quiet: QuietOption = 0,
     verbose: VerboseOption = 0,
 ) -> None:
@@ -539,7 +539,7 @@ def sync(
     format: Annotated[BuildFormat, format_option("table or json")] = BuildFormat.table,
     issues_file: IssuesFileOption = None,
     max_issues: MaxIssuesOption = DEFAULT_MAX_ISSUES,
-    jobs: JobsOption = 1,
+    jobs: JobsOption = 0,
     quiet: QuietOption = 0,
     verbose: VerboseOption = 0,
 ) -> None:
