@@ -56,7 +56,8 @@ from feedsync.publish.status import DestinationStatus, IssueGroup, StatusReport,
 from feedsync.publish.sync import SyncOutcome, SyncReport, run_sync
 from feedsync.report import DEFAULT_MAX_ISSUES, RunReport
 from feedsync.rules.compile import check_rules
-from feedsync.sources import describe_source, open_plain_source, open_source
+from feedsync.sources import describe_source, open_source
+from feedsync.sources.estimate import estimate_rows
 from feedsync.state.guards import GUARD_NAMES
 from feedsync.state.ledger import FILE_DESTINATION, LEDGER_NAME, RunRecord
 from feedsync.state.store import STATE_NAME, StateStore
@@ -402,51 +403,6 @@ def check_issue_settings(config: Config, feeds: list[PlannedChannel]) -> list[st
                                 "products out; it cannot be downgraded or ignored (fix the "
                                 "data or the mapping instead)")
     return problems
-
-
-_SAMPLE_BYTES = 1 << 20
-
-
-def estimate_rows(config: Config) -> int | None:
-    """`Project.estimated_rows` for a Config."""
-    src = config.source
-    if src.join:
-        return None
-    if src.url or src.table or src.query:  # a database: ask it
-        try:
-            source = open_plain_source(src, config.base_dir)
-        except FeedsyncError:
-            return None
-        count = getattr(source, "count_rows", None)
-        return count() if callable(count) else None
-    if not src.path:
-        return None
-    path = config.resolve(src.path)
-    try:
-        size = path.stat().st_size
-        suffix = path.suffix.lower()
-        if (src.format or suffix.lstrip(".")) in ("csv", "tsv", "txt", "jsonl", "ndjson"):
-            with path.open("rb") as fh:
-                sample = fh.read(_SAMPLE_BYTES)
-            lines = sample.count(b"\n")
-            if lines <= 1:
-                return None
-            return max(1, round(size * lines / len(sample)) - 1)  # less the header
-        if suffix in (".xlsx", ".xlsm"):
-            from openpyxl import load_workbook
-
-            book = load_workbook(path, read_only=True)
-            try:
-                sheet = book.worksheets[0]
-                rows = sheet.max_row
-            finally:
-                book.close()
-            return max(1, rows - 1) if rows else None
-    except (OSError, ValueError, KeyError, IndexError, TypeError):
-        return None
-    except Exception:  # an unreadable workbook is reported by the run itself
-        return None
-    return None
 
 
 def _master_columns(config: Config) -> list[str] | None:

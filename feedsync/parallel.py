@@ -48,23 +48,20 @@ AUTO = 0  # `--jobs 0`, the command line's default: choose_jobs decides
 # feeds): 30.5 against 40.2, but 35% more CPU in every case.
 AUTO_MIN_WORK = 100_000
 AUTO_WORKERS = 2  # what was measured; more cores may take more, set --jobs N for them
-_BYTES_PER_ROW = 600  # a shop export's row, for guessing a file master's row count
 
 
-def choose_jobs(jobs: int, feeds: int, master_bytes: int | None, master_rows: int | None,
+def choose_jobs(jobs: int, feeds: int, master_rows: int | None,
                 cores: int | None = None) -> int:
     """The worker processes a run uses: `jobs` itself unless it is AUTO; then 2 on a
     machine with two or more cores (and fork) when the run is big enough to pay (master
-    rows x feeds at least AUTO_MIN_WORK; rows counted by the database, or guessed from
-    the file's size), else 1."""
+    rows, as feedsync.sources.estimate guesses them, x feeds at least AUTO_MIN_WORK),
+    else 1."""
     if jobs != AUTO:
         return jobs
     cores = cores if cores is not None else (os.cpu_count() or 1)
     if cores < 2 or not available():
         return 1
-    rows = master_rows if master_rows is not None else (
-        master_bytes // _BYTES_PER_ROW if master_bytes is not None else 0)
-    return AUTO_WORKERS if rows * max(feeds, 1) >= AUTO_MIN_WORK else 1
+    return AUTO_WORKERS if (master_rows or 0) * max(feeds, 1) >= AUTO_MIN_WORK else 1
 
 
 def process_in_workers(process: RowProcessor, rules: list[CompiledRules],

@@ -315,16 +315,10 @@ class Pipeline:
 
         if jobs != AUTO:
             return jobs
-        path = self.config.source.path if self._reads_whole_master else None
-        size = None
-        if path:
-            try:
-                size = self.config.resolve(path).stat().st_size
-            except OSError:
-                size = None
-        count_rows = getattr(self.source, "count_rows", None)
-        rows = count_rows() if size is None and callable(count_rows) else None
-        return choose_jobs(jobs, len(self.feeds), size, rows)
+        from feedsync.sources.estimate import estimate_rows
+
+        rows = estimate_rows(self.config) if self._reads_whole_master else None
+        return choose_jobs(jobs, len(self.feeds), rows)
 
     def ids_unique_by_source(self) -> bool:
         """Whether the master itself guarantees unique product ids: the id is a column

@@ -85,16 +85,14 @@ def test_a_failing_worker_stops_the_run_and_keeps_the_old_feed(tienda: Path, mon
 def test_automatic_jobs_take_a_second_core_only_for_a_run_big_enough_to_pay() -> None:
     from feedsync.parallel import AUTO, choose_jobs
 
-    assert choose_jobs(3, feeds=1, master_bytes=10, master_rows=None) == 3  # as asked
-    assert choose_jobs(AUTO, feeds=1, master_bytes=None, master_rows=1_000_000,
+    assert choose_jobs(3, feeds=1, master_rows=10) == 3  # as asked
+    assert choose_jobs(AUTO, feeds=1, master_rows=1_000_000,
                        cores=1) == 1  # one core: nothing to gain
-    assert choose_jobs(AUTO, feeds=1, master_bytes=None, master_rows=99_999, cores=2) == 1
-    assert choose_jobs(AUTO, feeds=1, master_bytes=None, master_rows=100_000, cores=2) == 2
+    assert choose_jobs(AUTO, feeds=1, master_rows=99_999, cores=2) == 1
+    assert choose_jobs(AUTO, feeds=1, master_rows=100_000, cores=2) == 2
     # 20,000 products to every channel pays (13 feeds); to one channel it does not.
-    assert choose_jobs(AUTO, feeds=13, master_bytes=20_000 * 600, master_rows=None,
-                       cores=8) == 2
-    assert choose_jobs(AUTO, feeds=1, master_bytes=20_000 * 600, master_rows=None,
-                       cores=8) == 1
+    assert choose_jobs(AUTO, feeds=13, master_rows=20_000, cores=8) == 2
+    assert choose_jobs(AUTO, feeds=1, master_rows=20_000, cores=8) == 1
 
 
 def test_the_example_shop_builds_with_one_process_by_default() -> None:
