@@ -127,6 +127,31 @@ def test_a_feed_of_many_parts_keeps_every_part_and_no_fd_per_part(tmp_path: Path
     assert json.loads((tmp_path / "feed.part0300.json").read_text()) == [{"sku": "299"}]
 
 
+def test_opening_parts_lists_the_folder_a_fixed_number_of_times(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the first part sweeps: a sweep per part listed the folder once per part, which
+    grew with the square of the catalog (40,000 eBay parts in a folder of 80,000 files)."""
+    spec = _spec(writer="json", max_items_per_file=1)
+    listings: list[str] = []
+    real_listdir = os.listdir
+
+    def counting_listdir(path: object = ".") -> list[str]:
+        listings.append(str(path))
+        return real_listdir(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "listdir", counting_listdir)
+    for count in (3, 60):
+        listings.clear()
+        writer = open_writer(tmp_path / f"feed{count}.json", spec, spec.formats["out"],
+                             FeedInfo())
+        for number in range(count):
+            writer.write({"sku": str(number)})
+        writer.abort()
+        if count == 3:
+            few = len(listings)
+    assert len(listings) == few
+
+
 def test_an_aborted_split_feed_leaves_no_part_nor_temporary_file(tmp_path: Path) -> None:
     spec = _spec(writer="json", max_items_per_file=2, document={"messages": "$items"})
     writer = open_writer(tmp_path / "feed.json", spec, spec.formats["out"], FeedInfo(),

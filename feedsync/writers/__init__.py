@@ -35,15 +35,16 @@ def open_writer(path: Path, spec: ChannelSpec, fmt: FormatSpec, feed: FeedInfo, 
     if fmt.max_items_per_file:
         shared: dict[str, Any] = {}  # compiled once for all the parts (eBay: 40,000 of them)
         # The first part sweeps killed runs' leftovers of every part number; later parts
-        # sweep only their own name, never this run's finished parts (which are unlocked:
-        # see PartedWriter).
+        # sweep nothing: a sweep lists the folder, so one per part grew with the square of
+        # the catalog, and it must never touch this run's finished parts (which are
+        # unlocked: see PartedWriter).
         prefixes = [f"{split_name(path)[0]}.part"]
 
         def open_part(part: Path) -> FeedWriter:
             prefix = prefixes.pop() if prefixes else None
             return writer_class(part, spec, fmt, feed, context=context,
                                 template_dirs=template_dirs, shared=shared,
-                                sweep_prefix=prefix)
+                                sweep_prefix=prefix, sweep_first=prefix is not None)
 
         return PartedWriter(path, fmt.max_items_per_file,  # type: ignore[return-value]
                             open_part)

@@ -20,12 +20,13 @@ class FeedWriter:
                  context: dict[str, Any] | None = None,
                  template_dirs: list[Path] | None = None,
                  shared: dict[str, Any] | None = None,
-                 sweep_prefix: str | None = None) -> None:
+                 sweep_prefix: str | None = None, sweep_first: bool = True) -> None:
         """`shared`: one dict for every part of a split feed, where a writer keeps what it
         compiles once per output (JSON shapes and envelopes), not once per part;
-        `sweep_prefix`: the name prefix whose killed runs' temporary files are swept."""
+        `sweep_prefix`: the name prefix whose killed runs' temporary files are swept
+        (`sweep_first=False`: none, see AtomicFile)."""
         self._setup(path, spec, fmt, feed, context, template_dirs, shared)
-        self._file = AtomicFile(path, sweep_prefix)
+        self._file = AtomicFile(path, sweep_prefix, sweep_first)
         self.stream = self._file.stream
         try:
             self.begin()
