@@ -2,8 +2,10 @@
 
     python benchmarks/bench_channels.py              # 200,000 products
     python benchmarks/bench_channels.py --rows 20000
+    python benchmarks/bench_channels.py --rows 1000000 --runs all --jobs 2
 
-Each channel count runs in its own Python process, so its peak RSS is its own. Files go to
+Each channel count runs in its own Python process, so its peak RSS is its own (with
+`--jobs N`, the largest of that process and its workers). Files go to
 benchmarks/out/ (git-ignored). Figures are printed, never asserted.
 """
 
@@ -45,9 +47,11 @@ import json, resource, sys, time
 from feedsync.api import run_build
 from feedsync.config import load_config
 start = time.perf_counter()
-report = run_build(load_config(__import__('pathlib').Path(sys.argv[1])))
+report = run_build(load_config(__import__('pathlib').Path(sys.argv[1])), jobs=int(sys.argv[2]))
 elapsed = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# --jobs N: the largest worker (joined by now) may be bigger than this process
+peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+           resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
 print(json.dumps({"products": report.products, "seconds": elapsed, "peak_mb": peak,
                   "items": {n: c.items for n, c in report.channels.items()}}))
 """
@@ -90,6 +94,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--runs", nargs="*", default=list(RUNS), choices=list(RUNS))
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="feedsync --jobs N (0: feedsync chooses)")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     master = OUT / "master.csv"
@@ -100,8 +106,8 @@ def main() -> None:
     print(f"{'channels':>9} {'products':>9} {'seconds':>8} {'products/s':>11} {'peak RSS':>9}")
     for label in args.runs:
         config = write_config(OUT / f"run_{label}", RUNS[label])
-        result = subprocess.run([sys.executable, "-c", CHILD, str(config)], check=True,
-                                capture_output=True, text=True)
+        result = subprocess.run([sys.executable, "-c", CHILD, str(config), str(args.jobs)],
+                                check=True, capture_output=True, text=True)
         figures = json.loads(result.stdout.strip().splitlines()[-1])
         rate = figures["products"] / figures["seconds"]
         print(f"{label:>9} {figures['products']:>9,} {figures['seconds']:>8.1f} "
