@@ -615,7 +615,8 @@ class Ledger:
             db.execute(
                 "INSERT OR IGNORE INTO contents SELECT s.hash, s.item FROM confirmed c JOIN "
                 "staged s ON s.feed = c.feed AND s.item_id = c.item_id WHERE c.feed = ? AND "
-                "c.destination = ? AND c.deleted = 0", (feed, destination))
+                "c.destination = ? AND c.deleted = 0 ORDER BY s.hash",  # see apply_file
+                (feed, destination))
             db.execute(
                 "DELETE FROM items WHERE feed = ? AND destination = ? AND item_id IN (SELECT "
                 "item_id FROM confirmed WHERE feed = ? AND destination = ? AND deleted = 1)",
@@ -652,12 +653,15 @@ class Ledger:
                 "FROM staged s WHERE s.feed = items.feed AND s.item_id = items.item_id)",
                 (feed, destination))
             deleted = db.execute("SELECT changes()").fetchone()[0]
-            # Unchanged items keep their times; new and changed ones get now.
+            # Unchanged items keep their times; new and changed ones get now. Contents go
+            # in in hash order: inserted in item order, each random hash touched another
+            # page of a B-tree far bigger than SQLite's cache (1,000,000 rows: 24.7 s, most
+            # of it system time, against 5.5 s sorted, and a 16% smaller file).
             db.execute(
                 "INSERT OR IGNORE INTO contents SELECT s.hash, s.item FROM staged s LEFT JOIN "
                 "items i ON i.feed = s.feed AND i.destination = ? AND i.item_id = s.item_id "
-                "WHERE s.feed = ? AND (i.item_id IS NULL OR i.hash != s.hash)",
-                (destination, feed))
+                "WHERE s.feed = ? AND (i.item_id IS NULL OR i.hash != s.hash) "
+                "ORDER BY s.hash", (destination, feed))
             db.execute(
                 "INSERT OR REPLACE INTO items SELECT s.feed, ?, s.item_id, s.hash, ?, "
                 "?, NULL, 0 FROM staged s LEFT JOIN items i ON i.feed = s.feed AND "
