@@ -277,8 +277,9 @@ def build_guard(config: Config, ledger: Ledger, planned: list[PlannedChannel],
                         held[feed.name] = (f"the feed has no items and would replace {old[0]}"
                                            "; use --allow-empty (or --force) to write it")
                 continue
-            tripped = check_change_set(diff, feed.config.guards,
-                                       ledger.changed(feed.name, FILE_DESTINATION),
+            # `changed` lists what diff.changed counted: with none, skip its pass.
+            changed = ledger.changed(feed.name, FILE_DESTINATION) if diff.changed else ()
+            tripped = check_change_set(diff, feed.config.guards, changed,
                                        previous=previous, allowed=allowed, force=force)
             if tripped:
                 held[feed.name] = "; ".join(t.message for t in tripped)

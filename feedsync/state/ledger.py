@@ -468,22 +468,22 @@ class Ledger:
             "AND i.item_id = s.item_id WHERE s.feed = ?",
             (horizon, horizon, destination, feed)).fetchone()
         result.unchanged -= result.refresh
-        result.removed = db.execute(
-            "SELECT COUNT(*) FROM items i WHERE i.feed = ? AND i.destination = ? AND NOT "
-            "EXISTS (SELECT 1 FROM staged s WHERE s.feed = i.feed AND s.item_id = i.item_id)",
-            (feed, destination)).fetchone()[0]
-        result.pending_deletes = db.execute(
-            "SELECT COUNT(*) FROM items i WHERE i.feed = ? AND i.destination = ? AND "
-            "i.state = 1 AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.feed = i.feed "
-            "AND s.item_id = i.item_id)", (feed, destination)).fetchone()[0]
-        if sample:
+        result.removed, result.pending_deletes = db.execute(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE i.state = 1) FROM items i WHERE "
+            "i.feed = ? AND i.destination = ? AND NOT EXISTS (SELECT 1 FROM staged s WHERE "
+            "s.feed = i.feed AND s.item_id = i.item_id)", (feed, destination)).fetchone()
+        # Each sample selects what its count above counted: with a count of 0 it is empty,
+        # and skipping it saves a pass over every staged (or held) item of the feed.
+        if sample and result.added:
             result.sample_added = [r[0] for r in db.execute(
                 "SELECT s.item_id FROM staged s WHERE s.feed = ? AND NOT EXISTS (SELECT 1 "
                 "FROM items i WHERE i.feed = s.feed AND i.destination = ? AND "
                 "i.item_id = s.item_id AND i.hash != X'') ORDER BY s.item_id LIMIT ?",
                 (feed, destination, sample))]
+        if sample and result.changed:
             result.sample_changed = [Changed(r[0], json.loads(r[1]), json.loads(r[2]))
                                      for r in self.changed(feed, destination, limit=sample)]
+        if sample and result.removed:
             result.sample_removed = [r[0] for r in db.execute(
                 "SELECT i.item_id FROM items i WHERE i.feed = ? AND i.destination = ? AND NOT "
                 "EXISTS (SELECT 1 FROM staged s WHERE s.feed = i.feed AND "
