@@ -36,6 +36,7 @@ from feedsync.state.ledger import (
     RunRecord,
     Stager,
     ledger_errors,
+    staged_form,
 )
 from feedsync.state.lock import RunLock
 
@@ -60,6 +61,9 @@ def item_id_of(item: dict[str, Any], product_id: str | None) -> str:
 
 class LedgerRecorder:
     """A `run_feeds` observer staging every written item of the run's feeds."""
+
+    # run_feeds has worker processes (`--jobs N`) compute this for each item it stages.
+    ledger_form = staticmethod(staged_form)
 
     def __init__(self, stager: Stager, feeds: list[str],
                  spools: list[ItemSpool | None] | None = None,
@@ -86,8 +90,12 @@ class LedgerRecorder:
                 item_file.write(item)
                 spool = item_file
             pos = spool.last_position if spool is not None else None
-            self.digests[index].update(
-                self.stager.add(self.feeds[index], item_id, item, pos))
+            staged = feed_outcome.ledger
+            if staged is None:
+                digest = self.stager.add(self.feeds[index], item_id, item, pos)
+            else:  # a worker encoded it
+                digest = self.stager.add_staged(self.feeds[index], item_id, *staged, pos)
+            self.digests[index].update(digest)
 
     def close(self) -> dict[str, str]:
         """Finish staging; each feed's items digest (what `push --plan` compares)."""

@@ -243,6 +243,13 @@ def content_hash(text: str | bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
+def staged_form(item: dict[str, Any]) -> tuple[bytes, bytes]:
+    """(`item_json_bytes`, its `content_hash`): what `Stager.add` stages of an item, also
+    computed by worker processes (`--jobs N`) so this process only stores it."""
+    data = item_json_bytes(item)
+    return data, hashlib.blake2b(data, digest_size=16).digest()
+
+
 def iso(timestamp: int | None) -> str | None:
     """Epoch seconds as an ISO 8601 UTC time, for people and JSON."""
     if timestamp is None:
@@ -774,8 +781,16 @@ class Stager:
             pos: int | None = None) -> bytes:
         """Stage one rendered item of `feed` (`pos`: its place in the feed's item spool);
         returns its content hash."""
-        data = item_json_bytes(item)
-        digest = content_hash(data)
+        data, digest = staged_form(item)
+        self._rows.append((feed, item_id, digest, data.decode("utf-8"), pos))
+        if len(self._rows) >= STAGE_BATCH:
+            self.flush()
+        return digest
+
+    def add_staged(self, feed: str, item_id: str, data: bytes, digest: bytes,
+                   pos: int | None = None) -> bytes:
+        """`add`, for an item whose `staged_form` (`data`, `digest`) is already known (a
+        worker process computed it); returns the digest."""
         self._rows.append((feed, item_id, digest, data.decode("utf-8"), pos))
         if len(self._rows) >= STAGE_BATCH:
             self.flush()
