@@ -342,10 +342,15 @@ def run_ledgered_build(config: Config, pipeline: Pipeline, *, allow: Iterable[st
                             f"{path} (changes only: {written:,} items"
                             + (f", {deletes:,} deletes" if deletes else "") + ")",
                             "changes", written))
+                # Every written feed's new contents in one pass (Ledger.store_contents).
+                ledger.store_contents([name for name in diffs
+                                       if report.channels[name].held is None],
+                                      FILE_DESTINATION)
                 for name, diff in diffs.items():
                     channel = report.channels[name]
                     if channel.held is None:
-                        record = ledger.apply_file(name, FILE_DESTINATION, diff, kind="build")
+                        record = ledger.apply_file(name, FILE_DESTINATION, diff, kind="build",
+                                                   contents_stored=True)
                     else:
                         record = ledger.record_failure(name, FILE_DESTINATION, "build", diff,
                                                        "guard", channel.held)

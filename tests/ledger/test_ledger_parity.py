@@ -153,3 +153,42 @@ def test_contents_inserted_in_hash_order_are_the_items_json(tmp_path: Path) -> N
     ledger.close()
     expected = {(content_hash(item_json(i)), item_json(i), "text") for i in items + changed}
     assert _contents(tmp_path / "ledger.db") == expected
+
+
+def _dump(path: Path) -> tuple[list, list]:
+    with sqlite3.connect(path) as db:
+        return (db.execute("SELECT feed, destination, item_id, hash, sent_at, expires_at, "
+                           "state FROM items ORDER BY 1, 2, 3").fetchall(),
+                db.execute("SELECT hash, item, typeof(item) FROM contents "
+                           "ORDER BY hash").fetchall())
+
+
+def test_contents_stored_for_many_feeds_at_once_as_apply_file_stores_them(
+        tmp_path: Path) -> None:
+    """`store_contents` for several feeds, then `apply_file(contents_stored=True)`, leaves
+    the ledger `apply_file` alone leaves: first run, changed and removed items."""
+    feeds = ["google.ES", "meta.ES", "held"]
+    runs = [[_item(n) for n in range(40)],
+            [_item(n, "11.00 EUR") if n % 3 else _item(n) for n in range(10, 45)]]
+    dumps = []
+    for together in (False, True):
+        folder = tmp_path / str(together)
+        ledger = Ledger.open(folder)
+        ledger.clock = lambda: 1_000_000
+        for items in runs:
+            stager = ledger.stager()
+            for feed in feeds:
+                for pos, item in enumerate(items):
+                    stager.add(feed, item["id"], {**item, "feed": feed}, pos)
+            stager.close()
+            applied = feeds[:2]  # "held": a guard held it back, its contents not stored
+            if together:
+                ledger.store_contents(applied, FILE_DESTINATION)
+            for feed in applied:
+                ledger.apply_file(feed, FILE_DESTINATION, ledger.diff(feed, FILE_DESTINATION),
+                                  kind="build", contents_stored=together)
+            ledger.collect()
+        ledger.close()
+        dumps.append(_dump(folder / "ledger.db"))
+    assert dumps[1] == dumps[0]
+    assert len(dumps[0][1]) == 2 * 35  # what the applied feeds hold now
