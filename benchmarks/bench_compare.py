@@ -192,6 +192,15 @@ def run_child(command: list[str], cwd: Path) -> Figures:
     return Figures(usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss / 1024)
 
 
+def forget_state(command: list[str]) -> None:
+    """Delete the state folder (`.feedsync/` beside its config) of a feedsync build command,
+    so that the build is a first run."""
+    import shutil
+
+    config = Path(command[command.index("-c") + 1])
+    shutil.rmtree(config.parent / ".feedsync", ignore_errors=True)
+
+
 def contenders(work: Path, config: Path, jobs: list[int], only: list[str],
                baseline: str | None = None) -> dict[str, list[str]]:
     master = str(work / "master.csv")
@@ -235,6 +244,10 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="PYTHON",
                         help="Also time the feedsync installed for this Python (e.g. the venv "
                         "of an earlier commit's checkout), in the same rotated pairs")
+    parser.add_argument("--first-run", action="store_true",
+                        help="Delete each feedsync's state folder (its ledger) before every "
+                        "run: each is a first run. Without it only the first round is; the "
+                        "others find nothing changed (the median of 3 or more is such a run)")
     parser.add_argument("--reuse", action="store_true",
                         help="With --keep: use the master already there (same --products)")
     args = parser.parse_args()
@@ -261,6 +274,8 @@ def main() -> None:
     for round_number in range(args.rounds):
         shift = round_number % len(names)
         for name in names[shift:] + names[:shift]:  # rotate who goes first
+            if args.first_run and name.startswith("feedsync"):
+                forget_state(commands[name])
             results[name].append(run_child(commands[name], work))
     median = {name: Figures(statistics.median(f.cpu for f in runs),
                             statistics.median(f.wall for f in runs),

@@ -174,6 +174,9 @@ class Written:
     encoded: list[Item | bytes] | None = None
     # The item with typed values, for feeds that API destinations read (`typed_feeds`).
     typed: TypedItem | None = None
+    # What a ledger observer stages of the item (its JSON bytes and content hash), when a
+    # worker process computed it (`RowProcessor.ledger_form`).
+    ledger: tuple[bytes, bytes] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +236,10 @@ class RowProcessor:
         # Set for worker processes: per feed, per output, the writer's encoder when its
         # format is position-independent; an item then leaves as bytes, ready to write.
         self.encoders: list[list[Callable[[Item], bytes] | None]] | None = None
+        # Set for worker processes when an observer stages items in the ledger: its
+        # encoding of an item (feedsync.state.ledger.staged_form), done here, off the
+        # process that writes.
+        self.ledger_form: Callable[[Item], tuple[bytes, bytes]] | None = None
 
     def __call__(self, source_row: SourceRow, duplicate_of: int | None,
                  trace: Trace | None = None) -> RowOutcome:
@@ -275,6 +282,10 @@ class RowProcessor:
                 if isinstance(outcome, Written):
                     outcome.encoded = [encode(outcome.item) if encode else outcome.item
                                        for encode in encoders]
+        if self.ledger_form is not None:
+            for outcome in results:
+                if isinstance(outcome, Written):
+                    outcome.ledger = self.ledger_form(outcome.item)
         return RowOutcome(source_row.row, product.id, issues, True, results)
 
 
@@ -433,6 +444,11 @@ def run_feeds(pipeline: Pipeline, *, write: bool, progress: Progress | None = No
             writers = [[] for _ in planned]
         channel_reports = [report.channels[p.name] for p in planned]
         feed_spools = [(spools or {}).get(p.name) for p in planned]
+        # An observer that stages items in the ledger (plan.LedgerRecorder) names how it
+        # encodes them: with workers, they do that too, and this process only stores it.
+        pipeline.processor.ledger_form = next(
+            (form for watch in watchers if (form := getattr(watch, "ledger_form", None))),
+            None) if jobs > 1 else None
         if jobs > 1:
             pipeline.processor.encoders = [
                 [w.encode if w.position_independent else None for w in channel_writers]

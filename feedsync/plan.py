@@ -36,6 +36,7 @@ from feedsync.state.ledger import (
     RunRecord,
     Stager,
     ledger_errors,
+    staged_form,
 )
 from feedsync.state.lock import RunLock
 
@@ -60,6 +61,9 @@ def item_id_of(item: dict[str, Any], product_id: str | None) -> str:
 
 class LedgerRecorder:
     """A `run_feeds` observer staging every written item of the run's feeds."""
+
+    # run_feeds has worker processes (`--jobs N`) compute this for each item it stages.
+    ledger_form = staticmethod(staged_form)
 
     def __init__(self, stager: Stager, feeds: list[str],
                  spools: list[ItemSpool | None] | None = None,
@@ -86,8 +90,12 @@ class LedgerRecorder:
                 item_file.write(item)
                 spool = item_file
             pos = spool.last_position if spool is not None else None
-            self.digests[index].update(
-                self.stager.add(self.feeds[index], item_id, item, pos))
+            staged = feed_outcome.ledger
+            if staged is None:
+                digest = self.stager.add(self.feeds[index], item_id, item, pos)
+            else:  # a worker encoded it
+                digest = self.stager.add_staged(self.feeds[index], item_id, *staged, pos)
+            self.digests[index].update(digest)
 
     def close(self) -> dict[str, str]:
         """Finish staging; each feed's items digest (what `push --plan` compares)."""
@@ -277,8 +285,9 @@ def build_guard(config: Config, ledger: Ledger, planned: list[PlannedChannel],
                         held[feed.name] = (f"the feed has no items and would replace {old[0]}"
                                            "; use --allow-empty (or --force) to write it")
                 continue
-            tripped = check_change_set(diff, feed.config.guards,
-                                       ledger.changed(feed.name, FILE_DESTINATION),
+            # `changed` lists what diff.changed counted: with none, skip its pass.
+            changed = ledger.changed(feed.name, FILE_DESTINATION) if diff.changed else ()
+            tripped = check_change_set(diff, feed.config.guards, changed,
                                        previous=previous, allowed=allowed, force=force)
             if tripped:
                 held[feed.name] = "; ".join(t.message for t in tripped)
@@ -333,10 +342,15 @@ def run_ledgered_build(config: Config, pipeline: Pipeline, *, allow: Iterable[st
                             f"{path} (changes only: {written:,} items"
                             + (f", {deletes:,} deletes" if deletes else "") + ")",
                             "changes", written))
+                # Every written feed's new contents in one pass (Ledger.store_contents).
+                ledger.store_contents([name for name in diffs
+                                       if report.channels[name].held is None],
+                                      FILE_DESTINATION)
                 for name, diff in diffs.items():
                     channel = report.channels[name]
                     if channel.held is None:
-                        record = ledger.apply_file(name, FILE_DESTINATION, diff, kind="build")
+                        record = ledger.apply_file(name, FILE_DESTINATION, diff, kind="build",
+                                                   contents_stored=True)
                     else:
                         record = ledger.record_failure(name, FILE_DESTINATION, "build", diff,
                                                        "guard", channel.held)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from feedsync import parallel
 from feedsync.api import run_build
 from feedsync.cli.app import app
 from feedsync.config import load_config
+from feedsync.state.ledger import Stager
 from tests.helpers import write_config
 
 pytestmark = pytest.mark.skipif(not parallel.available(), reason="needs the fork start method")
@@ -103,3 +105,32 @@ def test_the_example_shop_builds_with_one_process_by_default() -> None:
                                     / "feedsync.yaml"))
     assert pipeline.jobs_for(0) == 1  # 38 products: forking would only cost
     assert pipeline.jobs_for(4) == 4
+
+
+def _ledger_rows(config: Path) -> tuple[list, list]:
+    """The ledger's items (without times) and contents after a build of `config`."""
+    with sqlite3.connect(config.parent / ".feedsync" / "ledger.db") as db:
+        items = db.execute("SELECT feed, destination, item_id, hash, expires_at, state "
+                           "FROM items ORDER BY 1, 2, 3").fetchall()
+        contents = db.execute("SELECT hash, item, typeof(item) FROM contents "
+                              "ORDER BY hash").fetchall()
+    return items, contents
+
+
+def test_workers_encode_the_ledger_items_a_sequential_run_would(tienda: Path, monkeypatch):
+    """With --jobs N the workers compute each item's ledger JSON and hash (the main process
+    only stores them); the ledger ends up the same as after a sequential build."""
+    config = tienda.parent / "feedsync.all-channels.yaml"
+    monkeypatch.setattr(parallel, "BATCH_ROWS", 3)
+    ledgers = []
+    for jobs in (1, 2):
+        if jobs == 2:  # the main process must not encode items itself
+            def refuse(*args: object, **kwargs: object) -> bytes:
+                raise AssertionError("Stager.add ran in the main process")
+            monkeypatch.setattr(Stager, "add", refuse)
+        result = runner.invoke(app, ["build", "-c", str(config), "--jobs", str(jobs)])
+        assert result.exit_code == 0, result.output
+        ledgers.append(_ledger_rows(config))
+        shutil.rmtree(config.parent / ".feedsync")
+        shutil.rmtree(config.parent / "feeds")
+    assert ledgers[1] == ledgers[0] and len(ledgers[0][0]) > 100

@@ -243,6 +243,13 @@ def content_hash(text: str | bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
+def staged_form(item: dict[str, Any]) -> tuple[bytes, bytes]:
+    """(`item_json_bytes`, its `content_hash`): what `Stager.add` stages of an item, also
+    computed by worker processes (`--jobs N`) so this process only stores it."""
+    data = item_json_bytes(item)
+    return data, hashlib.blake2b(data, digest_size=16).digest()
+
+
 def iso(timestamp: int | None) -> str | None:
     """Epoch seconds as an ISO 8601 UTC time, for people and JSON."""
     if timestamp is None:
@@ -468,22 +475,22 @@ class Ledger:
             "AND i.item_id = s.item_id WHERE s.feed = ?",
             (horizon, horizon, destination, feed)).fetchone()
         result.unchanged -= result.refresh
-        result.removed = db.execute(
-            "SELECT COUNT(*) FROM items i WHERE i.feed = ? AND i.destination = ? AND NOT "
-            "EXISTS (SELECT 1 FROM staged s WHERE s.feed = i.feed AND s.item_id = i.item_id)",
-            (feed, destination)).fetchone()[0]
-        result.pending_deletes = db.execute(
-            "SELECT COUNT(*) FROM items i WHERE i.feed = ? AND i.destination = ? AND "
-            "i.state = 1 AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.feed = i.feed "
-            "AND s.item_id = i.item_id)", (feed, destination)).fetchone()[0]
-        if sample:
+        result.removed, result.pending_deletes = db.execute(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE i.state = 1) FROM items i WHERE "
+            "i.feed = ? AND i.destination = ? AND NOT EXISTS (SELECT 1 FROM staged s WHERE "
+            "s.feed = i.feed AND s.item_id = i.item_id)", (feed, destination)).fetchone()
+        # Each sample selects what its count above counted: with a count of 0 it is empty,
+        # and skipping it saves a pass over every staged (or held) item of the feed.
+        if sample and result.added:
             result.sample_added = [r[0] for r in db.execute(
                 "SELECT s.item_id FROM staged s WHERE s.feed = ? AND NOT EXISTS (SELECT 1 "
                 "FROM items i WHERE i.feed = s.feed AND i.destination = ? AND "
                 "i.item_id = s.item_id AND i.hash != X'') ORDER BY s.item_id LIMIT ?",
                 (feed, destination, sample))]
+        if sample and result.changed:
             result.sample_changed = [Changed(r[0], json.loads(r[1]), json.loads(r[2]))
                                      for r in self.changed(feed, destination, limit=sample)]
+        if sample and result.removed:
             result.sample_removed = [r[0] for r in db.execute(
                 "SELECT i.item_id FROM items i WHERE i.feed = ? AND i.destination = ? AND NOT "
                 "EXISTS (SELECT 1 FROM staged s WHERE s.feed = i.feed AND "
@@ -640,10 +647,37 @@ class Ledger:
             raise
         return record
 
+    def store_contents(self, feeds: Sequence[str], destination: str) -> None:
+        """Store the contents of the staged items of `feeds` that are new or changed at
+        `destination`, in one transaction: what `apply_file` stores for each feed, for
+        many feeds in one pass (then tell it `contents_stored`).
+
+        Contents are keyed by hash, so each feed's new items land all over the table:
+        feed by feed, every commit rewrites most of its pages; all feeds in one hash-ordered
+        pass write each page once. Until `apply_file` commits, no item refers to them: a
+        reader sees nothing new, and a run that stops before drops them (`collect`)."""
+        if not feeds:
+            return
+        db = self._db
+        marks = ", ".join("?" * len(feeds))
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                "INSERT OR IGNORE INTO contents SELECT s.hash, s.item FROM staged s LEFT JOIN "
+                "items i ON i.feed = s.feed AND i.destination = ? AND i.item_id = s.item_id "
+                f"WHERE s.feed IN ({marks}) AND (i.item_id IS NULL OR i.hash != s.hash) "
+                "ORDER BY s.hash", (destination, *feeds))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
     def apply_file(self, feed: str, destination: str, diff: Diff, *, kind: str,
-                   result: str = "published", message: str = "") -> RunRecord:
+                   result: str = "published", message: str = "",
+                   contents_stored: bool = False) -> RunRecord:
         """A whole file replaced the old one at `destination`: the ledger now holds
-        exactly the staged items, in one transaction."""
+        exactly the staged items, in one transaction. `contents_stored`: `store_contents`
+        already stored this feed's new contents (nothing changed since)."""
         db = self._db
         now = self.now()
         db.execute("BEGIN IMMEDIATE")
@@ -657,11 +691,12 @@ class Ledger:
             # in in hash order: inserted in item order, each random hash touched another
             # page of a B-tree far bigger than SQLite's cache (1,000,000 rows: 24.7 s, most
             # of it system time, against 5.5 s sorted, and a 16% smaller file).
-            db.execute(
-                "INSERT OR IGNORE INTO contents SELECT s.hash, s.item FROM staged s LEFT JOIN "
-                "items i ON i.feed = s.feed AND i.destination = ? AND i.item_id = s.item_id "
-                "WHERE s.feed = ? AND (i.item_id IS NULL OR i.hash != s.hash) "
-                "ORDER BY s.hash", (destination, feed))
+            if not contents_stored:
+                db.execute(
+                    "INSERT OR IGNORE INTO contents SELECT s.hash, s.item FROM staged s LEFT "
+                    "JOIN items i ON i.feed = s.feed AND i.destination = ? AND "
+                    "i.item_id = s.item_id WHERE s.feed = ? AND (i.item_id IS NULL OR "
+                    "i.hash != s.hash) ORDER BY s.hash", (destination, feed))
             db.execute(
                 "INSERT OR REPLACE INTO items SELECT s.feed, ?, s.item_id, s.hash, ?, "
                 "?, NULL, 0 FROM staged s LEFT JOIN items i ON i.feed = s.feed AND "
@@ -774,8 +809,16 @@ class Stager:
             pos: int | None = None) -> bytes:
         """Stage one rendered item of `feed` (`pos`: its place in the feed's item spool);
         returns its content hash."""
-        data = item_json_bytes(item)
-        digest = content_hash(data)
+        data, digest = staged_form(item)
+        self._rows.append((feed, item_id, digest, data.decode("utf-8"), pos))
+        if len(self._rows) >= STAGE_BATCH:
+            self.flush()
+        return digest
+
+    def add_staged(self, feed: str, item_id: str, data: bytes, digest: bytes,
+                   pos: int | None = None) -> bytes:
+        """`add`, for an item whose `staged_form` (`data`, `digest`) is already known (a
+        worker process computed it); returns the digest."""
         self._rows.append((feed, item_id, digest, data.decode("utf-8"), pos))
         if len(self._rows) >= STAGE_BATCH:
             self.flush()
