@@ -97,6 +97,15 @@ def test_automatic_jobs_take_a_second_core_only_for_a_run_big_enough_to_pay() ->
     assert choose_jobs(AUTO, feeds=1, master_rows=20_000, cores=8) == 1
 
 
+def test_batches_hold_fewer_rows_the_more_feeds_each_row_feeds() -> None:
+    """A batch in flight holds every feed's item of each of its rows: 500 rows of the 13
+    every-channel feeds took --jobs 2 to twice the memory of a sequential build."""
+    assert parallel.batch_rows(1) == parallel.batch_rows(2) == parallel.BATCH_ROWS
+    assert parallel.batch_rows(13) == parallel.BATCH_FEED_ITEMS // 13
+    assert parallel.batch_rows(13) * 13 <= parallel.BATCH_FEED_ITEMS
+    assert parallel.batch_rows(500) == parallel.MIN_BATCH_ROWS
+
+
 def test_the_example_shop_builds_with_one_process_by_default() -> None:
     from feedsync.config import load_config
     from feedsync.pipeline import Pipeline
