@@ -15,12 +15,13 @@ from decimal import Decimal
 from operator import attrgetter
 from typing import Any
 
-from jinja2 import TemplateError, meta
+from jinja2 import Template, TemplateError, meta
 
 from feedsync.channels.spec import ChannelSpec, FieldSpec, RuleSpec
 from feedsync.checks import codes
 from feedsync.checks.issue import Issue, Severity
 from feedsync.checks.text import truncate_words
+from feedsync.compiled_templates import python_renderer, with_fallback
 from feedsync.errors import ConfigError
 from feedsync.products.dates import format_iso_minutes
 from feedsync.products.dates import now as current_time
@@ -219,7 +220,9 @@ class _FieldRenderer:
                     raise ConfigError(f"channel {channel}: field {spec.name}: {exc}") from exc
                 return lambda product: constant_text
 
-            return MemoisedFieldTemplate(fast_renderer(template), product_names, fixed)
+            return MemoisedFieldTemplate(
+                field_renderer(template, spec.template, product_names, fixed),
+                product_names, fixed)
         if spec.sources is not None:
             getters = [(n in CANONICAL_FIELDS, n) for n in spec.sources]
 
@@ -238,6 +241,15 @@ class _FieldRenderer:
         if source in CANONICAL_FIELDS:
             return attrgetter(source)
         return lambda product: product.extra.get(source)
+
+
+def field_renderer(template: Template, source: str, names: list[str],
+                   fixed: dict[str, Any]) -> Callable[[dict[str, Any]], str]:
+    """A field template's text for {name: value} (plus `fixed`): compiled to Python where
+    the template is simple enough (feedsync.compiled_templates), else Jinja2's render."""
+    jinja = fast_renderer(template)
+    compiled = python_renderer(_template_env, source, names, fixed)
+    return jinja if compiled is None else with_fallback(compiled, jinja)
 
 
 # Values a field template's memo can key on: equal keys mean equal inputs (a field's
@@ -688,9 +700,10 @@ class _ProductTypeCheck:
         except TemplateError as exc:
             raise ConfigError(f"channel {self.channel}: attributes.{attribute}: bad "
                               f"template: {exc}") from exc
-        return MemoisedFieldTemplate(fast_renderer(template),
-                                     [n for n in names if n != "settings"],
-                                     {"settings": self.settings})
+        product_names = [n for n in names if n != "settings"]
+        fixed = {"settings": self.settings}
+        return MemoisedFieldTemplate(field_renderer(template, text, product_names, fixed),
+                                     product_names, fixed)
 
     def check(self, product: Product, item: Item) -> list[Issue]:
         from feedsync.channels.product_types import complete_attributes
