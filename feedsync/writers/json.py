@@ -22,7 +22,7 @@ from feedsync.channels.render import Item
 from feedsync.channels.shape import (
     ITEMS,
     MISSING,
-    compile_shape,
+    compile_item_shape,
     resolve_constants,
 )
 from feedsync.errors import ConfigError, OutputError
@@ -87,7 +87,7 @@ class _ItemEncoder:
                 raise ConfigError(f"{self.where}: item_template {fmt.item_template}: {exc}"
                                   ) from exc
         elif fmt.item_shape is not None:
-            self.shape, _ = compile_shape(fmt.item_shape, writer.context, self.where)
+            self.shape, _ = compile_item_shape(fmt.item_shape, writer.context, self.where)
 
     def encode(self, item: Item, position: int) -> str:
         if self.template is not None:
