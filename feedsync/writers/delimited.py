@@ -74,18 +74,31 @@ class DelimitedWriter(FeedWriter):
         fmt = self.fmt
         if value and isinstance(value[0], dict):
             layout = self.layouts.get(name)
-            return self._text(fmt.group_separator.join(
-                self._clean(self._group(g, layout)) for g in value))
+            tab = self.tab
+            texts = []
+            for group in value:
+                text = self._group(group, layout)
+                # _clean only changes a text with a line break (or, for TSV, a tab)
+                if "\r" in text or (tab and ("\t" in text or "\n" in text)):
+                    text = self._clean(text)
+                texts.append(text)
+            return self._text(fmt.group_separator.join(texts))
         separator = self.separators.get(name, fmt.list_separator)
-        return self._text(separator.join(
-            _protect(v, separator) for v in value))
+        # _protect changes only a value holding the separator: called for those alone
+        return self._text(separator.join([
+            _protect(v, separator) if separator in v else v for v in value]))
 
     def _group(self, group: Group, layout: list[list[str]] | None) -> str:
         if not layout:
             return self.fmt.subfield_separator.join(group.values())
         parts = []
-        for alternatives in layout:
-            parts.append(next((group[k] for k in alternatives if k in group), ""))
+        for alternatives in layout:  # each slot: its first alternative the group has
+            for key in alternatives:
+                if key in group:
+                    parts.append(group[key])
+                    break
+            else:
+                parts.append("")
         while parts and not parts[-1]:
             parts.pop()
         return self.fmt.subfield_separator.join(parts)
