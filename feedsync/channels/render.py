@@ -252,6 +252,11 @@ def field_renderer(template: Template, source: str, names: list[str],
     return jinja if compiled is None else with_fallback(compiled, jinja)
 
 
+def _extra_getter(name: str) -> Callable[[Product], Any]:
+    """Product.get for a name that is not a canonical field: the master's extra column."""
+    return lambda product: product.extra.get(name)
+
+
 # Values a field template's memo can key on: equal keys mean equal inputs (a field's
 # values are always of one type, so 1 and True never meet in one position).
 _KEY_TYPES = frozenset({str, int, bool, type(None)})
@@ -271,21 +276,31 @@ class MemoisedFieldTemplate:
     MEMO_SIZE = 4096
     MEMO_TRIAL = 2048
 
-    __slots__ = ("fixed", "hits", "lookups", "memo", "names", "render_text")
+    __slots__ = ("fixed", "getters", "hits", "lookups", "memo", "names", "render_text")
 
     def __init__(self, render_text: Callable[[dict[str, Any]], str], names: list[str],
                  fixed: dict[str, Any]) -> None:
         self.render_text = render_text
         self.names = names
+        # Product.get, resolved once per name instead of per product
+        self.getters = [attrgetter(n) if n in CANONICAL_FIELDS else _extra_getter(n)
+                        for n in names]
         self.fixed = fixed
         self.memo: dict[tuple[Any, ...], str | None] | None = {}
         self.hits = self.lookups = 0
 
     def __call__(self, product: Product) -> str | None:
-        values = [to_plain(product.get(n)) for n in self.names]
+        values = []
+        plain = True  # every value one the memo can key on
+        for get in self.getters:
+            value = get(product)
+            if value.__class__ not in _KEY_TYPES:  # to_plain keeps those as they are
+                value = to_plain(value)
+                plain = plain and value.__class__ in _KEY_TYPES
+            values.append(value)
         memo = self.memo
         key: tuple[Any, ...] | None = None
-        if memo is not None and all(v.__class__ in _KEY_TYPES for v in values):
+        if memo is not None and plain:
             key = tuple(values)
             self.lookups += 1
             if key in memo:
@@ -293,7 +308,9 @@ class MemoisedFieldTemplate:
                 return memo[key]
             if self.lookups >= self.MEMO_TRIAL and self.hits * 4 < self.lookups:
                 self.memo = memo = None  # inputs hardly repeat: rendering is cheaper
-        text = self.render_text(dict(zip(self.names, values)) | self.fixed).strip() or None
+        context = dict(zip(self.names, values))
+        context.update(self.fixed)
+        text = self.render_text(context).strip() or None
         if key is not None and memo is not None and len(memo) < self.MEMO_SIZE:
             memo[key] = text
         return text
