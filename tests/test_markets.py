@@ -190,3 +190,28 @@ def test_market_settings_override_channel_settings(tmp_path: Path) -> None:
     es = (tmp_path / "out" / "amazon_ES.part0001.json").read_text(encoding="utf-8")
     assert '"marketplace_id": "A13V1IB3VIYZZH"' in fr and '"fr_FR"' in fr
     assert '"marketplace_id": "A1RKKUPIHCS9HS"' in es and '"fr_FR"' not in es
+
+
+def test_a_shared_shipping_rule_is_converted_as_replace_converts_it() -> None:
+    """MarketLocalizer converts each (frozen, parse-memoised) shipping rule once: every
+    product sharing it gets what dataclasses.replace gives, and nothing is changed."""
+    from dataclasses import replace
+    from decimal import Decimal
+
+    from feedsync.channels.markets import Market, MarketLocalizer, RateTable
+    from feedsync.products.product import Money, Product, Shipping
+
+    rule = Shipping("MX", Money(Decimal("4.95"), "EUR"), service="Std")
+    other = Shipping("ES", Money(Decimal("3"), "EUR"))
+    localizer = MarketLocalizer(Market("MX", "es", "MXN"),
+                                RateTable({("EUR", "MXN"): Decimal("20.45")}), "google")
+    expected = replace(rule, price=Money(Decimal("101.23"), "MXN"))
+    for number in range(3):
+        product = Product(id=f"p{number}", price=Money(Decimal("10"), "EUR"),
+                          shipping=[rule, other])
+        local, issues = localizer(product)
+        assert local is not None and local is not product
+        assert local.shipping == [expected]
+        assert local.price == Money(Decimal("204.50"), "MXN")
+        assert product.shipping == [rule, other]  # the product itself is left as it was
+        assert [i.code for i in issues] == ["shipping-other-country"]

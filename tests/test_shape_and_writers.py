@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from feedsync.channels.shape import MISSING, compile_shape
+from feedsync.channels.shape import MISSING, compile_item_shape, compile_shape
 from feedsync.channels.spec import ChannelSpec
 from feedsync.config import FeedInfo
 from feedsync.errors import ConfigError
@@ -21,8 +21,12 @@ CONTEXT = {"settings": {"market": "A1"}, "market": {"country": "ES"}, "feed": {}
 
 
 def _resolve(shape: object, item: dict, position: int = 1) -> object:
-    resolver, _ = compile_shape(shape, CONTEXT, "test")
-    return resolver(item, position, None)
+    resolver, refs = compile_shape(shape, CONTEXT, "test")
+    value = resolver(item, position, None)
+    # the generated resolver the JSON writers run gives the same
+    generated, generated_refs = compile_item_shape(shape, CONTEXT, "test")
+    assert (generated(item, position, None), generated_refs) == (value, refs)
+    return value
 
 
 def test_shape_references_constants_and_templates() -> None:
@@ -199,3 +203,61 @@ def test_rule_exclude_needs_a_condition() -> None:
             "name": "demo", "title": "Demo",
             "formats": {"out": {"writer": "delimited", "extension": ".csv"}},
             "fields": [{"name": "id"}], "rules": [{"exclude": True}]})
+
+
+_SETTINGS_FOR_SHAPES = {"settings": {"market": "A1", "seller_id": "S", "issue_locale": "es_ES",
+                                     "language_tag": "es_ES", "marketplace_id": "M",
+                                     "fulfillment_channel_code": "DEFAULT", "locale": "es_ES"},
+                        "market": {"country": "ES"}, "feed": {}}
+_PROBE_SHAPES = [
+    {"a": "$a", "b": {"c": "$b", "d": "K"}, "e": ["$a", "$b"], "f": [], "g": {},
+     "h": {"k": "const"}, "i": [{"x": "$a"}, {"y": "$b", "z": 1}], "n": "$@position",
+     "lit": "$$a", "dollar": "$", "other": "$@other", "items": "$items", "none": None},
+    {"each": {"$each": "a", "item": {"src": "$.", "k": "$.k", "b": "$b"}}},
+    {"over": {"$override": "a", "name": [{"value": "$b", "m": "X"}]}, "b": "$b"},
+    [{"v": "$a"}, "$b", 3],
+    "$a", "$.", 5,
+]
+
+
+def _item_shapes() -> list[object]:
+    from feedsync.channels.loader import load_spec
+
+    specs = Path(__file__).resolve().parents[1] / "channel_specs"
+    shapes = []
+    for path in sorted(specs.glob("*.yaml")):
+        for fmt in load_spec(path.stem).formats.values():
+            if fmt.item_shape is not None:
+                shapes.append(fmt.item_shape)
+    return shapes
+
+
+@pytest.mark.parametrize("shape", _item_shapes() + _PROBE_SHAPES)
+def test_generated_shape_resolves_as_compile_shape(shape: object) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from feedsync.channels.shape import shape_references
+
+    names = sorted(shape_references(shape) | {"a", "b"})
+    scalar = st.one_of(st.none(), st.sampled_from(["", "x", "0"]), st.integers(-1, 2),
+                       st.booleans(), st.decimals(allow_nan=False, places=1))
+    value = st.one_of(scalar, st.lists(scalar, max_size=2),
+                      st.dictionaries(st.sampled_from(["k", "value"]), scalar, max_size=2),
+                      st.lists(st.dictionaries(st.sampled_from(["k"]), scalar), max_size=2))
+    reference, refs = compile_shape(shape, _SETTINGS_FOR_SHAPES, "test")
+    generated, generated_refs = compile_item_shape(shape, _SETTINGS_FOR_SHAPES, "test")
+    assert generated_refs == refs
+
+    @settings(max_examples=200, derandomize=True, deadline=None, database=None)
+    @given(st.dictionaries(st.sampled_from(names), value), st.integers(1, 3))
+    def case(item: dict, position: int) -> None:
+        expected = reference(item, position, None)
+        got = generated(item, position, None)
+        assert (got is MISSING) == (expected is MISSING)
+        assert got == expected
+        # the same JSON text: types and key order too
+        if expected is not MISSING:
+            assert json.dumps(got, default=str) == json.dumps(expected, default=str)
+
+    case()

@@ -134,14 +134,21 @@ class MarketLocalizer:
     columns: dict[str, str] = field(default_factory=dict)  # field -> master column
     shipping: list[Shipping] | None = None  # the market's own, for products with none
 
+    # Shipping rules converted to the market's currency, by the rule (parsing memoises
+    # repeated rules, so the same frozen objects recur): converted once each, not once per
+    # product. Bounded like render._shipping_groups.
+    _converted_rules: dict[int, tuple[Shipping, Shipping]] = field(
+        default_factory=dict, repr=False, compare=False)
+
     def __call__(self, product: Product) -> tuple[Product | None, list[Issue]]:
         changes: dict[str, Any] = {}
         issues: list[Issue] = []
         target = self.market.currency
-        if product.shipping or self.shipping:
-            here = [r for r in product.shipping if r.country == self.market.country]
-            if len(here) != len(product.shipping):
-                others = sorted({r.country for r in product.shipping} - {self.market.country})
+        shipping = product.shipping
+        if shipping or self.shipping:
+            here = [r for r in shipping if r.country == self.market.country]
+            if len(here) != len(shipping):
+                others = sorted({r.country for r in shipping} - {self.market.country})
                 issues.append(Issue(
                     codes.SHIPPING_OTHER_COUNTRY, Severity.INFO,
                     f"shipping for {', '.join(others)} is left out of the "
@@ -152,8 +159,9 @@ class MarketLocalizer:
                     value=", ".join(others), channel=self.channel))
             if not here and self.shipping:
                 here = list(self.shipping)
-            if here != product.shipping:
-                product = replace(product, shipping=here)
+            if here != shipping:
+                # one copy of the product at the end (copy_with), not one more here
+                shipping = changes["shipping"] = here
         for name in ("price", "sale_price"):
             money = getattr(product, name)
             if money is not None and money.currency != target:
@@ -161,13 +169,20 @@ class MarketLocalizer:
                 if converted is None:
                     return None, [self._no_rate(product, name, money.currency)]
                 changes[name] = converted
-        if product.shipping and any(s.price.currency != target for s in product.shipping):
+        if shipping and any(s.price.currency != target for s in shipping):
             rules = []
-            for rule in product.shipping:
+            for rule in shipping:
+                known = self._converted_rules.get(id(rule))
+                if known is not None and known[0] is rule:
+                    rules.append(known[1])
+                    continue
                 price = self._convert(rule.price)
                 if price is None:
                     return None, [self._no_rate(product, "shipping", rule.price.currency)]
-                rules.append(replace(rule, price=price))
+                converted_rule = replace(rule, price=price)
+                if len(self._converted_rules) < 4096:
+                    self._converted_rules[id(rule)] = (rule, converted_rule)
+                rules.append(converted_rule)
             changes["shipping"] = rules
         for name, column in self.columns.items():
             text = product.extra.get(column)

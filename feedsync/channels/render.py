@@ -15,12 +15,13 @@ from decimal import Decimal
 from operator import attrgetter
 from typing import Any
 
-from jinja2 import TemplateError, meta
+from jinja2 import Template, TemplateError, meta
 
 from feedsync.channels.spec import ChannelSpec, FieldSpec, RuleSpec
 from feedsync.checks import codes
 from feedsync.checks.issue import Issue, Severity
 from feedsync.checks.text import truncate_words
+from feedsync.compiled_templates import python_renderer, with_fallback
 from feedsync.errors import ConfigError
 from feedsync.products.dates import format_iso_minutes
 from feedsync.products.dates import now as current_time
@@ -219,7 +220,9 @@ class _FieldRenderer:
                     raise ConfigError(f"channel {channel}: field {spec.name}: {exc}") from exc
                 return lambda product: constant_text
 
-            return MemoisedFieldTemplate(fast_renderer(template), product_names, fixed)
+            return MemoisedFieldTemplate(
+                field_renderer(template, spec.template, product_names, fixed),
+                product_names, fixed)
         if spec.sources is not None:
             getters = [(n in CANONICAL_FIELDS, n) for n in spec.sources]
 
@@ -238,6 +241,20 @@ class _FieldRenderer:
         if source in CANONICAL_FIELDS:
             return attrgetter(source)
         return lambda product: product.extra.get(source)
+
+
+def field_renderer(template: Template, source: str, names: list[str],
+                   fixed: dict[str, Any]) -> Callable[[dict[str, Any]], str]:
+    """A field template's text for {name: value} (plus `fixed`): compiled to Python where
+    the template is simple enough (feedsync.compiled_templates), else Jinja2's render."""
+    jinja = fast_renderer(template)
+    compiled = python_renderer(_template_env, source, names, fixed)
+    return jinja if compiled is None else with_fallback(compiled, jinja)
+
+
+def _extra_getter(name: str) -> Callable[[Product], Any]:
+    """Product.get for a name that is not a canonical field: the master's extra column."""
+    return lambda product: product.extra.get(name)
 
 
 # Values a field template's memo can key on: equal keys mean equal inputs (a field's
@@ -259,21 +276,31 @@ class MemoisedFieldTemplate:
     MEMO_SIZE = 4096
     MEMO_TRIAL = 2048
 
-    __slots__ = ("fixed", "hits", "lookups", "memo", "names", "render_text")
+    __slots__ = ("fixed", "getters", "hits", "lookups", "memo", "names", "render_text")
 
     def __init__(self, render_text: Callable[[dict[str, Any]], str], names: list[str],
                  fixed: dict[str, Any]) -> None:
         self.render_text = render_text
         self.names = names
+        # Product.get, resolved once per name instead of per product
+        self.getters = [attrgetter(n) if n in CANONICAL_FIELDS else _extra_getter(n)
+                        for n in names]
         self.fixed = fixed
         self.memo: dict[tuple[Any, ...], str | None] | None = {}
         self.hits = self.lookups = 0
 
     def __call__(self, product: Product) -> str | None:
-        values = [to_plain(product.get(n)) for n in self.names]
+        values = []
+        plain = True  # every value one the memo can key on
+        for get in self.getters:
+            value = get(product)
+            if value.__class__ not in _KEY_TYPES:  # to_plain keeps those as they are
+                value = to_plain(value)
+                plain = plain and value.__class__ in _KEY_TYPES
+            values.append(value)
         memo = self.memo
         key: tuple[Any, ...] | None = None
-        if memo is not None and all(v.__class__ in _KEY_TYPES for v in values):
+        if memo is not None and plain:
             key = tuple(values)
             self.lookups += 1
             if key in memo:
@@ -281,7 +308,9 @@ class MemoisedFieldTemplate:
                 return memo[key]
             if self.lookups >= self.MEMO_TRIAL and self.hits * 4 < self.lookups:
                 self.memo = memo = None  # inputs hardly repeat: rendering is cheaper
-        text = self.render_text(dict(zip(self.names, values)) | self.fixed).strip() or None
+        context = dict(zip(self.names, values))
+        context.update(self.fixed)
+        text = self.render_text(context).strip() or None
         if key is not None and memo is not None and len(memo) < self.MEMO_SIZE:
             memo[key] = text
         return text
@@ -688,9 +717,10 @@ class _ProductTypeCheck:
         except TemplateError as exc:
             raise ConfigError(f"channel {self.channel}: attributes.{attribute}: bad "
                               f"template: {exc}") from exc
-        return MemoisedFieldTemplate(fast_renderer(template),
-                                     [n for n in names if n != "settings"],
-                                     {"settings": self.settings})
+        product_names = [n for n in names if n != "settings"]
+        fixed = {"settings": self.settings}
+        return MemoisedFieldTemplate(field_renderer(template, text, product_names, fixed),
+                                     product_names, fixed)
 
     def check(self, product: Product, item: Item) -> list[Issue]:
         from feedsync.channels.product_types import complete_attributes

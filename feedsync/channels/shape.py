@@ -202,3 +202,146 @@ def resolve_constants(node: Any, context: dict[str, Any], where: str) -> Any:
     if isinstance(node, str) and ("{{" in node or "{%" in node):
         return render_constant(node, context, where)
     return node
+
+
+def compile_item_shape(node: Any, context: dict[str, Any], where: str) -> tuple[Resolver, bool]:
+    """`compile_shape`'s resolver as one generated Python function: the same values.
+
+    A shape is resolved once per item of every JSON output, and compile_shape's resolver
+    is a tree of small closures, one call per key (Amazon's body: some 60). Here the tree
+    becomes straight-line code: a field reference is an `item.get` and a test inline, a
+    constant a name, an object or a list built in place, `$override` a branch. `$each`
+    and `$.` (which depend on the element being iterated) still call compile_shape's
+    closures. tests/test_shape_and_writers.py checks both against each other on every
+    spec's shapes."""
+    generator = _ShapeCode(context)
+    lines: list[str] = []
+    result, has_refs = generator.emit(node, lines, "    ", where)
+    value = result.expr if result.present is None else (
+        f"{result.expr} if {result.present} else MISSING")
+    code = "\n".join(["def resolve_shape(item, position, current):", "    get = item.get",
+                      *lines, f"    return {value}"])
+    namespace = generator.namespace
+    exec(compile(code, f"<item shape {where}>", "exec"), namespace)
+    resolver: Resolver = namespace["resolve_shape"]
+    return resolver, has_refs
+
+
+class _Emitted:
+    """A shape node's value in generated code: `expr`, once `present` (a condition, or
+    None when it is always present) holds; `refs`: it counts as a field reference."""
+
+    __slots__ = ("expr", "present", "refs")
+
+    def __init__(self, expr: str, present: str | None, refs: bool) -> None:
+        self.expr = expr
+        self.present = present
+        self.refs = refs
+
+
+class _ShapeCode:
+    def __init__(self, context: dict[str, Any]) -> None:
+        self.context = context
+        self.namespace: dict[str, Any] = {"MISSING": MISSING}
+        self.counter = 0
+
+    def name(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def constant(self, value: Any) -> _Emitted:
+        name = self.name("c")
+        self.namespace[name] = value
+        return _Emitted(name, None, False)
+
+    def closure(self, node: Any, lines: list[str], indent: str, where: str) -> _Emitted:
+        resolver, refs = compile_shape(node, self.context, where)
+        name = self.name("r")
+        self.namespace[name] = resolver
+        var = self.name("v")
+        lines.append(f"{indent}{var} = {name}(item, position, current)")
+        return _Emitted(var, f"{var} is not MISSING", refs)
+
+    def emit(self, node: Any, lines: list[str], indent: str,
+             where: str) -> tuple[_Emitted, bool]:
+        emitted = self._emit(node, lines, indent, where)
+        return emitted, emitted.refs
+
+    def _emit(self, node: Any, lines: list[str], indent: str, where: str) -> _Emitted:
+        if isinstance(node, dict):
+            if "$each" in node:
+                return self.closure(node, lines, indent, where)
+            if "$override" in node:
+                return self._override(node, lines, indent, where)
+            return self._object(node, lines, indent, where)
+        if isinstance(node, list):
+            return self._list(node, lines, indent, where)
+        if isinstance(node, str):
+            if node == "$@position":
+                return _Emitted("position", None, False)
+            if node.startswith("$."):
+                return self.closure(node, lines, indent, where)
+            if _is_field_ref(node):
+                var = self.name("v")
+                lines.append(f"{indent}{var} = get({node[1:]!r})")
+                return _Emitted(var, f"not ({var} is None or {var} == '' or {var} == [])",
+                                True)
+            if node.startswith("$$"):
+                return self.constant(node[1:])
+            if "{{" in node or "{%" in node:
+                return self.constant(render_constant(node, self.context, where))
+            return self.constant(node)
+        return self.constant(node)
+
+    def _object(self, node: dict[Any, Any], lines: list[str], indent: str,
+                where: str) -> _Emitted:
+        out, found = self.name("o"), self.name("f")
+        lines.append(f"{indent}{out} = {{}}")
+        lines.append(f"{indent}{found} = False")
+        has_refs = False
+        for key, value in node.items():
+            child = self._emit(value, lines, indent, f"{where}.{key}")
+            has_refs = has_refs or child.refs
+            store = [f"{out}[{str(key)!r}] = {child.expr}"]
+            if child.refs:
+                store.append(f"{found} = True")
+            if child.present is None:
+                lines += [f"{indent}{line}" for line in store]
+            else:
+                lines.append(f"{indent}if {child.present}:")
+                lines += [f"{indent}    {line}" for line in store]
+        if not has_refs:
+            return _Emitted(out, None, False)
+        result = self.name("v")
+        lines.append(f"{indent}{result} = {out} if {found} else MISSING")
+        return _Emitted(result, f"{result} is not MISSING", True)
+
+    def _list(self, node: list[Any], lines: list[str], indent: str,
+              where: str) -> _Emitted:
+        out = self.name("l")
+        lines.append(f"{indent}{out} = []")
+        has_refs = False
+        for index, value in enumerate(node):
+            child = self._emit(value, lines, indent, f"{where}[{index}]")
+            has_refs = has_refs or child.refs
+            if child.present is None:
+                lines.append(f"{indent}{out}.append({child.expr})")
+            else:
+                lines.append(f"{indent}if {child.present}:")
+                lines.append(f"{indent}    {out}.append({child.expr})")
+        if not has_refs:
+            return _Emitted(out, None, False)
+        result = self.name("v")
+        lines.append(f"{indent}{result} = {out} if {out} else MISSING")
+        return _Emitted(result, f"{result} is not MISSING", True)
+
+    def _override(self, node: dict[Any, Any], lines: list[str], indent: str,
+                  where: str) -> _Emitted:
+        var = self.name("v")
+        lines.append(f"{indent}{var} = get({str(node['$override'])!r})")
+        lines.append(f"{indent}if not isinstance({var}, dict):")
+        default = self._emit({k: v for k, v in node.items() if k != "$override"}, lines,
+                             indent + "    ", where)
+        lines.append(f"{indent}    {var} = {default.expr}")
+        return _Emitted(var, f"{var} is not MISSING", True)
+

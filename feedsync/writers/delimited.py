@@ -44,6 +44,7 @@ class DelimitedWriter(FeedWriter):
         headers = [(self.spec.field(n).header or n) for n in names]  # type: ignore[union-attr]
         self.tab = fmt.delimiter == "\t"
         self.guard = fmt.formula_guard
+        self.delimiter = fmt.delimiter
         self._buffer = io.StringIO()
         # TSV: Google reads raw tab-separated lines, so values are cleaned, not quoted.
         self._csv = csv.writer(self._buffer, delimiter=fmt.delimiter, lineterminator="\n",
@@ -73,18 +74,31 @@ class DelimitedWriter(FeedWriter):
         fmt = self.fmt
         if value and isinstance(value[0], dict):
             layout = self.layouts.get(name)
-            return self._text(fmt.group_separator.join(
-                self._clean(self._group(g, layout)) for g in value))
+            tab = self.tab
+            texts = []
+            for group in value:
+                text = self._group(group, layout)
+                # _clean only changes a text with a line break (or, for TSV, a tab)
+                if "\r" in text or (tab and ("\t" in text or "\n" in text)):
+                    text = self._clean(text)
+                texts.append(text)
+            return self._text(fmt.group_separator.join(texts))
         separator = self.separators.get(name, fmt.list_separator)
-        return self._text(separator.join(
-            _protect(v, separator) for v in value))
+        # _protect changes only a value holding the separator: called for those alone
+        return self._text(separator.join([
+            _protect(v, separator) if separator in v else v for v in value]))
 
     def _group(self, group: Group, layout: list[list[str]] | None) -> str:
         if not layout:
             return self.fmt.subfield_separator.join(group.values())
         parts = []
-        for alternatives in layout:
-            parts.append(next((group[k] for k in alternatives if k in group), ""))
+        for alternatives in layout:  # each slot: its first alternative the group has
+            for key in alternatives:
+                if key in group:
+                    parts.append(group[key])
+                    break
+            else:
+                parts.append("")
         while parts and not parts[-1]:
             parts.pop()
         return self.fmt.subfield_separator.join(parts)
@@ -92,6 +106,24 @@ class DelimitedWriter(FeedWriter):
     def _row_bytes(self, cells: list[str]) -> bytes:
         if self.tab:
             return ("\t".join(cells) + "\n").encode("utf-8")
+        # csv.writer into a StringIO per row cost more than the rest of the row; the rows
+        # are written here as csv writes them (QUOTE_MINIMAL, doublequote, `\n`
+        # terminator): a cell holding the delimiter, the quote character or a `\n` goes
+        # in quotes with its quotes doubled, any other cell as it is. A carriage return
+        # (which Python versions quote differently; cells never hold one, see _clean)
+        # and a row of one empty cell (written `""`) are left to csv itself.
+        # tests/test_encoding_parity.py holds this to csv.writer on random cells.
+        delimiter = self.delimiter
+        line = delimiter.join(cells)
+        if "\r" not in line and line:
+            if ('"' not in line and "\n" not in line
+                    and line.count(delimiter) == len(cells) - 1):
+                return (line + "\n").encode("utf-8")  # no cell to quote
+            line = delimiter.join([
+                '"' + cell.replace('"', '""') + '"'
+                if delimiter in cell or '"' in cell or "\n" in cell else cell
+                for cell in cells])
+            return (line + "\n").encode("utf-8")
         self._csv.writerow(cells)
         data = self._buffer.getvalue().encode("utf-8")
         self._buffer.seek(0)
