@@ -83,6 +83,13 @@ def _stage(ledger: Ledger, items: list[dict[str, Any]]) -> None:
     stager.close()
 
 
+def _build(ledger: Ledger, items: list[dict[str, Any]]) -> None:
+    """Stage `items` and record them as the feed's file, as a build does."""
+    _stage(ledger, items)
+    ledger.apply_file(FEED, FILE_DESTINATION, ledger.diff(FEED, FILE_DESTINATION),
+                      kind="build")
+
+
 def _contents(path: Path) -> set[tuple[bytes, str, str]]:
     with sqlite3.connect(path) as db:
         return set(db.execute("SELECT hash, item, typeof(item) FROM contents"))
@@ -126,9 +133,7 @@ def test_diff_matches_the_reference(tmp_path: Path, destination: str, sample: in
 def test_diff_of_an_unchanged_feed_has_empty_samples(tmp_path: Path) -> None:
     ledger = Ledger.open(tmp_path)
     items = [_item(n) for n in range(10)]
-    _stage(ledger, items)
-    ledger.apply_file(FEED, FILE_DESTINATION, ledger.diff(FEED, FILE_DESTINATION),
-                      kind="build")
+    _build(ledger, items)
     _stage(ledger, items)
     diff = ledger.diff(FEED, FILE_DESTINATION)
     assert diff == reference_diff(ledger, FEED, FILE_DESTINATION)
@@ -141,9 +146,7 @@ def test_contents_inserted_in_hash_order_are_the_items_json(tmp_path: Path) -> N
     """However they are ordered, contents hold each item's JSON text under its hash."""
     ledger = Ledger.open(tmp_path)
     items = [_item(n) for n in range(50)]
-    _stage(ledger, items)
-    ledger.apply_file(FEED, FILE_DESTINATION, ledger.diff(FEED, FILE_DESTINATION),
-                      kind="build")
+    _build(ledger, items)
     changed = [_item(n, "9.99 EUR") for n in range(50)]
     _stage(ledger, changed)
     diff = ledger.diff(FEED, API)
