@@ -237,10 +237,7 @@ class _FieldRenderer:
                 return values
 
             return gather
-        source = spec.source_field
-        if source in CANONICAL_FIELDS:
-            return attrgetter(source)
-        return lambda product: product.extra.get(source)
+        return value_getter(spec.source_field)
 
 
 def field_renderer(template: Template, source: str, names: list[str],
@@ -252,8 +249,11 @@ def field_renderer(template: Template, source: str, names: list[str],
     return jinja if compiled is None else with_fallback(compiled, jinja)
 
 
-def _extra_getter(name: str) -> Callable[[Product], Any]:
-    """Product.get for a name that is not a canonical field: the master's extra column."""
+def value_getter(name: str) -> Callable[[Product], Any]:
+    """`Product.get(name)` resolved once: the canonical field's attribute, or else the
+    master's extra column of that name."""
+    if name in CANONICAL_FIELDS:
+        return attrgetter(name)
     return lambda product: product.extra.get(name)
 
 
@@ -283,8 +283,7 @@ class MemoisedFieldTemplate:
         self.render_text = render_text
         self.names = names
         # Product.get, resolved once per name instead of per product
-        self.getters = [attrgetter(n) if n in CANONICAL_FIELDS else _extra_getter(n)
-                        for n in names]
+        self.getters = [value_getter(n) for n in names]
         self.fixed = fixed
         self.memo: dict[tuple[Any, ...], str | None] | None = {}
         self.hits = self.lookups = 0
