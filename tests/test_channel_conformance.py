@@ -4,6 +4,7 @@ required field is enforced, and every format's output parses with a safe parser.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from feedsync.channels.loader import available_specs, load_spec
 from feedsync.channels.render import ChannelRenderer
 from feedsync.channels.spec import ChannelSpec
 from feedsync.config import FeedInfo
+from feedsync.products.product import Money, Shipping
 from feedsync.writers import open_writer
 from tests.channel_helpers import (
     HOSTILE,
@@ -152,6 +154,16 @@ def _variants(spec_name: str) -> list:
                                   additional_image_link=[f"https://cdn.example.com/{n}.jpg"
                                                          for n in range(30)]),
                  kitchen_sink_for(spec_name, additional_image_link=[]),
+                 # Shipping rules: one in another currency than the price, none, several.
+                 kitchen_sink_for(spec_name, shipping=[
+                     Shipping("ES", Money(Decimal("3.95"), "EUR")),
+                     Shipping("US", Money(Decimal("9"), "USD"))]),
+                 kitchen_sink_for(spec_name, shipping=[Shipping("US", Money(Decimal("9"),
+                                                                             "USD"))]),
+                 kitchen_sink_for(spec_name, shipping=[]),
+                 kitchen_sink_for(spec_name, shipping=[
+                     Shipping("ES", Money(Decimal("3.95"), "EUR"), service="Exprés"),
+                     Shipping("PT", Money(Decimal("0"), "EUR"), region="Madeira")]),
                  kitchen_sink_for(spec_name, additional_image_link=[
                      "https://cdn.example.com/" + "x" * 2100, "https://cdn.example.com/b.jpg"])]
     return products
@@ -165,3 +177,27 @@ def test_generated_field_code_matches_the_general_path(name: str) -> None:
         issues: list = []
         excluded = renderer._render_fields(product, item, issues)
         assert (item, issues, excluded) == _general_path_only(renderer, product)
+
+
+def test_a_rule_settled_by_the_quick_test_is_one_the_full_definition_finds_nothing_in() -> None:
+    """ChannelRenderer skips `_apply_rule` when `_rule_settles_quietly` says the rule gives
+    nothing: on every spec's rules and many products, that must hold, and the quick test
+    must settle some (the products meet both rules that apply and rules that do not)."""
+    settled = passed_on = 0
+    for name in SPECS:
+        renderer = _renderer(load_spec(name))
+        products = _variants(name) + [
+            kitchen_sink_for(name, availability=availability, condition=condition,
+                             brand=brand, google_product_category=category)
+            for availability in ("preorder", "backorder", "in_stock")
+            for condition in ("new", "used") for brand in ("", "Acme")
+            for category in ("783", "1604")]
+        for product in products:
+            item, _, _ = _general_path_only(renderer, product)
+            for rule, settles in renderer._rules:
+                if settles(product, item):
+                    settled += 1
+                    assert renderer._apply_rule(rule, product, item) is None, (name, rule)
+                else:
+                    passed_on += 1
+    assert settled > 100 and passed_on > 10

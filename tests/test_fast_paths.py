@@ -122,3 +122,31 @@ def test_field_template_memo_gives_the_rendered_text_and_stops_when_inputs_do_no
     products = [Product(row=n, id=f"A{n}", title="T", brand=f"b{n}") for n in range(3000)]
     assert [unique.get(p) for p in products] == [f"B{n}-" for n in range(3000)]
     assert unique.get.memo is None  # switched off: the inputs never repeated
+
+
+def test_xml_item_encoding_checked_once_per_item_writes_what_escaping_each_value_writes(
+        ) -> None:
+    """RssWriter.encode looks for forbidden characters once in the item's bytes; the slow
+    path (`_encode_dropping`, every value through escape_text) is the definition."""
+    from feedsync.writers.xml import RssWriter
+
+    writer = RssWriter.__new__(RssWriter)
+    writer.item_open, writer.item_close, writer.prefix, writer._tags = (
+        "<item>\n", "</item>\n", "g:", {})
+    rng = random.Random(11)
+    alphabet = ["a", "Z", " ", "\n", "\t", "\r", "&", "<", ">", "é", "€", "\x00", "\x07",
+                "\x0b", "\x1f", "\x7f", "\x85", "\ufffe", "\uffff", "\ud800", "\U0001f600"]
+
+    def text() -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
+
+    for _ in range(3000):
+        item: dict[str, object] = {f"f{i}": text() for i in range(rng.randint(1, 4))}
+        if rng.random() < 0.3:
+            item["list"] = [text() for _ in range(rng.randint(0, 3))]
+        if rng.random() < 0.3:
+            item["shipping"] = [{"country": text(), "price": text()}]
+        if rng.random() < 0.2:
+            item["n"] = rng.choice([3, True, False, 1.5])
+        expected = writer._encode_dropping(item)
+        assert writer.encode(item) == expected, item

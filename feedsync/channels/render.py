@@ -315,6 +315,37 @@ class MemoisedFieldTemplate:
         return text
 
 
+def _rule_settles_quietly(rule: RuleSpec) -> Callable[[Product, Item], bool]:
+    """A quick test that `rule` gives no issue for a product: True only where
+    `ChannelRenderer._apply_rule` would return None (its `when` does not match, an `unless`
+    does, or what it requires is there); False sends the product to `_apply_rule`, the one
+    definition of the rule. Every product meets every rule of its channel: the full
+    definition cost ~1 us a rule, mostly to find that it does not apply."""
+    def options(wanted: str | list[str]) -> frozenset[str]:
+        return frozenset([wanted] if isinstance(wanted, str) else wanted)
+
+    when = [(name, options(wanted)) for name, wanted in rule.when.items()]
+    unless = [(name, options(unwanted)) for name, unwanted in rule.unless.items()]
+    # Only a plain requirement can be settled here; patterns, reports and exclusions
+    # leave the decision to the full definition once `when` and `unless` allow the rule.
+    decides = not (rule.when_matches or rule.report or rule.exclude)
+    require, require_any = list(rule.require), list(rule.require_any)
+
+    def settles(product: Product, item: Item) -> bool:
+        for name, wanted in when:
+            actual = product.get(name)
+            if actual is None or _text(actual) not in wanted:
+                return True
+        for name, unwanted in unless:
+            actual = product.get(name)
+            if actual is not None and _text(actual) in unwanted:
+                return True
+        return decides and all(item.get(n) for n in require) and (
+            not require_any or any(item.get(n) for n in require_any))
+
+    return settles
+
+
 def _compile_fields(fields: list[_FieldRenderer],
                     general: Callable[[int, Any, Product, Item, list[Issue]], bool],
                     ) -> Callable[[Product, Item, list[Issue]], bool]:
@@ -348,6 +379,16 @@ def _compile_fields(fields: list[_FieldRenderer],
             namespace[f"passed_{index}"] = field.passed
             lines.append(f"    elif value.__class__ is str and value in passed_{index}:")
             lines.append(f"        item[{field.name!r}] = value")
+        elif (spec.format == "shipping" and field.values is None and not field.limited
+              and not (spec.https_only or spec.taxonomy or spec.parts or spec.split
+                       or spec.during or spec.max_days_ahead)):
+            # Shipping rules all in the price's currency: the check finds nothing to
+            # drop, and the general path would write the rules' format.
+            namespace[f"format_{index}"] = field.format
+            lines.append("    elif value.__class__ is list and value and (price := "
+                         "product.price) is not None and all(rule.price.currency == "
+                         "price.currency for rule in value):")
+            lines.append(f"        item[{field.name!r}] = format_{index}(value)")
         elif field.checked:
             pass
         elif (not field.plain_text and field.values is None and not field.limited
@@ -397,6 +438,7 @@ class ChannelRenderer:
         self.channel = channel
         self.fields = [_FieldRenderer(f, channel, context) for f in spec.fields]
         self.rules = spec.rules
+        self._rules = [(rule, _rule_settles_quietly(rule)) for rule in spec.rules]
         self.localize = localize
         self._render_fields = _compile_fields(self.fields, self._render_field)
         self.product_types = _ProductTypeCheck.for_spec(spec, channel, context or {})
@@ -417,7 +459,9 @@ class ChannelRenderer:
                                 f"{self.spec.title}: a field template failed: {exc}",
                                 row=product.row, product_id=product.id, channel=self.channel))
             return None, issues
-        for rule in self.rules:
+        for rule, settles in self._rules:
+            if settles(product, item):
+                continue
             issue = self._apply_rule(rule, product, item)
             if issue is not None:
                 issues.append(issue)
