@@ -22,6 +22,11 @@ _NEEDS_CLEANING = re.compile(
 
 
 def needs_cleaning(text: str) -> bool:
+    # Markup or an entity: the search settles it at once (it finds the tag), without
+    # the printable test, which costs ~1 us on a 400-character description.
+    if "<" in text or "&" in text:
+        return (_NEEDS_CLEANING.search(text) is not None or has_invalid_characters(text)
+                or has_entity_debris(text))
     # C-level string tests settle the usual case; isprintable() is False for control
     # characters, tabs, line breaks and non-breaking spaces.
     if (text.isprintable() and "  " not in text and "<" not in text and "&" not in text
@@ -47,8 +52,15 @@ _CONTROL_OR_INVALID = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd\ue000-\uf8ff\ufdd0-\ufdef\ufffe\uffff]")
 
 
+# The ASCII characters _CONTROL matches (an ASCII text has no invalid characters).
+_ASCII_CONTROL_BYTES = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+
+
 def has_control_or_invalid_characters(text: str) -> bool:
     """`has_control_characters(text) or has_invalid_characters(text)`, in one search."""
+    if text.isascii():  # a flag of the string: deleting bytes in C is 3x the regex's speed
+        data = text.encode("ascii")
+        return len(data.translate(None, _ASCII_CONTROL_BYTES)) != len(data)
     return _CONTROL_OR_INVALID.search(text) is not None
 
 
