@@ -150,3 +150,21 @@ def test_xml_item_encoding_checked_once_per_item_writes_what_escaping_each_value
             item["n"] = rng.choice([3, True, False, 1.5])
         expected = writer._encode_dropping(item)
         assert writer.encode(item) == expected, item
+
+
+def test_google_date_times_spelled_directly_are_what_strftime_spells() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from feedsync.products.dates import format_iso_minutes
+
+    rng = random.Random(5)
+    for _ in range(3000):
+        offset = timezone(timedelta(minutes=rng.randrange(-14 * 60, 14 * 60 + 1)))
+        value = datetime(rng.choice([1, 999, 1000, 2026, 9999]), rng.randint(1, 12),
+                         rng.randint(1, 28), rng.randint(0, 23), rng.randint(0, 59),
+                         rng.randint(0, 59), tzinfo=rng.choice([offset, timezone.utc, None]))
+        delta = value.utcoffset() or timedelta(0)
+        sign = "-" if delta < timedelta(0) else "+"
+        minutes = abs(int(delta.total_seconds())) // 60
+        expected = value.strftime("%Y-%m-%dT%H:%M") + f"{sign}{minutes // 60:02d}{minutes % 60:02d}"
+        assert format_iso_minutes(value) == expected, value

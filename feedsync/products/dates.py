@@ -101,9 +101,16 @@ def _parse_iso(value: str) -> tuple[datetime | None, bool]:
     return None, False
 
 
+_NO_OFFSET = timedelta(0)
+
+
 def format_iso_minutes(value: datetime) -> str:
     """Google's spelling: `2026-02-24T11:07+0100` (minutes, offset without colon)."""
-    offset = value.utcoffset() or timedelta(0)
-    sign = "-" if offset < timedelta(0) else "+"
+    offset = value.utcoffset() or _NO_OFFSET
+    sign = "-" if offset < _NO_OFFSET else "+"
     minutes = abs(int(offset.total_seconds())) // 60
-    return value.strftime("%Y-%m-%dT%H:%M") + f"{sign}{minutes // 60:02d}{minutes % 60:02d}"
+    if value.year < 1000:  # strftime's own spelling of such years (no padding on glibc)
+        return value.strftime("%Y-%m-%dT%H:%M") + f"{sign}{minutes // 60:02d}{minutes % 60:02d}"
+    # strftime cost ~2 us a value; the same digits, formatted directly.
+    return (f"{value.year}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:"
+            f"{value.minute:02d}{sign}{minutes // 60:02d}{minutes % 60:02d}")
