@@ -68,6 +68,29 @@ def test_bad_gtins_are_left_out_with_a_warning_and_a_reason(gtin, fragment):
     assert product.identifier_exists is None
 
 
+@pytest.mark.parametrize("gtin", ["40063813339\u00b23", "400638133393\u00b2", "\u2460006381333931"])
+def test_a_gtin_with_digits_int_refuses_is_a_warning_not_a_crash(gtin):
+    # str.isdigit() passes superscripts and circled digits; int() does not (exit 70 once).
+    product, issues = parse({"gtin": gtin})
+    assert product is not None and product.gtin is None
+    assert [(i.code, i.value) for i in issues] == [("invalid-gtin", gtin)]
+
+
+def test_a_gtin_in_another_scripts_digits_is_written_in_ascii_digits():
+    arabic_indic = "".join(chr(0x0660 + int(d)) for d in "4006381333931")
+    full_width = "".join(chr(0xFF10 + int(d)) for d in "4006381333931")
+    for gtin in (arabic_indic, full_width):
+        product, issues = parse({"gtin": gtin})
+        assert (product.gtin, issues) == ("4006381333931", [])
+
+
+def test_a_shipping_time_int_refuses_is_left_unsaid_not_a_crash():
+    product, issues = parse({"shipping": "ES::Standard:4.95 EUR:1:\u00b2"})
+    assert issues == []
+    [rule] = product.shipping
+    assert (rule.min_handling_time, rule.max_handling_time) == (1, None)
+
+
 def test_good_gtins_and_isbn10_conversion():
     product, _ = parse({"gtin": "4006381333931"})
     assert product.gtin == "4006381333931"

@@ -613,10 +613,16 @@ class RowParser:
             raise FieldProblem(codes.INVALID_GTIN, f"{raw} looks like a GTIN that a spreadsheet "
                                                "turned into a number; format the column as text")
         digits = raw if raw.isdigit() else _GTIN_SEPARATORS.sub("", raw)
+        if not digits.isascii() and digits.isdecimal():
+            # Another script's digits (Arabic-Indic, full-width): the same number, in the
+            # digits channels read.
+            digits = "".join(str(int(char)) for char in digits)
         if len(digits) == 10 and isbn.is_valid(digits):
             warn(codes.ISBN10_CONVERTED, "ISBN-10 converted to ISBN-13")
             digits = isbn.to_isbn13(digits).replace("-", "")
-        if not digits.isdigit():
+        # isdigit() alone also passes superscripts and circled digits ('²', '①'), which
+        # int() refuses: such a GTIN crashed the build (exit 70).
+        if not (digits.isascii() and digits.isdigit()):
             raise FieldProblem(codes.INVALID_GTIN, f"GTIN {raw} must contain only digits")
         if len(digits) not in (8, 12, 13, 14):
             raise FieldProblem(codes.INVALID_GTIN, f"GTIN {raw} has {len(digits)} digits; "
@@ -724,7 +730,8 @@ def parse_shipping(raw: str, locale: str | None,
         if code not in iso_currencies():
             raise FieldProblem(codes.INVALID_SHIPPING, f"shipping currency {code} is not an "
                                                    "ISO 4217 code")
-        handling = [int(t) if t.isdigit() else None for t in times] + [None] * 4
+        # isdecimal, not isdigit: int() refuses '²', which isdigit() passes.
+        handling = [int(t) if t.isdecimal() else None for t in times] + [None] * 4
         rules.append(Shipping(
             country=country.upper(), price=Money(amount, code),
             region=where if where and not _POSTAL.match(where) else None,

@@ -178,7 +178,7 @@ class MetaCatalogDestination:
         for entry in result.rejected[rejected_before:]:
             where = entry.split(":", 1)[0]
             refused.add(where)
-            if where.isdigit() and int(where) < len(batch):
+            if where.isdecimal() and int(where) < len(batch):
                 refused.add(str(batch[int(where)]["data"].get("id")))
         deletes = sum(1 for r in batch if r["method"] == "DELETE")
         result.deleted += deletes

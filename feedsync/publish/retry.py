@@ -72,7 +72,7 @@ def parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isdecimal():  # not isdigit: float() refuses '²'
         return float(value)
     try:
         when = parsedate_to_datetime(value)

@@ -97,6 +97,8 @@ def test_parse_retry_after():
     later = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
     assert 25 <= parse_retry_after(later) <= 30  # type: ignore[operator]
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0
+    # A hostile server: isdigit() passes "\u00b2", which float() refuses (a crash once).
+    assert parse_retry_after("\u00b2") is None
 
 
 def _record(items: int) -> PublishRecord:
