@@ -168,3 +168,15 @@ def test_google_date_times_spelled_directly_are_what_strftime_spells() -> None:
         minutes = abs(int(delta.total_seconds())) // 60
         expected = value.strftime("%Y-%m-%dT%H:%M") + f"{sign}{minutes // 60:02d}{minutes % 60:02d}"
         assert format_iso_minutes(value) == expected, value
+
+
+def test_a_url_the_short_cut_calls_free_of_white_space_has_none() -> None:
+    """RowParser._url skips its white-space search for printable ASCII without a space."""
+    from feedsync.products.parse import _WHITESPACE
+
+    for code in range(128):
+        url = f"https://shop.example.com/p{chr(code)}1"
+        if " " not in url and url.isprintable():
+            assert _WHITESPACE.search(url) is None, hex(code)
+        else:
+            assert _WHITESPACE.search(url) is not None or not url.isprintable(), hex(code)
