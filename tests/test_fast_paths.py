@@ -185,3 +185,45 @@ def test_a_url_the_short_cut_calls_free_of_white_space_has_none() -> None:
             assert _WHITESPACE.search(url) is None, hex(code)
         else:
             assert _WHITESPACE.search(url) is not None or not url.isprintable(), hex(code)
+
+
+def test_an_issue_built_by_the_fast_init_is_the_dataclass_one() -> None:
+    from dataclasses import replace
+
+    from feedsync.checks.issue import (
+        MAX_MESSAGE,
+        MAX_VALUE,
+        Issue,
+        Severity,
+        _clipped,
+        _dataclass_init,
+    )
+
+    def clip(text: str | None, limit: int) -> str | None:
+        return text if text is None or len(text) <= limit else _clipped(text, limit)
+
+    rng = random.Random(3)
+    for _ in range(2000):
+        fields = {name: rng.choice([None, "x" * rng.choice([1, 199, 200, 201, 5000])])
+                  for name in ("product_id", "field", "value", "channel", "column")}
+        args = ("code", rng.choice(list(Severity)), "m" * rng.choice([0, 600, 601, 10**6]))
+        fast = Issue(*args, row=rng.choice([None, 7]), **fields)  # type: ignore[arg-type]
+        slow = Issue.__new__(Issue)  # the dataclass's own __init__, the clipping done here
+        _dataclass_init(slow, *args[:2], clip(args[2], MAX_MESSAGE), row=fast.row,
+                        **(fields | {"value": clip(fields["value"], MAX_VALUE)}))
+        assert fast == slow and hash(fast) == hash(slow)
+        assert len(fast.message) <= MAX_MESSAGE and len(fast.value or "") <= MAX_VALUE
+        assert replace(fast, severity=Severity.INFO) == replace(slow, severity=Severity.INFO)
+
+
+def test_a_clipped_issue_stays_the_same_when_rebuilt_from_its_fields() -> None:
+    """--jobs N sends issues between processes as their fields: clipping twice must not
+    change a long message or value (it did: the note made the text longer than the limit)."""
+    import pickle
+
+    from feedsync.checks.issue import Issue, Severity
+
+    issue = Issue("c", Severity.WARNING, "start " + "m" * 10_000 + " end", value="v" * 300)
+    assert "[... " in issue.message and issue.message.startswith("start ")
+    assert issue.message.endswith(" end") and "characters ...]" in (issue.value or "")
+    assert pickle.loads(pickle.dumps(issue)) == issue
