@@ -227,3 +227,17 @@ def test_a_clipped_issue_stays_the_same_when_rebuilt_from_its_fields() -> None:
     assert "[... " in issue.message and issue.message.startswith("start ")
     assert issue.message.endswith(" end") and "characters ...]" in (issue.value or "")
     assert pickle.loads(pickle.dumps(issue)) == issue
+
+
+def test_image_lists_split_without_the_pattern_where_they_hold_no_white_space() -> None:
+    """RowParser._url_list splits on '|' alone for printable text without a space or a
+    comma: the same parts as the default pattern, which allows white space around ',',
+    '|' and line breaks."""
+    from feedsync.products.parse import _MULTI_SPLIT
+
+    rng = random.Random(9)
+    alphabet = ["a", "/", "|", "|", ",", " ", "\n", "\t", "\u2003", "\u00a0", "\x85", "é"]
+    for _ in range(100_000):
+        raw = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 10)))
+        if "," not in raw and " " not in raw and raw.isprintable():
+            assert raw.split("|") == _MULTI_SPLIT.split(raw), repr(raw)

@@ -564,7 +564,14 @@ class RowParser:
 
     def _url_list(self, raw: str, warn: Warn) -> list[str]:
         urls = []
-        for part in self.list_split.split(raw):
+        # Without white space or another separator, the default pattern splits where
+        # str.split("|") does (a test checks both on many strings; the regex cost ~1 us).
+        if (self.list_split is _MULTI_SPLIT and "," not in raw and " " not in raw
+                and raw.isprintable()):
+            parts = raw.split("|")
+        else:
+            parts = self.list_split.split(raw)
+        for part in parts:
             if not part:
                 continue
             try:
