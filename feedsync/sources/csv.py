@@ -176,8 +176,15 @@ class CsvSource:
                 width = len(header)
                 swallowed = 0
                 index = header.index(column) if column in header else None
+                record_done = lines.record_done
                 for record in reader:
                     row += 1
+                    if keep is None and len(record) == width and any(record):
+                        # The usual row: whole, not empty; nothing below would apply.
+                        swallowed = 0
+                        record_done()
+                        yield SourceRow(row, dict(zip(header, record)), [])
+                        continue
                     if keep is not None and index is not None and (
                             index >= len(record) or not keep(record[index].strip())):
                         lines.record_done()
