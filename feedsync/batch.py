@@ -155,7 +155,8 @@ class _Compiled:
                 elif feed_outcome is EXCLUDED:
                     batch.excluded[name] += 1
                 else:
-                    assert isinstance(feed_outcome, Written)
+                    # In this process, with no encoders set: the item is always there.
+                    assert isinstance(feed_outcome, Written) and feed_outcome.item is not None
                     for position, encode in encoders:
                         chunks[position].append(encode(feed_outcome.item))
         for output, parts in zip(self.outputs, chunks, strict=True):
