@@ -190,8 +190,9 @@ def _all_channels(tienda: Path, **channel_settings: dict) -> Path:
 
 def test_workers_send_no_item_the_main_process_has_no_use_for(tienda: Path, monkeypatch):
     """A build's feeds whose outputs the workers encode get no item dict back, only its
-    id; JSON documents are still written from the item, and so is a feed with a
-    changes-only file (the ledger observer copies its items to a file)."""
+    id (eBay's and Klaviyo's JSON documents too); items numbered by position are still
+    written from the item, and so is a feed with a changes-only file (the ledger observer
+    copies its items to a file)."""
     monkeypatch.setattr(parallel, "BATCH_ROWS", 3)
     config = _all_channels(tienda, meta={"changes_only": "feeds/meta.changes.csv"})
     feeds = [f.name for f in load_project(config).feeds()]
@@ -202,8 +203,8 @@ def test_workers_send_no_item_the_main_process_has_no_use_for(tienda: Path, monk
     assert seen[2].ids == seen[1].ids  # the same ids, computed by the workers
     assert all(n == 0 for n in seen[1].without.values())  # one process keeps every item
     kept = {name for name, n in seen[2].with_item.items() if n}
-    # eBay's and Klaviyo's JSON documents are encoded here, item by item, too.
-    assert kept == {"amazon_listings", "ebay", "klaviyo", "meta.ES", "meta.MX"}
+    # Amazon's messages are numbered by their place (`$@position`): encoded here.
+    assert kept == {"amazon_listings", "meta.ES", "meta.MX"}
     assert all(seen[2].without[name] == seen[1].with_item[name] > 0
                for name in feeds if name not in kept)
 
