@@ -168,7 +168,10 @@ def _guess_format(path: Path, spec: ChannelSpec) -> str:
 @dataclass(slots=True)
 class Written:
     """The feed got an item. `encoded` holds, per output, the bytes a worker process already
-    encoded (or the item itself where an output's encoding depends on its position).
+    encoded (or the item itself where an output's encoding depends on its position); from a
+    worker, a batch's items of an output whose bytes can be joined come as one
+    `(bytes, items)` with the batch's first item of the feed, and None with the others
+    (`RowProcessor.join_batch`).
 
     `item` is None only in outcomes from worker processes (`--jobs N`), for a feed whose
     every use of the item was done there: each output encoded, the ledger form computed,
@@ -176,7 +179,7 @@ class Written:
     item it was."""
 
     item: Item | None
-    encoded: list[Item | bytes] | None = None
+    encoded: list[Item | bytes | tuple[bytes, int] | None] | None = None
     # The item with typed values, for feeds that API destinations read (`typed_feeds`).
     typed: TypedItem | None = None
     # What a ledger observer stages of the item (its JSON bytes and content hash), when a
@@ -292,6 +295,46 @@ class RowProcessor:
         # for the item itself (see run_feeds); its outcome then leaves without it, carrying
         # its id instead, so the item is neither pickled nor unpickled.
         self.drop_items: list[bool] | None = None
+        # Set for worker processes: per feed, per output, the separator its writer puts
+        # between items joined into one write, or None where it must see each item
+        # (`FeedWriter.joinable`): see join_batch.
+        self.separators: list[list[bytes | None]] | None = None
+
+    def process_batch(self, rows: Iterable[tuple[SourceRow, int | None]]) -> list[RowOutcome]:
+        """The outcomes of `rows`, in order, as a worker process sends them back: with
+        `separators` set, each output's encoded items joined (join_batch)."""
+        outcomes = [self(row, duplicate_of) for row, duplicate_of in rows]
+        if self.separators is not None:
+            self.join_batch(outcomes)
+        return outcomes
+
+    def join_batch(self, outcomes: list[RowOutcome]) -> None:
+        """Move each joinable output's encoded items of a batch into the feed's first
+        item of the batch, as one `(bytes, items)`: the process that writes then makes
+        one write per output and batch, and unpickles one bytes object, not one per item.
+        The file gets the same bytes: an output is written by its feed alone, in order."""
+        assert self.separators is not None
+        for feed, separators in enumerate(self.separators):
+            joined = [n for n, separator in enumerate(separators) if separator is not None]
+            if not joined:
+                continue
+            written = [outcome.feeds[feed] for outcome in outcomes if outcome.valid
+                       and isinstance(outcome.feeds[feed], Written)]
+            if not written:
+                continue
+            for output in joined:
+                separator = separators[output]
+                assert separator is not None
+                parts: list[bytes] = []
+                for item in written:
+                    assert isinstance(item, Written) and item.encoded is not None
+                    data = item.encoded[output]
+                    assert type(data) is bytes
+                    parts.append(data)
+                    item.encoded[output] = None
+                first = written[0]
+                assert isinstance(first, Written) and first.encoded is not None
+                first.encoded[output] = (separator.join(parts), len(parts))
 
     def __call__(self, source_row: SourceRow, duplicate_of: int | None,
                  trace: Trace | None = None) -> RowOutcome:
@@ -504,11 +547,15 @@ def run_feeds(pipeline: Pipeline, *, write: bool, progress: Progress | None = No
             None) if jobs > 1 else None
         # Set afresh for every run: a pipeline run again with one job must keep its items.
         pipeline.processor.encoders = pipeline.processor.drop_items = None
+        pipeline.processor.separators = None
         if jobs > 1:
             pipeline.processor.encoders = [
                 [w.encode if w.position_independent else None for w in channel_writers]
                 for channel_writers in writers]
             pipeline.processor.drop_items = items_unused(planned, writers, watchers)
+            pipeline.processor.separators = [
+                [w.item_separator if w.position_independent and w.joinable else None
+                 for w in channel_writers] for channel_writers in writers]
             for channel_writers in writers:
                 for writer in channel_writers:
                     writer.flush_buffer()
@@ -610,7 +657,9 @@ def _write(outcome: Written, writers: list[FeedWriter]) -> None:
     for writer, data in zip(writers, outcome.encoded, strict=True):  # encoded by a worker
         if type(data) is bytes:
             writer.write_encoded(data)
-        else:
+        elif type(data) is tuple:  # the batch's items of this output, joined
+            writer.write_encoded(*data)
+        elif data is not None:  # None: written with the batch's first item
             writer.write(data)  # type: ignore[arg-type]
 
 

@@ -165,6 +165,7 @@ class _Seen:
         self.with_item: dict[str, int] = dict.fromkeys(feeds, 0)
         self.without: dict[str, int] = dict.fromkeys(feeds, 0)
         self.ids: dict[str, list[str]] = {name: [] for name in feeds}
+        self.encoded: dict[str, list[list]] = {name: [] for name in feeds}
 
     def reads_items(self, feed: str) -> bool:
         return feed in self.reads
@@ -175,6 +176,7 @@ class _Seen:
                 counts = self.without if result.item is None else self.with_item
                 counts[name] += 1
                 self.ids[name].append(result.id_of(outcome.product_id))
+                self.encoded[name].append(list(result.encoded or []))
 
 
 def _all_channels(tienda: Path, **channel_settings: dict) -> Path:
@@ -267,3 +269,24 @@ def test_typed_spools_and_ledger_rows_of_a_push_build_are_the_same_in_parallel(
     assert digests2 == digests1 and staged2 == staged1 and spool2 == spool1
     assert len(staged1) > 50 and any(pos for *_, pos in staged1)
     assert sum(seen2.with_item.values()) == 0 and sum(seen1.without.values()) == 0
+
+
+def test_a_batch_sends_each_joinable_output_as_one_bytes_object(tienda: Path, monkeypatch):
+    """Per batch and output, the workers join the items' bytes: the feed's first item of
+    the batch carries (bytes, items), the others None; eBay's parts (a part may end after
+    any item) and its 25-item JSON lines still get each item's bytes."""
+    monkeypatch.setattr(parallel, "BATCH_ROWS", 3)
+    config = _all_channels(tienda)
+    feeds = [f.name for f in load_project(config).feeds()]
+    seen = _Seen(feeds)
+    load_project(config).build(jobs=2, observers=[seen])
+    google = seen.encoded["google.ES"]  # its XML and TSV outputs
+    carriers = [e for e in google if e[0] is not None]
+    assert all(type(data) is tuple for e in carriers for data in e)
+    assert all(data is None for e in google if e[0] is None for data in e)
+    assert sum(e[0][1] for e in carriers) == len(google) > len(carriers) > 1
+    assert carriers[0][0][0].count(b"<item>") == carriers[0][0][1]
+    ebay = seen.encoded["ebay"]
+    assert ebay and all(type(data) is bytes for e in ebay for data in e)
+    klaviyo = [e[0] for e in seen.encoded["klaviyo"] if e[0] is not None]
+    assert klaviyo[0][0].count(b",\n") == klaviyo[0][1] - 1  # the array's separators
