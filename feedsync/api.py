@@ -44,6 +44,7 @@ from feedsync.pipeline import (
     RowOutcome,
     Written,
     plan_channels,
+    reads_no_items,
     run_feeds,
     select_planned,
 )
@@ -102,6 +103,7 @@ __all__ = [
     "init_project",
     "issue_codes",
     "load_project",
+    "reads_no_items",
     "run_build",
     "run_validate",
     "spec_summaries",

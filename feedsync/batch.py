@@ -104,7 +104,7 @@ class _Compiled:
                 encoder = item_encoder(output.path, planned.spec, fmt, planned.config.feed,
                                        context=context, template_dirs=template_dirs,
                                        formula_guard=planned.config.csv_formula_guard)
-                if not encoder.position_independent:
+                if not (encoder.position_independent and encoder.joinable):
                     problems.append(f"{key} ({planned.name}): its {output.format} items are "
                                     "not encoded one by one (they share a document)")
                     continue
@@ -155,11 +155,12 @@ class _Compiled:
                 elif feed_outcome is EXCLUDED:
                     batch.excluded[name] += 1
                 else:
-                    assert isinstance(feed_outcome, Written)
+                    # In this process, with no encoders set: the item is always there.
+                    assert isinstance(feed_outcome, Written) and feed_outcome.item is not None
                     for position, encode in encoders:
                         chunks[position].append(encode(feed_outcome.item))
         for output, parts in zip(self.outputs, chunks, strict=True):
-            batch.outputs[output.key] = b"".join(parts)
+            batch.outputs[output.key] = output.encoder.item_separator.join(parts)
             batch.items[output.key] = len(parts)
         batch.issues = [i.to_dict() for i in self._overridden(issues)]
         return batch
@@ -245,9 +246,10 @@ class BatchRenderer:
     master once, as a build does).
 
     Only outputs whose items encode the same wherever they are in the file can be rendered
-    in batches (XML items, CSV and TSV rows, JSON Lines); a split output (numbered part
-    files) or one whose items share a document (a JSON document, eBay's lines of 25
-    requests) is refused with a ConfigError naming it.
+    in batches (XML items, CSV and TSV rows, JSON Lines, a JSON array such as Klaviyo's,
+    whose items a batch joins with the array's commas); a split output (numbered part
+    files), one whose items are numbered by position (Amazon's messageId) or grouped into
+    documents (eBay's lines of 25 requests) is refused with a ConfigError naming it.
 
     What a batch cannot know, the caller must arrange:
 

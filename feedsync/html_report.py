@@ -41,6 +41,7 @@ class FillRates:
             if isinstance(result, Written):
                 self.items[name] += 1
                 counts = self.filled[name]
+                assert result.item is not None  # it does not say it reads none
                 for key, value in result.item.items():
                     if value not in (None, "", [], {}):
                         counts[key] += 1

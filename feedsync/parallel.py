@@ -159,8 +159,7 @@ def _work(process: RowProcessor, rules: list[CompiledRules], inbox: Any,
         channel_rules.reset_counts()  # forked with the parent's counts: count afresh
     try:
         while (batch := inbox.get()) is not None:
-            outbox.put(("outcomes", [process(row, duplicate_of) for row, duplicate_of
-                                     in batch]))
+            outbox.put(("outcomes", process.process_batch(batch)))
         outbox.put(("counts", [channel_rules.raw_counts() for channel_rules in rules]))
     except BaseException:
         outbox.put(("failed", traceback.format_exc()))

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from feedsync import __version__
 from feedsync.channels.loader import load_spec
@@ -168,15 +168,66 @@ def _guess_format(path: Path, spec: ChannelSpec) -> str:
 @dataclass(slots=True)
 class Written:
     """The feed got an item. `encoded` holds, per output, the bytes a worker process already
-    encoded (or the item itself where an output's encoding depends on its position)."""
+    encoded (or the item itself where an output's encoding depends on its position); from a
+    worker, a batch's items of an output whose bytes can be joined come as one
+    `(bytes, items)` with the batch's first item of the feed, and None with the others
+    (`RowProcessor.join_batch`).
 
-    item: Item
-    encoded: list[Item | bytes] | None = None
+    `item` is None only in outcomes from worker processes (`--jobs N`), for a feed whose
+    every use of the item was done there: each output encoded, the ledger form computed,
+    and no observer reading the item (`RowProcessor.drop_items`); `item_id` says which
+    item it was."""
+
+    item: Item | None
+    encoded: list[Item | bytes | tuple[bytes, int] | None] | None = None
     # The item with typed values, for feeds that API destinations read (`typed_feeds`).
     typed: TypedItem | None = None
     # What a ledger observer stages of the item (its JSON bytes and content hash), when a
     # worker process computed it (`RowProcessor.ledger_form`).
     ledger: tuple[bytes, bytes] | None = None
+    # `item_id_of(item, product id)`, when a worker process computed it.
+    item_id: str | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt by one call with the fields in order: pickle's default for a slots
+        # dataclass runs its generated __setstate__, a Python loop over the fields, for
+        # each of the thousands of items a batch sends back (feedsync.parallel).
+        return Written, (self.item, self.encoded, self.typed, self.ledger, self.item_id)
+
+    def id_of(self, product_id: str | None) -> str:
+        """The id a destination knows the item by (`item_id_of`)."""
+        if self.item_id is not None:
+            return self.item_id
+        assert self.item is not None, "an item without its id crossed from a worker"
+        return item_id_of(self.item, product_id)
+
+
+def item_id_of(item: dict[str, Any], product_id: str | None) -> str:
+    """The id a destination knows an item by: its `id` field, else the product's id."""
+    value = item.get("id")
+    return str(value) if value not in (None, "") else str(product_id or "")
+
+
+def reads_items(observer: Callable[[RowOutcome], None], feed: str) -> bool:
+    """Whether a `run_feeds` observer reads `Written.item` of the feed named `feed`. An
+    observer says so with a `reads_items(feed) -> bool` attribute (`reads_no_items` marks
+    one that never does); one that says nothing is taken to read every item."""
+    declared = getattr(observer, "reads_items", None)
+    return True if declared is None else bool(declared(feed))
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def reads_no_items(observer: _F) -> _F:
+    """Mark an observer function (or method, in its class body) as never reading
+    `Written.item`, so worker processes need not send items back for it."""
+    observer.reads_items = _never  # type: ignore[attr-defined]
+    return observer
+
+
+def _never(feed: str) -> bool:
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +291,50 @@ class RowProcessor:
         # encoding of an item (feedsync.state.ledger.staged_form), done here, off the
         # process that writes.
         self.ledger_form: Callable[[Item], tuple[bytes, bytes]] | None = None
+        # Set for worker processes: per feed, whether the process that writes has no use
+        # for the item itself (see run_feeds); its outcome then leaves without it, carrying
+        # its id instead, so the item is neither pickled nor unpickled.
+        self.drop_items: list[bool] | None = None
+        # Set for worker processes: per feed, per output, the separator its writer puts
+        # between items joined into one write, or None where it must see each item
+        # (`FeedWriter.joinable`): see join_batch.
+        self.separators: list[list[bytes | None]] | None = None
+
+    def process_batch(self, rows: Iterable[tuple[SourceRow, int | None]]) -> list[RowOutcome]:
+        """The outcomes of `rows`, in order, as a worker process sends them back: with
+        `separators` set, each output's encoded items joined (join_batch)."""
+        outcomes = [self(row, duplicate_of) for row, duplicate_of in rows]
+        if self.separators is not None:
+            self.join_batch(outcomes)
+        return outcomes
+
+    def join_batch(self, outcomes: list[RowOutcome]) -> None:
+        """Move each joinable output's encoded items of a batch into the feed's first
+        item of the batch, as one `(bytes, items)`: the process that writes then makes
+        one write per output and batch, and unpickles one bytes object, not one per item.
+        The file gets the same bytes: an output is written by its feed alone, in order."""
+        assert self.separators is not None
+        for feed, separators in enumerate(self.separators):
+            joined = [n for n, separator in enumerate(separators) if separator is not None]
+            if not joined:
+                continue
+            written = [outcome.feeds[feed] for outcome in outcomes if outcome.valid
+                       and isinstance(outcome.feeds[feed], Written)]
+            if not written:
+                continue
+            for output in joined:
+                separator = separators[output]
+                assert separator is not None
+                parts: list[bytes] = []
+                for item in written:
+                    assert isinstance(item, Written) and item.encoded is not None
+                    data = item.encoded[output]
+                    assert type(data) is bytes
+                    parts.append(data)
+                    item.encoded[output] = None
+                first = written[0]
+                assert isinstance(first, Written) and first.encoded is not None
+                first.encoded[output] = (separator.join(parts), len(parts))
 
     def __call__(self, source_row: SourceRow, duplicate_of: int | None,
                  trace: Trace | None = None) -> RowOutcome:
@@ -275,17 +370,18 @@ class RowProcessor:
                 continue
             if trace is not None:
                 trace.item = item
-            results.append(Written(item, typed=renderer.typed_item(channel_product, item)
-                                   if typed else None))
-        if self.encoders is not None:
-            for outcome, encoders in zip(results, self.encoders, strict=True):
-                if isinstance(outcome, Written):
-                    outcome.encoded = [encode(outcome.item) if encode else outcome.item
-                                       for encode in encoders]
-        if self.ledger_form is not None:
-            for outcome in results:
-                if isinstance(outcome, Written):
-                    outcome.ledger = self.ledger_form(outcome.item)
+            written = Written(item, typed=renderer.typed_item(channel_product, item)
+                              if typed else None)
+            if self.encoders is not None:  # in a worker process: see run_feeds
+                feed = len(results)
+                written.encoded = [encode(item) if encode else item
+                                   for encode in self.encoders[feed]]
+                if self.ledger_form is not None:
+                    written.ledger = self.ledger_form(item)
+                written.item_id = item_id_of(item, product.id)
+                if self.drop_items is not None and self.drop_items[feed]:
+                    written.item = None
+            results.append(written)
         return RowOutcome(source_row.row, product.id, issues, True, results)
 
 
@@ -449,10 +545,17 @@ def run_feeds(pipeline: Pipeline, *, write: bool, progress: Progress | None = No
         pipeline.processor.ledger_form = next(
             (form for watch in watchers if (form := getattr(watch, "ledger_form", None))),
             None) if jobs > 1 else None
+        # Set afresh for every run: a pipeline run again with one job must keep its items.
+        pipeline.processor.encoders = pipeline.processor.drop_items = None
+        pipeline.processor.separators = None
         if jobs > 1:
             pipeline.processor.encoders = [
                 [w.encode if w.position_independent else None for w in channel_writers]
                 for channel_writers in writers]
+            pipeline.processor.drop_items = items_unused(planned, writers, watchers)
+            pipeline.processor.separators = [
+                [w.item_separator if w.position_independent and w.joinable else None
+                 for w in channel_writers] for channel_writers in writers]
             for channel_writers in writers:
                 for writer in channel_writers:
                     writer.flush_buffer()
@@ -531,15 +634,32 @@ def issue_overrides(config: Config, planned: list[PlannedChannel]
     return actions(config.issues), per_feed
 
 
+def items_unused(planned: list[PlannedChannel], writers: list[list[FeedWriter]],
+                 observers: Iterable[Callable[[RowOutcome], None]]) -> list[bool]:
+    """Per feed, whether the process that writes a run can do without its items when
+    worker processes encode them (decided before they start): every output's bytes come
+    encoded, and no observer reads the item (`reads_items`). The ledger observer reads
+    only the item's id and its ledger form, which the workers compute for the first
+    observer that names one (run_feeds); a second one would stage from the item. Typed
+    items (API spools) travel on their own, in `Written.typed`."""
+    watchers = list(observers)
+    staging = sum(1 for watch in watchers if getattr(watch, "ledger_form", None))
+    return [staging <= 1 and all(writer.position_independent for writer in channel_writers)
+            and not any(reads_items(watch, p.name) for watch in watchers)
+            for p, channel_writers in zip(planned, writers, strict=True)]
+
+
 def _write(outcome: Written, writers: list[FeedWriter]) -> None:
     if outcome.encoded is None:
         for writer in writers:
-            writer.write(outcome.item)
+            writer.write(outcome.item)  # type: ignore[arg-type]
         return
     for writer, data in zip(writers, outcome.encoded, strict=True):  # encoded by a worker
         if type(data) is bytes:
             writer.write_encoded(data)
-        else:
+        elif type(data) is tuple:  # the batch's items of this output, joined
+            writer.write_encoded(*data)
+        elif data is not None:  # None: written with the batch's first item
             writer.write(data)  # type: ignore[arg-type]
 
 

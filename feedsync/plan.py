@@ -23,7 +23,13 @@ from typing import Any
 from feedsync.config import Config, PublishConfig
 from feedsync.delta_files import changes_path, write_changes
 from feedsync.errors import ExitCode, FeedsyncError
-from feedsync.pipeline import Pipeline, PlannedChannel, RowOutcome, Written, run_feeds
+from feedsync.pipeline import (
+    Pipeline,
+    PlannedChannel,
+    RowOutcome,
+    Written,
+    run_feeds,
+)
 from feedsync.publish.items import ItemSpool
 from feedsync.report import FeedChanges, OutputReport, RunReport
 from feedsync.state.guards import check_change_set
@@ -53,12 +59,6 @@ class PlanError(FeedsyncError):
     exit_code = ExitCode.USAGE
 
 
-def item_id_of(item: dict[str, Any], product_id: str | None) -> str:
-    """The id a destination knows an item by: its `id` field, else the product's id."""
-    value = item.get("id")
-    return str(value) if value not in (None, "") else str(product_id or "")
-
-
 class LedgerRecorder:
     """A `run_feeds` observer staging every written item of the run's feeds."""
 
@@ -77,21 +77,31 @@ class LedgerRecorder:
         self.item_files = item_files or [None] * len(feeds)
         self.digests = [hashlib.sha256() for _ in feeds]
 
+    def reads_items(self, feed: str) -> bool:
+        """Whether this recorder reads the items of `feed` (run_feeds asks, see
+        `feedsync.pipeline.reads_items`): only to copy them to a changes-only item file.
+        Otherwise it needs the item's id and its ledger form, which worker processes
+        compute (`ledger_form`)."""
+        return any(item_file is not None and name == feed
+                   for name, item_file in zip(self.feeds, self.item_files, strict=True))
+
     def __call__(self, outcome: RowOutcome) -> None:
         """Stage one row's items (its spool position too, for a feed that has a spool)."""
         for index, feed_outcome in enumerate(outcome.feeds):
             if not isinstance(feed_outcome, Written):
                 continue
             item = feed_outcome.item
-            item_id = item_id_of(item, outcome.product_id)
+            item_id = feed_outcome.id_of(outcome.product_id)
             spool = self.spools[index]
             item_file = self.item_files[index]
             if item_file is not None:
+                assert item is not None  # reads_items kept it
                 item_file.write(item)
                 spool = item_file
             pos = spool.last_position if spool is not None else None
             staged = feed_outcome.ledger
             if staged is None:
+                assert item is not None  # only workers leave it out, with the ledger form
                 digest = self.stager.add(self.feeds[index], item_id, item, pos)
             else:  # a worker encoded it
                 digest = self.stager.add_staged(self.feeds[index], item_id, *staged, pos)

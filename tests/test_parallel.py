@@ -8,21 +8,27 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from feedsync import parallel
-from feedsync.api import run_build
+from feedsync.api import load_project, run_build
 from feedsync.cli.app import app
 from feedsync.config import load_config
-from feedsync.state.ledger import Stager
+from feedsync.pipeline import Pipeline, RowOutcome, Written, plan_channels, run_feeds
+from feedsync.plan import LedgerRecorder
+from feedsync.publish.items import ItemSpool
+from feedsync.state.ledger import Ledger, Stager
 from tests.helpers import write_config
 
 pytestmark = pytest.mark.skipif(not parallel.available(), reason="needs the fork start method")
 runner = CliRunner()
 
 
-def _build_both(config: Path, monkeypatch, jobs: int = 2) -> tuple[dict, dict, dict, dict]:
-    """(sequential report, parallel report, sequential files, parallel files)."""
+def _build_both(config: Path, monkeypatch, jobs: int = 2,
+                first_runs: bool = False) -> tuple[dict, dict, dict, dict]:
+    """(sequential report, parallel report, sequential files, parallel files);
+    `first_runs`: each build starts without a ledger (else the second finds no change)."""
     # Small batches so that even the example's 40 rows spread over several workers.
     monkeypatch.setattr(parallel, "BATCH_ROWS", 3)
     reports, files = [], []
@@ -37,6 +43,8 @@ def _build_both(config: Path, monkeypatch, jobs: int = 2) -> tuple[dict, dict, d
         feeds = config.parent / "feeds"
         files.append({p.name: p.read_bytes() for p in sorted(feeds.rglob("*")) if p.is_file()})
         shutil.rmtree(feeds)
+        if first_runs:
+            shutil.rmtree(config.parent / ".feedsync")
     return reports[0], reports[1], files[0], files[1]
 
 
@@ -145,3 +153,140 @@ def test_workers_encode_the_ledger_items_a_sequential_run_would(tienda: Path, mo
         shutil.rmtree(config.parent / ".feedsync")
         shutil.rmtree(config.parent / "feeds")
     assert ledgers[1] == ledgers[0] and len(ledgers[0][0]) > 100
+
+
+# -- what crosses the process boundary --------------------------------------------------------
+
+class _Seen:
+    """An observer noting, per feed, whether each written outcome still had its item."""
+
+    def __init__(self, feeds: list[str], reads: frozenset[str] = frozenset()) -> None:
+        self.feeds, self.reads = feeds, reads
+        self.with_item: dict[str, int] = dict.fromkeys(feeds, 0)
+        self.without: dict[str, int] = dict.fromkeys(feeds, 0)
+        self.ids: dict[str, list[str]] = {name: [] for name in feeds}
+        self.encoded: dict[str, list[list]] = {name: [] for name in feeds}
+
+    def reads_items(self, feed: str) -> bool:
+        return feed in self.reads
+
+    def __call__(self, outcome: RowOutcome) -> None:
+        for name, result in zip(self.feeds, outcome.feeds, strict=True):
+            if isinstance(result, Written):
+                counts = self.without if result.item is None else self.with_item
+                counts[name] += 1
+                self.ids[name].append(result.id_of(outcome.product_id))
+                self.encoded[name].append(list(result.encoded or []))
+
+
+def _all_channels(tienda: Path, **channel_settings: dict) -> Path:
+    config = tienda.parent / "feedsync.all-channels.yaml"
+    if channel_settings:
+        data = yaml.safe_load(config.read_text(encoding="utf-8"))
+        for name, settings in channel_settings.items():
+            data["channels"][name].update(settings)
+        config.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False),
+                          encoding="utf-8")
+    return config
+
+
+def test_workers_send_no_item_the_main_process_has_no_use_for(tienda: Path, monkeypatch):
+    """A build's feeds whose outputs the workers encode get no item dict back, only its
+    id (eBay's and Klaviyo's JSON documents too); items numbered by position are still
+    written from the item, and so is a feed with a changes-only file (the ledger observer
+    copies its items to a file)."""
+    monkeypatch.setattr(parallel, "BATCH_ROWS", 3)
+    config = _all_channels(tienda, meta={"changes_only": "feeds/meta.changes.csv"})
+    feeds = [f.name for f in load_project(config).feeds()]
+    seen = {}
+    for jobs in (1, 2):
+        seen[jobs] = _Seen(feeds)
+        load_project(config).build(jobs=jobs, observers=[seen[jobs]])
+    assert seen[2].ids == seen[1].ids  # the same ids, computed by the workers
+    assert all(n == 0 for n in seen[1].without.values())  # one process keeps every item
+    kept = {name for name, n in seen[2].with_item.items() if n}
+    # Amazon's messages are numbered by their place (`$@position`): encoded here.
+    assert kept == {"amazon_listings", "meta.ES", "meta.MX"}
+    assert all(seen[2].without[name] == seen[1].with_item[name] > 0
+               for name in feeds if name not in kept)
+
+
+def test_an_observer_that_reads_items_gets_them_for_its_feeds_only(tienda: Path,
+                                                                    monkeypatch):
+    monkeypatch.setattr(parallel, "BATCH_ROWS", 3)
+    config = _all_channels(tienda)
+    feeds = [f.name for f in load_project(config).feeds()]
+    reader = _Seen(feeds, reads=frozenset({"google.ES"}))
+    load_project(config).validate(jobs=2, observers=[reader])
+    assert reader.with_item["google.ES"] > 0 and reader.without["google.ES"] == 0
+    assert sum(reader.with_item.values()) == reader.with_item["google.ES"]
+
+    counted = _Seen(feeds)
+
+    def undeclared(outcome: RowOutcome) -> None:  # does not say: it may read any item
+        counted(outcome)
+
+    load_project(config).validate(jobs=2, observers=[undeclared])
+    assert sum(counted.without.values()) == 0 and sum(counted.with_item.values()) > 100
+
+
+def test_changes_only_files_are_the_same_in_parallel(tienda: Path, monkeypatch):
+    monkeypatch.setattr(parallel, "BATCH_ROWS", 3)
+    config = _all_channels(tienda, meta={"changes_only": "feeds/meta.changes.csv"},
+                           amazon_listings={"changes_only": "feeds/amazon.changes.json"})
+    sequential, parallel_report, sequential_files, parallel_files = _build_both(
+        config, monkeypatch, first_runs=True)
+    assert parallel_report == sequential
+    assert parallel_files == sequential_files
+    assert {"meta.changes.csv", "amazon.changes.json"} <= set(parallel_files)
+
+
+def test_typed_spools_and_ledger_rows_of_a_push_build_are_the_same_in_parallel(
+        tienda: Path, monkeypatch):
+    """push builds API feeds with typed items into a spool, and stages each item with its
+    place in the spool: the typed items cross from the workers, the item dicts need not."""
+    monkeypatch.setattr(parallel, "BATCH_ROWS", 3)
+    config = load_config(_all_channels(tienda))
+    results = []
+    for jobs in (1, 2):
+        planned = [f for f in plan_channels(config) if f.name in ("google.ES", "meta.ES")]
+        names = [f.name for f in planned]
+        pipeline = Pipeline(config, feeds=planned, typed_feeds=["google.ES"])
+        spools = {"google.ES": ItemSpool(tienda.parent / f"spool{jobs}.jsonl")}
+        ledger = Ledger.open(tienda.parent / f"state{jobs}")
+        recorder = LedgerRecorder(ledger.stager(), names, [spools.get(n) for n in names])
+        seen = _Seen(names)
+        run_feeds(pipeline, write=False, jobs=jobs, spools=spools,
+                  observers=[recorder, seen])
+        spools["google.ES"].commit()
+        digests = recorder.close()
+        staged = ledger.db.execute("SELECT feed, item_id, hash, item, pos FROM staged "
+                                   "ORDER BY feed, item_id").fetchall()
+        ledger.close()
+        results.append((digests, staged, (tienda.parent / f"spool{jobs}.jsonl").read_bytes(),
+                        seen))
+    (digests1, staged1, spool1, seen1), (digests2, staged2, spool2, seen2) = results
+    assert digests2 == digests1 and staged2 == staged1 and spool2 == spool1
+    assert len(staged1) > 50 and any(pos for *_, pos in staged1)
+    assert sum(seen2.with_item.values()) == 0 and sum(seen1.without.values()) == 0
+
+
+def test_a_batch_sends_each_joinable_output_as_one_bytes_object(tienda: Path, monkeypatch):
+    """Per batch and output, the workers join the items' bytes: the feed's first item of
+    the batch carries (bytes, items), the others None; eBay's parts (a part may end after
+    any item) and its 25-item JSON lines still get each item's bytes."""
+    monkeypatch.setattr(parallel, "BATCH_ROWS", 3)
+    config = _all_channels(tienda)
+    feeds = [f.name for f in load_project(config).feeds()]
+    seen = _Seen(feeds)
+    load_project(config).build(jobs=2, observers=[seen])
+    google = seen.encoded["google.ES"]  # its XML and TSV outputs
+    carriers = [e for e in google if e[0] is not None]
+    assert all(type(data) is tuple for e in carriers for data in e)
+    assert all(data is None for e in google if e[0] is None for data in e)
+    assert sum(e[0][1] for e in carriers) == len(google) > len(carriers) > 1
+    assert carriers[0][0][0].count(b"<item>") == carriers[0][0][1]
+    ebay = seen.encoded["ebay"]
+    assert ebay and all(type(data) is bytes for e in ebay for data in e)
+    klaviyo = [e[0] for e in seen.encoded["klaviyo"] if e[0] is not None]
+    assert klaviyo[0][0].count(b",\n") == klaviyo[0][1] - 1  # the array's separators

@@ -193,6 +193,16 @@ def _compile_string(text: str, context: dict[str, Any], where: str) -> tuple[Res
     return (lambda item, position, current: constant), False
 
 
+def uses_position(node: Any) -> bool:
+    """Whether a shape numbers its items (`$@position` anywhere in it): then an item's JSON
+    depends on where in its document it is written."""
+    if isinstance(node, dict):
+        return any(uses_position(k) or uses_position(v) for k, v in node.items())
+    if isinstance(node, list):
+        return any(uses_position(v) for v in node)
+    return isinstance(node, str) and node == "$@position"
+
+
 def resolve_constants(node: Any, context: dict[str, Any], where: str) -> Any:
     """A document envelope with its `{{ }}` strings rendered; `$items` is kept."""
     if isinstance(node, dict):

@@ -38,6 +38,7 @@ from feedsync.api import (
     RowOutcome,
     SpecSummary,
     Written,
+    reads_no_items,
 )
 from feedsync.checks.issue import Issue, Severity
 from feedsync.products.product import to_plain
@@ -109,7 +110,9 @@ class LiveProgress:
                           for name, items, out in counts)
         self.bar.update(self.task, completed=rows, feeds=shown)
 
+    @reads_no_items  # counts only: workers need not send items back for it
     def observe(self, outcome: RowOutcome) -> None:
+        """Count one row's items and exclusions per feed."""
         for index, result in enumerate(outcome.feeds):
             if result is EXCLUDED:
                 self.left_out[index] += 1

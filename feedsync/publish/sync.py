@@ -42,7 +42,7 @@ from feedsync.pipeline import (
     plan_channels,
 )
 from feedsync.pipeline import run_feeds as run_pipeline
-from feedsync.plan import destination_policy, item_id_of, note_left_out
+from feedsync.plan import destination_policy, note_left_out
 from feedsync.publish import open_destination
 from feedsync.publish.base import Destination, PublishError, PublishResult
 from feedsync.publish.google_api import MerchantApiDestination
@@ -149,8 +149,10 @@ class SyncRecorder:
         for index, feed_outcome in enumerate(outcome.feeds):
             if not isinstance(feed_outcome, Written) or not self.fields[index]:
                 continue
-            item, typed = feed_outcome.item, feed_outcome.typed or feed_outcome.item
-            item_id = item_id_of(item, outcome.product_id)
+            item = feed_outcome.item
+            assert item is not None  # this recorder does not say it reads none
+            typed = feed_outcome.typed or item
+            item_id = feed_outcome.id_of(outcome.product_id)
             names = [n for n in self.fields[index] if item.get(n) not in (None, "")]
             self.stager.add(self.feeds[index], item_id, {n: item[n] for n in names},
                             {n: encode_value(typed[n]) for n in names if n in typed})

@@ -79,8 +79,16 @@ class FeedWriter:
     def flush_buffer(self) -> None:
         self._file.flush_buffer()
 
+    # What goes between two items' encoded bytes when several are joined into one
+    # `write_encoded` call (feedsync.batch): nothing, but for a JSON array's comma.
+    item_separator = b""
+    # Whether several items' bytes may be joined (by item_separator) and written at once;
+    # not where the writer groups items itself (JSON lines of N-item documents).
+    joinable = True
+
     def write_encoded(self, data: bytes, items: int = 1) -> None:
-        """Write bytes `encode` gave: one item's, or (`items`) several items' joined."""
+        """Write bytes `encode` gave: one item's, or (`items`) several items' joined by
+        `item_separator`."""
         self.stream.write(data)
         self.count += items
 

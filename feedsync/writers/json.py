@@ -24,6 +24,7 @@ from feedsync.channels.shape import (
     MISSING,
     compile_item_shape,
     resolve_constants,
+    uses_position,
 )
 from feedsync.errors import ConfigError, OutputError
 from feedsync.resources import builtin_templates_dir
@@ -88,6 +89,10 @@ class _ItemEncoder:
                                   ) from exc
         elif fmt.item_shape is not None:
             self.shape, _ = compile_item_shape(fmt.item_shape, writer.context, self.where)
+        # An item's text is the same wherever it goes unless the shape numbers the items
+        # (Amazon's messageId); a template is handed `position`, and may use it.
+        self.position_independent = self.template is None and not (
+            fmt.item_shape is not None and uses_position(fmt.item_shape))
 
     def encode(self, item: Item, position: int) -> str:
         if self.template is not None:
@@ -129,18 +134,35 @@ def _compiled(writer: FeedWriter) -> tuple[_ItemEncoder, tuple[str, str] | None]
 class JsonDocumentWriter(FeedWriter):
     """`writer: json`: a JSON array of items, or one document envelope around them."""
 
+    item_separator = b",\n"
+
     def begin(self) -> None:
         self.encoder, envelope = _compiled(self)
         before, after = envelope if envelope else ("", "")
         self.stream.write(f"{before}[\n".encode())
         self.suffix = f"\n]{after}\n".encode()
         self.separator = b""
+        # Items that do not depend on their place can be encoded by another process
+        # (feedsync.parallel, feedsync.batch); the separators between them are written
+        # here (write_encoded).
+        self.position_independent = self.encoder.position_independent
+
+    def encode(self, item: Item) -> bytes:
+        """One item's JSON, without separator (only when `position_independent`)."""
+        return self.encoder.encode(item, 1).encode("utf-8", "surrogatepass")
 
     def write(self, item: Item) -> None:
         text = self.encoder.encode(item, self.count + 1)
         self.stream.write(self.separator + text.encode("utf-8", "surrogatepass"))
-        self.separator = b",\n"
+        self.separator = self.item_separator
         self.count += 1
+
+    def write_encoded(self, data: bytes, items: int = 1) -> None:
+        """Write what `encode` gave for one item, or for `items` items joined by
+        `item_separator`, after the separator from the item before."""
+        self.stream.write(self.separator + data)
+        self.separator = self.item_separator
+        self.count += items
 
     def end(self) -> None:
         self.stream.write(self.suffix)
@@ -152,24 +174,41 @@ class JsonLinesWriter(FeedWriter):
     def begin(self) -> None:
         self.encoder, self.envelope = _compiled(self)
         self.batch_size = self.fmt.max_items_per_document or 1
-        self.batch: list[str] = []
+        self.batch: list[bytes] = []  # the current document's items, encoded
         self.documents = 0
-        # Without an envelope each line is one item, encoded alone (always position 1):
-        # another process can encode it (feedsync.parallel, feedsync.batch).
-        self.position_independent = self.envelope is None
+        # Without an envelope each line is one item, encoded alone (always position 1);
+        # within documents an item's text is the same wherever it goes unless the shape
+        # numbers them. Either way another process can encode it (feedsync.parallel).
+        self.position_independent = self.envelope is None or self.encoder.position_independent
+        # Several items' bytes joined are whole lines only without documents: where they
+        # are grouped, this writer must see each item (feedsync.batch refuses it).
+        self.joinable = self.envelope is None
 
     def encode(self, item: Item) -> bytes:
-        """One item's line (only without a document envelope: `position_independent`)."""
-        return (self.encoder.encode(item, 1) + "\n").encode("utf-8", "surrogatepass")
+        """One item's line, or (with a document envelope) its JSON for the current
+        document (only when `position_independent`)."""
+        text = self.encoder.encode(item, 1)
+        return (text + "\n" if self.envelope is None else text).encode("utf-8",
+                                                                       "surrogatepass")
 
     def write(self, item: Item) -> None:
         if self.envelope is None:
             self.stream.write(self.encode(item))
             self.count += 1
             return
-        text = self.encoder.encode(item, len(self.batch) + 1)
+        self.write_encoded(self.encoder.encode(item, len(self.batch) + 1).encode(
+            "utf-8", "surrogatepass"))
+
+    def write_encoded(self, data: bytes, items: int = 1) -> None:
+        """Write what `encode` gave: one item's, or without documents (`joinable`)
+        several items' lines."""
+        if self.envelope is None:
+            self.stream.write(data)
+            self.count += items
+            return
+        assert items == 1, "items grouped into documents are written one by one"
         self.count += 1
-        self.batch.append(text)
+        self.batch.append(data)
         if len(self.batch) >= self.batch_size:
             self._flush()
 
@@ -177,8 +216,9 @@ class JsonLinesWriter(FeedWriter):
         if not self.batch or self.envelope is None:
             return
         before, after = self.envelope
-        line = f"{before}[{', '.join(self.batch)}]{after}\n"
-        self.stream.write(line.encode("utf-8", "surrogatepass"))
+        self.stream.write(b"".join([f"{before}[".encode("utf-8", "surrogatepass"),
+                                    b", ".join(self.batch),
+                                    f"]{after}\n".encode("utf-8", "surrogatepass")]))
         self.documents += 1
         self.batch = []
 

@@ -119,6 +119,10 @@ class PartedWriter:
     def flush_buffer(self) -> None:
         self.current.flush_buffer()
 
+    # A part ends after any item: each must be written on its own.
+    joinable = False
+    item_separator = b""
+
     def write_encoded(self, data: bytes) -> None:
         self._next_part_if_full()
         self.current.write_encoded(data)
