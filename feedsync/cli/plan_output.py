@@ -10,7 +10,7 @@ from typing import Any
 from rich.table import Table
 
 from feedsync.api import Plan, RunRecord
-from feedsync.cli.output import Output
+from feedsync.cli.output import Output, neutralise_cell
 
 _COUNTS = ("added", "changed", "removed", "unchanged", "refresh")
 
@@ -139,7 +139,9 @@ def history_csv(records: list[RunRecord]) -> str:
         data = r.to_dict()
         writer.writerow([data["at"], r.kind, r.feed, r.destination, r.items, r.added,
                          r.changed, r.removed, r.refreshed, r.sent, r.deleted, r.result,
-                         r.message, "" if r.excluded is None else r.excluded,
+                         # A guard's message names items by id, from the master: a
+                         # spreadsheet must show it as text, never run it as a formula.
+                         neutralise_cell(r.message), "" if r.excluded is None else r.excluded,
                          reasons_cell(r.excluded_by_reason), f"{r.duration_s:.3f}"])
     return buffer.getvalue()
 

@@ -21,7 +21,13 @@ from feedsync.api import load_project
 from feedsync.cli.app import app
 from feedsync.cli.plan_output import history_csv
 from feedsync.errors import ExitCode
-from feedsync.state.ledger import FILE_DESTINATION, SCHEMA_VERSION, Ledger, LedgerError
+from feedsync.state.ledger import (
+    FILE_DESTINATION,
+    SCHEMA_VERSION,
+    Ledger,
+    LedgerError,
+    RunRecord,
+)
 from tests.ledger.helpers import set_prices
 from tests.publish.conftest import configure
 
@@ -222,3 +228,11 @@ def test_a_push_records_the_left_out_products_on_every_destination(tienda):
     public = next(r for r in records if r.destination == "public")
     file = next(r for r in records if r.destination == "file")
     assert 3000 <= public.duration_ms <= file.duration_ms  # the file is recorded last
+
+
+def test_a_history_message_that_starts_like_a_formula_is_text_in_the_csv():
+    """A guard's message names items by their ids, which come from the master."""
+    record = RunRecord("google_es", "file", "build", 0, 1, 0, 0, 0, 0, 0, 0, "guard",
+                       "=HYPERLINK(\"http://evil.example\") and 3 more would be deleted")
+    [row] = csv.DictReader(io.StringIO(history_csv([record])))
+    assert row["message"].startswith("'=HYPERLINK(")
