@@ -52,13 +52,15 @@ def available() -> bool:
 
 
 AUTO = 0  # `--jobs 0`, the command line's default: choose_jobs decides
-# Below this many master rows the workers' start-up and pickling cost more than the second
-# core gives back, however many feeds a row feeds (a feed adds as much pickling as it adds
-# work). Measured on the 2-core machine (benchmarks/bench_compare.py, 2026-12-02):
+# Below these sizes the workers' start-up and pickling cost more than the second core
+# gives back. Measured on the 2-core machine (benchmarks/bench_compare.py, 2026-12-02):
 # Google, 1,000,000 products: --jobs 2 126 s of wall time against 166 s; 100,000: 15.2
-# against 16.7. Every channel (13 feeds), first builds: 200,000 products 209 s against 231
-# (58% more CPU); 20,000: 19.1 against 19.4 s (72% more CPU), so no longer chosen there.
+# against 16.7. Every channel (13 feeds), first builds, since workers send back bytes
+# rather than items: 20,000 products 15.6 s against 19.4 (median of 3 paired rounds, 39%
+# more CPU); 200,000: 163 s against 199. Before that change, 20,000 gained nothing (19.1
+# against 19.4 s), so a small master with many feeds was left to one process.
 AUTO_MIN_ROWS = 100_000
+AUTO_MIN_FEED_ITEMS = 250_000  # rows x feeds: 20,000 rows x 13 feeds is 260,000
 AUTO_WORKERS = 2  # what was measured; more cores may take more, set --jobs N for them
 
 
@@ -66,14 +68,16 @@ def choose_jobs(jobs: int, feeds: int, master_rows: int | None,
                 cores: int | None = None) -> int:
     """The worker processes a run uses: `jobs` itself unless it is AUTO; then 2 on a
     machine with two or more cores (and fork) when the run is big enough to pay (master
-    rows, as feedsync.sources.estimate guesses them, at least AUTO_MIN_ROWS, for any
-    number of `feeds` but none), else 1."""
+    rows, as feedsync.sources.estimate guesses them, at least AUTO_MIN_ROWS, or rows x
+    `feeds` at least AUTO_MIN_FEED_ITEMS; never with no feed), else 1."""
     if jobs != AUTO:
         return jobs
     cores = cores if cores is not None else (os.cpu_count() or 1)
     if cores < 2 or not available():
         return 1
-    return AUTO_WORKERS if feeds and (master_rows or 0) >= AUTO_MIN_ROWS else 1
+    rows = master_rows or 0
+    big = rows >= AUTO_MIN_ROWS or rows * feeds >= AUTO_MIN_FEED_ITEMS
+    return AUTO_WORKERS if feeds and big else 1
 
 
 def process_in_workers(process: RowProcessor, rules: list[CompiledRules],

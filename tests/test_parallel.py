@@ -100,9 +100,11 @@ def test_automatic_jobs_take_a_second_core_only_for_a_run_big_enough_to_pay() ->
                        cores=1) == 1  # one core: nothing to gain
     assert choose_jobs(AUTO, feeds=1, master_rows=99_999, cores=2) == 1
     assert choose_jobs(AUTO, feeds=1, master_rows=100_000, cores=2) == 2
-    # Feeds do not count: 20,000 products to every channel (13 feeds) gained nothing in
-    # wall time for 72% more CPU; 200,000 did gain.
-    assert choose_jobs(AUTO, feeds=13, master_rows=20_000, cores=8) == 1
+    # Many feeds count too: 20,000 products to every channel (13 feeds) take 15.6 s of
+    # wall time with two processes against 19.4 s with one.
+    assert choose_jobs(AUTO, feeds=13, master_rows=20_000, cores=8) == 2  # 260,000 items
+    assert choose_jobs(AUTO, feeds=13, master_rows=19_000, cores=8) == 1
+    assert choose_jobs(AUTO, feeds=0, master_rows=1_000_000, cores=8) == 1
     assert choose_jobs(AUTO, feeds=13, master_rows=200_000, cores=2) == 2
     assert choose_jobs(AUTO, feeds=1, master_rows=20_000, cores=8) == 1
 

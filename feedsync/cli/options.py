@@ -41,7 +41,8 @@ JobsOption = Annotated[
     typer.Option("--jobs", "-j", envvar="FEEDSYNC_JOBS", min=0, metavar="N",
                  help="Parse and render in this many worker processes (same results). "
                       "0, the default, chooses: 2 on a machine with two or more cores "
-                      "when the master has 100,000 rows or more, else 1."),
+                      "when the master has 100,000 rows or more, or rows x feeds "
+                      "reach 250,000, else 1."),
 ]
 MaxIssuesOption = Annotated[
     int, typer.Option("--max-issues", envvar="FEEDSYNC_MAX_ISSUES", metavar="N",
