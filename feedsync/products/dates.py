@@ -109,8 +109,9 @@ def format_iso_minutes(value: datetime) -> str:
     offset = value.utcoffset() or _NO_OFFSET
     sign = "-" if offset < _NO_OFFSET else "+"
     minutes = abs(int(offset.total_seconds())) // 60
+    zone = f"{sign}{minutes // 60:02d}{minutes % 60:02d}"
     if value.year < 1000:  # strftime's own spelling of such years (no padding on glibc)
-        return value.strftime("%Y-%m-%dT%H:%M") + f"{sign}{minutes // 60:02d}{minutes % 60:02d}"
+        return value.strftime("%Y-%m-%dT%H:%M") + zone
     # strftime cost ~2 us a value; the same digits, formatted directly.
     return (f"{value.year}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:"
-            f"{value.minute:02d}{sign}{minutes // 60:02d}{minutes % 60:02d}")
+            f"{value.minute:02d}{zone}")

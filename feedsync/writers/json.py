@@ -152,10 +152,8 @@ class JsonDocumentWriter(FeedWriter):
         return self.encoder.encode(item, 1).encode("utf-8", "surrogatepass")
 
     def write(self, item: Item) -> None:
-        text = self.encoder.encode(item, self.count + 1)
-        self.stream.write(self.separator + text.encode("utf-8", "surrogatepass"))
-        self.separator = self.item_separator
-        self.count += 1
+        text = self.encoder.encode(item, self.count + 1)  # its position, for $@position
+        self.write_encoded(text.encode("utf-8", "surrogatepass"))
 
     def write_encoded(self, data: bytes, items: int = 1) -> None:
         """Write what `encode` gave for one item, or for `items` items joined by
