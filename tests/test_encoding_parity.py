@@ -101,3 +101,35 @@ def test_csv_row_quotes_what_csv_quotes() -> None:
     for cells in ([""], [], ["", ""], [" a ", "b"], ["a,b"], ['say "hi"'], ["a\nb"],
                   ["a\rb"], ["plain", "", "text"], ["'=1+1"]):
         assert writer._row_bytes(cells) == _csv_row(cells, ",").encode("utf-8"), cells
+
+
+def _delimited_writer(spec_name: str, fmt_name: str, guard: bool) -> DelimitedWriter:
+    spec = load_spec(spec_name)
+    fmt = spec.formats[fmt_name].model_copy(update={"formula_guard": guard})
+    writer = DelimitedWriter.for_encoding(Path("feed.txt"), spec, fmt, FeedInfo(title="T"))
+    assert isinstance(writer, DelimitedWriter)
+    return writer
+
+
+# An item's cell values as renderers give them: text (often formula-like), typed scalars,
+# lists of text and lists of groups (shipping rows).
+_FORMULA_TEXT = st.one_of(_TEXT, st.sampled_from(["=1+1", "+49 30", "-5", "@me", "\tx",
+                                                  "\rx", "a\tb", "a\nb", "a\r\nb"]))
+_CELL_VALUE = st.one_of(
+    st.none(), _FORMULA_TEXT, st.integers(), st.booleans(),
+    st.decimals(allow_nan=False, allow_infinity=False, places=2),
+    st.lists(_FORMULA_TEXT, max_size=3),
+    st.lists(st.dictionaries(st.sampled_from(["country", "region", "service", "price"]),
+                             _FORMULA_TEXT, min_size=1, max_size=4), min_size=1, max_size=3))
+
+
+@settings(max_examples=400, derandomize=True, deadline=None, database=None)
+@given(st.sampled_from([("meta_catalog", "csv"), ("google_merchant", "tsv"),
+                        ("idealo", "csv")]),
+       st.booleans(), st.data())
+def test_generated_row_encoder_is_the_column_loop(output: tuple[str, str], guard: bool,
+                                                   data: st.DataObject) -> None:
+    writer = _delimited_writer(*output, guard)
+    names = st.sampled_from([*writer.columns, "not_a_column"])
+    item = data.draw(st.dictionaries(names, _CELL_VALUE, max_size=12))
+    assert _outcome(writer.encode, item) == _outcome(writer._encode_loop, item)

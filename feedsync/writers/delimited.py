@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
+from typing import Any
 
 from feedsync.channels.render import Group, Item, scalar_text
 from feedsync.writers.base import FeedWriter
@@ -50,6 +52,7 @@ class DelimitedWriter(FeedWriter):
         self._csv = csv.writer(self._buffer, delimiter=fmt.delimiter, lineterminator="\n",
                                quoting=csv.QUOTE_NONE if self.tab else csv.QUOTE_MINIMAL,
                                escapechar=None)
+        self._encode = self._compile_encode()
         self._write_row(headers)
 
     def _clean(self, text: str) -> str:
@@ -136,10 +139,47 @@ class DelimitedWriter(FeedWriter):
     position_independent = True
 
     def write(self, item: Item) -> None:
-        self.stream.write(self.encode(item))
+        self.stream.write(self._encode(item))
         self.count += 1
 
+    def _compile_encode(self) -> Callable[[Item], bytes]:
+        """`encode`, generated once per output: one straight run of lines per column.
+
+        The loop over the columns asked, for every cell, what is known when the output
+        opens (the column's name, whether the format is TSV, whether the formula guard is
+        on); here those are settled once, and a plain text cell needing nothing (most
+        cells) costs a lookup and a test or two. Anything else goes to `_text` and
+        `_cell`, which hold the one definition of what a cell becomes, as in
+        `_encode_loop` (the reference, held to this in tests/test_encoding_parity.py)."""
+        checks = ['"\\r" in v']
+        if self.tab:
+            checks += ['"\\t" in v', '"\\n" in v']
+        if self.guard:
+            checks.append("(v and v[0] in FORMULA_STARTS)")
+        needs_text = " or ".join(checks)
+        lines = ["def encode(item):", "    get = item.get"]
+        names = []
+        for index, name in enumerate(self.columns):
+            cell = f"c{index}"
+            names.append(cell)
+            lines += [f"    v = get({name!r})",
+                      "    if v is None:",
+                      f"        {cell} = ''",
+                      "    elif v.__class__ is str:",
+                      f"        {cell} = text(v) if {needs_text} else v",
+                      "    else:",
+                      f"        {cell} = cell({name!r}, v)"]
+        lines.append(f"    return row_bytes([{', '.join(names)}])")
+        namespace: dict[str, Any] = {"FORMULA_STARTS": FORMULA_STARTS, "text": self._text,
+                                     "cell": self._cell, "row_bytes": self._row_bytes}
+        exec("\n".join(lines), namespace)
+        return namespace["encode"]  # type: ignore[no-any-return]
+
     def encode(self, item: Item) -> bytes:
+        return self._encode(item)
+
+    def _encode_loop(self, item: Item) -> bytes:
+        """What `encode` does, as a loop over the columns (the generated code's reference)."""
         cells: list[str] = []
         append = cells.append
         tab = self.tab
