@@ -156,6 +156,84 @@ def test_opening_parts_lists_the_folder_a_fixed_number_of_times(
     assert len(listings) == few
 
 
+def _split_feed_memory(folder: Path, parts: int) -> tuple[float, int]:
+    """(bytes held per finished part, peak bytes allocated by the commit) of a split feed
+    of `parts` one-item parts, as tracemalloc counts them."""
+    import tracemalloc
+
+    spec = _spec(writer="json", max_items_per_file=1)
+    writer = open_writer(folder / "feed.json", spec, spec.formats["out"], FeedInfo())
+    tracemalloc.start()
+    try:
+        writer.write({"sku": "0"})
+        writer.write({"sku": "1"})  # the first part is finished
+        held = tracemalloc.get_traced_memory()[0]
+        for number in range(2, parts + 1):
+            writer.write({"sku": str(number)})
+        per_part = (tracemalloc.get_traced_memory()[0] - held) / (parts - 1)
+        tracemalloc.reset_peak()
+        before_commit = tracemalloc.get_traced_memory()[0]
+        writer.commit()
+        return per_part, tracemalloc.get_traced_memory()[1] - before_commit
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_split_feed_holds_a_few_bytes_per_finished_part(tmp_path: Path) -> None:
+    """Memory flat in catalog size: a finished part is kept as the tail of its temporary
+    file's name (about 13 bytes), and its commit makes the (temporary, target) pairs one
+    at a time. Before, every part's name (about 90 bytes) was kept, and the commit built
+    a list of Path pairs, the journal's JSON at once and a list of every part on disk:
+    43 MB for 40,000 eBay parts, about 1 KB a part."""
+    # First: what a first commit imports, and the tables (pathlib interns each part of
+    # a path) that grow once to hold a few thousand names.
+    _split_feed_memory(tmp_path / "warm-up", 3000)
+    _, few_commit = _split_feed_memory(tmp_path / "few", 300)
+    many_held, many_commit = _split_feed_memory(tmp_path / "many", 3000)
+    assert many_held < 40
+    assert (many_commit - few_commit) / 2700 < 40
+    names = sorted(p.name for p in (tmp_path / "many").iterdir())
+    assert len(names) == 3001 and names[0] == "feed.part0001.json"
+    assert json.loads((tmp_path / "many" / "feed.part3001.json").read_text()) == [
+        {"sku": "3000"}]
+
+
+def test_a_commit_killed_between_renames_leaves_the_journal_of_every_part(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The journal is written as the pairs are made, with the bytes json.dumps gives
+    for the list of them; the next run's recovery finishes the renames from it."""
+    from feedsync.writers import commit
+
+    spec = _spec(writer="json", max_items_per_file=1)
+    writer = open_writer(tmp_path / "feed.json", spec, spec.formats["out"], FeedInfo())
+    for number in range(5):
+        writer.write({"sku": str(number)})
+    real_replace = os.replace
+    renamed: list[str] = []
+
+    def replace_then_die(source: str, target: str) -> None:
+        if renamed:
+            raise KeyboardInterrupt  # the process dies here, after one rename
+        real_replace(source, target)
+        renamed.append(str(target))
+
+    monkeypatch.setattr(commit.os, "replace", replace_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        commit.commit_together(writer.staged())
+    monkeypatch.setattr(commit.os, "replace", real_replace)
+    (journal,) = tmp_path.glob(f"{commit.JOURNAL_PREFIX}*")
+    pairs = json.loads(journal.read_text())
+    assert journal.read_text() == json.dumps(pairs)
+    assert [Path(target).name for _, target in pairs] == [
+        f"feed.part000{n}.json" for n in range(1, 6)]
+    assert all(Path(tmp).name.startswith(f".{Path(target).name}.")
+               for tmp, target in pairs)
+    assert commit.recover(tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f"feed.part000{n}.json" for n in range(1, 6)]
+    assert json.loads((tmp_path / "feed.part0005.json").read_text()) == [{"sku": "4"}]
+
+
 def test_an_aborted_split_feed_leaves_no_part_nor_temporary_file(tmp_path: Path) -> None:
     spec = _spec(writer="json", max_items_per_file=2, document={"messages": "$items"})
     writer = open_writer(tmp_path / "feed.json", spec, spec.formats["out"], FeedInfo(),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import os
 import sys
+from collections.abc import Iterable
+from itertools import chain
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -108,15 +110,17 @@ class AtomicFile:
         return fd
 
 
-def sync_files(paths: list[Path]) -> None:
+def sync_files(paths: Iterable[Path]) -> None:
     """Make closed files durable: one `syncfs` of their file system where Linux offers it
     (a feed split into 40,000 parts then costs one sync, not 40,000 fsyncs), else an fsync
-    of each."""
-    if not paths:
+    of each. `paths` may be made as they are read: only the first is needed for syncfs."""
+    remaining = iter(paths)
+    first = next(remaining, None)
+    if first is None:
         return
-    if _syncfs(paths[0]):
+    if _syncfs(first):
         return
-    for path in paths:
+    for path in chain([first], remaining):
         try:
             fd = os.open(path, os.O_RDONLY)
             try:

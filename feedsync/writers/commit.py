@@ -25,7 +25,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 JOURNAL_PREFIX = ".feedsync-commit."
@@ -127,22 +127,31 @@ def sweep(directory: Path, prefix: str) -> int:
     return removed
 
 
-def commit_together(pairs: Iterable[tuple[Path, Path]]) -> None:
+def commit_together(pairs: Collection[tuple[Path, Path]]) -> None:
     """Rename each complete temporary file over its target, all or (after a kill, once
-    the next run recovers) all the same: see the module docstring."""
-    pairs = list(pairs)
+    the next run recovers) all the same: see the module docstring.
+
+    `pairs` is iterated several times and never copied: a split feed's are made one at a
+    time (feedsync.writers.parts.FinishedParts), 40,000 for eBay at 1,000,000 products,
+    and the journal is written as they come (the bytes `json.dumps` gives for the list)."""
     if not pairs:
         return
+    first = next(iter(pairs))
     if len(pairs) == 1:
-        os.replace(*pairs[0])
-        _fsync_directory(pairs[0][1].parent)
+        os.replace(*first)
+        _fsync_directory(first[1].parent)
         return
-    directory = pairs[0][1].parent
+    directory = first[1].parent
     fd, name = tempfile.mkstemp(prefix=JOURNAL_PREFIX, suffix=JOURNAL_SUFFIX, dir=directory)
     journal = Path(name)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, json.dumps([[str(t), str(f)] for t, f in pairs]).encode())
+        with open(fd, "wb", buffering=1 << 16, closefd=False) as out:
+            separator = b"["
+            for tmp, final in pairs:
+                out.write(separator + json.dumps([str(tmp), str(final)]).encode())
+                separator = b", "
+            out.write(b"]")
         os.fsync(fd)
         for directory_touched in {f.parent for _, f in pairs}:
             _fsync_directory(directory_touched)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator
+from itertools import chain
 from pathlib import Path
 from typing import Protocol
 
@@ -12,7 +14,7 @@ from feedsync.writers.commit import commit_together
 class Committable(Protocol):
     """What FeedWriter and PartedWriter offer for a joint commit."""
 
-    def staged(self) -> list[tuple[Path, Path]]: ...
+    def staged(self) -> Collection[tuple[Path, Path]]: ...
 
     def committed(self) -> None: ...
 
@@ -23,8 +25,7 @@ def commit_writers(writers: list[Committable]) -> None:
     """Finish every writer, then replace all their targets together (commit_together):
     a kill part-way leaves a journal the next run completes, never a mixed set."""
     try:
-        pairs = [pair for writer in writers for pair in writer.staged()]
-        commit_together(pairs)
+        commit_together(_Joined([writer.staged() for writer in writers]))
     except OSError as exc:
         for writer in writers:
             writer.abort()
@@ -36,3 +37,20 @@ def commit_writers(writers: list[Committable]) -> None:
         raise
     for writer in writers:
         writer.committed()
+
+
+class _Joined:
+    """Several writers' pairs as one collection, without copying them (a split feed's
+    are made as they are iterated: feedsync.writers.parts.FinishedParts)."""
+
+    def __init__(self, parts: list[Collection[tuple[Path, Path]]]) -> None:
+        self._parts = parts
+
+    def __len__(self) -> int:
+        return sum(len(part) for part in self._parts)
+
+    def __iter__(self) -> Iterator[tuple[Path, Path]]:
+        return chain.from_iterable(self._parts)
+
+    def __contains__(self, pair: object) -> bool:
+        return any(pair in part for part in self._parts)
