@@ -469,6 +469,15 @@ class Ledger:
             "WHERE feed = ? AND destination = ?", (feed, destination)).fetchone()
         items = db.execute("SELECT COUNT(*) FROM staged WHERE feed = ?", (feed,)).fetchone()[0]
         result = Diff(feed, destination, rows > 0, previous, items)
+        if not rows:
+            # The destination holds nothing of this feed (a first run): every staged item
+            # is added, and nothing is changed, unchanged or removed; no pass over them.
+            result.added = items
+            if sample and items:
+                result.sample_added = [r[0] for r in db.execute(
+                    "SELECT item_id FROM staged WHERE feed = ? ORDER BY item_id LIMIT ?",
+                    (feed, sample))]
+            return result
         horizon = self.now() + refresh_before if refresh_before is not None else None
         result.added, result.changed, result.unchanged, result.refresh = db.execute(
             "SELECT COUNT(*) FILTER (WHERE i.item_id IS NULL OR i.hash = X''), "
