@@ -876,13 +876,12 @@ class Stager:
         self._known: dict[str, bool] = {}  # per feed: the ledger holds its files' items
         self._db.execute("BEGIN")
 
-    def _batch(self, feed: str) -> list[tuple[str, str, bytes, bytes, int | None]]:
-        known = self._known.get(feed)
-        if known is None:
-            known = self._known[feed] = self._db.execute(
-                "SELECT 1 FROM items WHERE feed = ? AND destination = ? LIMIT 1",
-                (feed, FILE_DESTINATION)).fetchone() is not None
-        return self._known_rows if known else self._rows
+    def _look_up(self, feed: str) -> bool:
+        known = self._known[feed] = self._db.execute(
+            "SELECT 1 FROM items WHERE feed = ? AND destination = ? LIMIT 1",
+            (feed, FILE_DESTINATION)).fetchone() is not None
+        self._end_read()
+        return known
 
     def add(self, feed: str, item_id: str, item: dict[str, Any],
             pos: int | None = None) -> bytes:
@@ -895,7 +894,10 @@ class Stager:
                    pos: int | None = None) -> bytes:
         """`add`, for an item whose `staged_form` (`data`, `digest`) is already known (a
         worker process computed it); returns the digest."""
-        rows = self._batch(feed)
+        known = self._known.get(feed)
+        if known is None:
+            known = self._look_up(feed)
+        rows = self._known_rows if known else self._rows
         rows.append((feed, item_id, digest, data, pos))
         if len(rows) >= STAGE_BATCH:
             self.flush()
@@ -908,6 +910,15 @@ class Stager:
         if self._known_rows:
             self._db.executemany(_STAGE_KNOWN, self._known_rows)
             self._known_rows = []
+            self._end_read()
+
+    def _end_read(self) -> None:
+        """End the read of the ledger file a look-up began (staging is one transaction
+        of the temporary tables, but a `plan` in another process would otherwise hold
+        one snapshot of the file to the end of its run, holding up a build's
+        checkpoint meanwhile)."""
+        self._db.execute("COMMIT")
+        self._db.execute("BEGIN")
 
     def close(self) -> None:
         """Finish staging (temporary tables only: nothing reaches the ledger file)."""
