@@ -9,12 +9,13 @@ not confirmed yet) or sending (sent, not confirmed yet: the destination may hold
 an older version of it).
 
 A run first *stages* the items it built, into a temporary table of the same connection
-(nothing on disk changes), compares them in SQL against the ledger (`diff`), and only
-after a destination confirmed writes the result, in one transaction (`apply_file`,
-`apply_api`). Before an API publish it notes which items are about to be sent
-(`mark_sending`, write-ahead): a run killed after the API took an item but before the
-answer arrived leaves that item "sending", so the next run sends it again, or deletes it
-if it left the feed meanwhile; nothing the API may hold is ever forgotten. The confirmed
+(nothing on disk changes; an unchanged item without its JSON text, see `Stager`),
+compares them in SQL against the ledger (`diff`), and only after a destination
+confirmed writes the result, in one transaction (`apply_file`, `apply_api`). Before
+an API publish it notes which items are about to be sent (`mark_sending`, write-ahead):
+a run killed after the API took an item but before the answer arrived leaves that
+item "sending", so the next run sends it again, or deletes it if it left the feed
+meanwhile; nothing the API may hold is ever forgotten. The confirmed
 content a ledger claims is never changed by a killed run, and never claims an item the
 destination did not confirm. The anti-joins (added, removed) run in
 SQLite, so memory stays flat however large the catalog is.
