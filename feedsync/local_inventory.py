@@ -261,7 +261,8 @@ def _send(ledger: Ledger, destination: Destination, say: Callable[[str], None],
                           "google-merchant:// destination")
     diff = ledger.diff(LOCAL_FEED, destination.name, sample=0)
     rows = ledger.db.execute(
-        "SELECT s.item FROM staged s LEFT JOIN items i ON i.feed = s.feed AND "
+        "SELECT COALESCE(s.item, (SELECT c.item FROM contents c WHERE c.hash = s.hash)) "
+        "FROM staged s LEFT JOIN items i ON i.feed = s.feed AND "
         "i.destination = ? AND i.item_id = s.item_id WHERE s.feed = ? AND "
         "(i.item_id IS NULL OR i.hash != s.hash OR i.state != 0) ORDER BY s.item_id",
         (destination.name, LOCAL_FEED))

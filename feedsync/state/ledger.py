@@ -9,12 +9,13 @@ not confirmed yet) or sending (sent, not confirmed yet: the destination may hold
 an older version of it).
 
 A run first *stages* the items it built, into a temporary table of the same connection
-(nothing on disk changes), compares them in SQL against the ledger (`diff`), and only
-after a destination confirmed writes the result, in one transaction (`apply_file`,
-`apply_api`). Before an API publish it notes which items are about to be sent
-(`mark_sending`, write-ahead): a run killed after the API took an item but before the
-answer arrived leaves that item "sending", so the next run sends it again, or deletes it
-if it left the feed meanwhile; nothing the API may hold is ever forgotten. The confirmed
+(nothing on disk changes; an unchanged item without its JSON text, see `Stager`),
+compares them in SQL against the ledger (`diff`), and only after a destination
+confirmed writes the result, in one transaction (`apply_file`, `apply_api`). Before
+an API publish it notes which items are about to be sent (`mark_sending`, write-ahead):
+a run killed after the API took an item but before the answer arrived leaves that
+item "sending", so the next run sends it again, or deletes it if it left the feed
+meanwhile; nothing the API may hold is ever forgotten. The confirmed
 content a ledger claims is never changed by a killed run, and never claims an item the
 destination did not confirm. The anti-joins (added, removed) run in
 SQLite, so memory stays flat however large the catalog is.
@@ -106,7 +107,7 @@ CREATE TEMP TABLE IF NOT EXISTS staged (
     feed    TEXT NOT NULL,
     item_id TEXT NOT NULL,
     hash    BLOB NOT NULL,
-    item    TEXT NOT NULL,
+    item    TEXT,  -- NULL: the ledger already holds this content (see Stager)
     pos     INTEGER,
     PRIMARY KEY (feed, item_id)
 ) WITHOUT ROWID;
@@ -469,6 +470,15 @@ class Ledger:
             "WHERE feed = ? AND destination = ?", (feed, destination)).fetchone()
         items = db.execute("SELECT COUNT(*) FROM staged WHERE feed = ?", (feed,)).fetchone()[0]
         result = Diff(feed, destination, rows > 0, previous, items)
+        if not rows:
+            # The destination holds nothing of this feed (a first run): every staged item
+            # is added, and nothing is changed, unchanged or removed; no pass over them.
+            result.added = items
+            if sample and items:
+                result.sample_added = [r[0] for r in db.execute(
+                    "SELECT item_id FROM staged WHERE feed = ? ORDER BY item_id LIMIT ?",
+                    (feed, sample))]
+            return result
         horizon = self.now() + refresh_before if refresh_before is not None else None
         result.added, result.changed, result.unchanged, result.refresh = db.execute(
             "SELECT COUNT(*) FILTER (WHERE i.item_id IS NULL OR i.hash = X''), "
@@ -507,7 +517,8 @@ class Ledger:
                 limit: int | None = None) -> Iterator[tuple[str, str, str]]:
         """(id, old item JSON, new item JSON) of each changed item, by id."""
         yield from self._db.execute(
-            "SELECT s.item_id, COALESCE(c.item, '{}'), s.item FROM staged s JOIN items i ON "
+            "SELECT s.item_id, COALESCE(c.item, '{}'), COALESCE(s.item, (SELECT n.item "
+            "FROM contents n WHERE n.hash = s.hash), '{}') FROM staged s JOIN items i ON "
             "i.feed = s.feed AND i.destination = ? AND i.item_id = s.item_id LEFT JOIN "
             "contents c ON c.hash = i.hash WHERE s.feed = ? AND "
             "i.hash != X'' AND (i.hash != s.hash OR i.state != 0) ORDER BY s.item_id LIMIT ?",
@@ -627,7 +638,8 @@ class Ledger:
             db.execute(
                 "INSERT OR IGNORE INTO contents SELECT s.hash, s.item FROM confirmed c JOIN "
                 "staged s ON s.feed = c.feed AND s.item_id = c.item_id WHERE c.feed = ? AND "
-                "c.destination = ? AND c.deleted = 0 ORDER BY s.hash",  # see apply_file
+                "c.destination = ? AND c.deleted = 0 AND s.item IS NOT NULL "
+                "ORDER BY s.hash",  # see apply_file; NULL: already held (Stager)
                 (feed, destination))
             db.execute(
                 "DELETE FROM items WHERE feed = ? AND destination = ? AND item_id IN (SELECT "
@@ -660,18 +672,31 @@ class Ledger:
         Contents are keyed by hash, so each feed's new items land all over the table:
         feed by feed, every commit rewrites most of its pages; all feeds in one hash-ordered
         pass write each page once. Until `apply_file` commits, no item refers to them: a
-        reader sees nothing new, and a run that stops before drops them (`collect`)."""
+        reader sees nothing new, and a run that stops before drops them (`collect`).
+
+        A feed the destination holds nothing of yet (a first build) has only new items:
+        its staged items go in as they are, without looking each one up in `items`."""
         if not feeds:
             return
         db = self._db
-        marks = ", ".join("?" * len(feeds))
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute(
-                "INSERT OR IGNORE INTO contents SELECT s.hash, s.item FROM staged s LEFT JOIN "
-                "items i ON i.feed = s.feed AND i.destination = ? AND i.item_id = s.item_id "
-                f"WHERE s.feed IN ({marks}) AND (i.item_id IS NULL OR i.hash != s.hash) "
-                "ORDER BY s.hash", (destination, *feeds))
+            fresh = [f for f in feeds if not self._holds(f, destination)]
+            known = [f for f in feeds if f not in fresh]
+            parts, params = [], []
+            if fresh:
+                parts.append("SELECT s.hash, s.item FROM staged s WHERE s.feed IN "
+                             f"({', '.join('?' * len(fresh))}) AND s.item IS NOT NULL")
+                params += fresh
+            if known:
+                parts.append(
+                    "SELECT s.hash, s.item FROM staged s LEFT JOIN items i ON "
+                    "i.feed = s.feed AND i.destination = ? AND i.item_id = s.item_id WHERE "
+                    f"s.feed IN ({', '.join('?' * len(known))}) AND s.item IS NOT NULL AND "
+                    "(i.item_id IS NULL OR i.hash != s.hash)")
+                params += [destination, *known]
+            db.execute("INSERT OR IGNORE INTO contents SELECT hash, item FROM ("
+                       + " UNION ALL ".join(parts) + ") ORDER BY hash", params)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -687,6 +712,22 @@ class Ledger:
         now = self.now()
         db.execute("BEGIN IMMEDIATE")
         try:
+            if not self._holds(feed, destination):
+                # Nothing held there yet (a first build): every staged item is new, so
+                # there is nothing to delete and nothing to compare each item with.
+                deleted = 0
+                if not contents_stored:
+                    db.execute(
+                        "INSERT OR IGNORE INTO contents SELECT s.hash, s.item FROM staged s "
+                        "WHERE s.feed = ? AND s.item IS NOT NULL ORDER BY s.hash", (feed,))
+                db.execute(
+                    "INSERT OR REPLACE INTO items SELECT s.feed, ?, s.item_id, s.hash, ?, "
+                    "?, NULL, 0 FROM staged s WHERE s.feed = ?", (destination, now, now, feed))
+                sent = db.execute("SELECT changes()").fetchone()[0]
+                record = self._record_run(feed, destination, kind, now, diff, sent, deleted,
+                                          result, message)
+                db.execute("COMMIT")
+                return record
             db.execute(
                 "DELETE FROM items WHERE feed = ? AND destination = ? AND NOT EXISTS (SELECT 1 "
                 "FROM staged s WHERE s.feed = items.feed AND s.item_id = items.item_id)",
@@ -695,13 +736,15 @@ class Ledger:
             # Unchanged items keep their times; new and changed ones get now. Contents go
             # in in hash order: inserted in item order, each random hash touched another
             # page of a B-tree far bigger than SQLite's cache (1,000,000 rows: 24.7 s, most
-            # of it system time, against 5.5 s sorted, and a 16% smaller file).
+            # of it system time, against 5.5 s sorted, and a 16% smaller file). A staged
+            # item without its text (NULL) is one whose content the ledger holds (Stager).
             if not contents_stored:
                 db.execute(
                     "INSERT OR IGNORE INTO contents SELECT s.hash, s.item FROM staged s LEFT "
                     "JOIN items i ON i.feed = s.feed AND i.destination = ? AND "
-                    "i.item_id = s.item_id WHERE s.feed = ? AND (i.item_id IS NULL OR "
-                    "i.hash != s.hash) ORDER BY s.hash", (destination, feed))
+                    "i.item_id = s.item_id WHERE s.feed = ? AND s.item IS NOT NULL AND "
+                    "(i.item_id IS NULL OR i.hash != s.hash) ORDER BY s.hash",
+                    (destination, feed))
             db.execute(
                 "INSERT OR REPLACE INTO items SELECT s.feed, ?, s.item_id, s.hash, ?, "
                 "?, NULL, 0 FROM staged s LEFT JOIN items i ON i.feed = s.feed AND "
@@ -716,6 +759,11 @@ class Ledger:
             db.execute("ROLLBACK")
             raise
         return record
+
+    def _holds(self, feed: str, destination: str) -> bool:
+        """Whether the ledger has any item row of `feed` at `destination`."""
+        return self._db.execute("SELECT 1 FROM items WHERE feed = ? AND destination = ? "
+                                "LIMIT 1", (feed, destination)).fetchone() is not None
 
     def record_failure(self, feed: str, destination: str, kind: str, diff: Diff,
                        result: str, message: str) -> RunRecord:
@@ -802,37 +850,76 @@ class Ledger:
         return [r[0] for r in rows]
 
 
+# (Binding the JSON as bytes, `CAST(?4 AS TEXT)`, saves the decode per item but raised a
+# build's peak RSS by 14 MB at 260,000 items; the text is bound as str.)
+_STAGE = "INSERT OR REPLACE INTO staged VALUES (?1, ?2, ?3, ?4, ?5)"
+# For a feed whose files the ledger knows: an item whose content is the one the files
+# hold (an unchanged item, most items of a rebuild) is staged without its text, which
+# nothing would read (the ledger holds that content: `changed` reads it from there).
+_STAGE_KNOWN = (
+    "INSERT OR REPLACE INTO staged SELECT ?1, ?2, ?3, CASE WHEN EXISTS (SELECT 1 FROM "
+    f"items WHERE feed = ?1 AND destination = '{FILE_DESTINATION}' AND item_id = ?2 AND "
+    "hash = ?3) THEN NULL ELSE ?4 END, ?5")
+
+
 class Stager:
-    """Writes staged items in batches (one executemany per STAGE_BATCH items)."""
+    """Writes staged items in batches (one executemany per STAGE_BATCH items).
+
+    An item's text is staged only where the ledger may need it: to store a new or changed
+    content, or to show a changed item. Staged without it (NULL) is an item whose id and
+    hash the file destination holds; its content is in `contents`, which keeps every
+    content an item refers to until `collect` (at the end of a run, by the one writer)."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
         self._rows: list[tuple[str, str, bytes, str, int | None]] = []
+        self._known_rows: list[tuple[str, str, bytes, str, int | None]] = []
+        self._known: dict[str, bool] = {}  # per feed: the ledger holds its files' items
         self._db.execute("BEGIN")
+
+    def _look_up(self, feed: str) -> bool:
+        known = self._known[feed] = self._db.execute(
+            "SELECT 1 FROM items WHERE feed = ? AND destination = ? LIMIT 1",
+            (feed, FILE_DESTINATION)).fetchone() is not None
+        self._end_read()
+        return known
 
     def add(self, feed: str, item_id: str, item: dict[str, Any],
             pos: int | None = None) -> bytes:
         """Stage one rendered item of `feed` (`pos`: its place in the feed's item spool);
         returns its content hash."""
         data, digest = staged_form(item)
-        self._rows.append((feed, item_id, digest, data.decode("utf-8"), pos))
-        if len(self._rows) >= STAGE_BATCH:
-            self.flush()
-        return digest
+        return self.add_staged(feed, item_id, data, digest, pos)
 
     def add_staged(self, feed: str, item_id: str, data: bytes, digest: bytes,
                    pos: int | None = None) -> bytes:
         """`add`, for an item whose `staged_form` (`data`, `digest`) is already known (a
         worker process computed it); returns the digest."""
-        self._rows.append((feed, item_id, digest, data.decode("utf-8"), pos))
-        if len(self._rows) >= STAGE_BATCH:
+        known = self._known.get(feed)
+        if known is None:
+            known = self._look_up(feed)
+        rows = self._known_rows if known else self._rows
+        rows.append((feed, item_id, digest, data.decode("utf-8"), pos))
+        if len(rows) >= STAGE_BATCH:
             self.flush()
         return digest
 
     def flush(self) -> None:
-        self._db.executemany("INSERT OR REPLACE INTO staged VALUES (?, ?, ?, ?, ?)",
-                             self._rows)
-        self._rows = []
+        if self._rows:
+            self._db.executemany(_STAGE, self._rows)
+            self._rows = []
+        if self._known_rows:
+            self._db.executemany(_STAGE_KNOWN, self._known_rows)
+            self._known_rows = []
+            self._end_read()
+
+    def _end_read(self) -> None:
+        """End the read of the ledger file a look-up began (staging is one transaction
+        of the temporary tables, but a `plan` in another process would otherwise hold
+        one snapshot of the file to the end of its run, holding up a build's
+        checkpoint meanwhile)."""
+        self._db.execute("COMMIT")
+        self._db.execute("BEGIN")
 
     def close(self) -> None:
         """Finish staging (temporary tables only: nothing reaches the ledger file)."""
