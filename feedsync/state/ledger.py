@@ -761,9 +761,7 @@ class Ledger:
         return record
 
     def _holds(self, feed: str, destination: str) -> bool:
-        """Whether the ledger has any item row of `feed` at `destination`."""
-        return self._db.execute("SELECT 1 FROM items WHERE feed = ? AND destination = ? "
-                                "LIMIT 1", (feed, destination)).fetchone() is not None
+        return _holds(self._db, feed, destination)
 
     def record_failure(self, feed: str, destination: str, kind: str, diff: Diff,
                        result: str, message: str) -> RunRecord:
@@ -862,6 +860,12 @@ _STAGE_KNOWN = (
     "hash = ?3) THEN NULL ELSE ?4 END, ?5")
 
 
+def _holds(db: sqlite3.Connection, feed: str, destination: str) -> bool:
+    """Whether the ledger has any item row of `feed` at `destination`."""
+    return db.execute("SELECT 1 FROM items WHERE feed = ? AND destination = ? LIMIT 1",
+                      (feed, destination)).fetchone() is not None
+
+
 class Stager:
     """Writes staged items in batches (one executemany per STAGE_BATCH items).
 
@@ -878,9 +882,7 @@ class Stager:
         self._db.execute("BEGIN")
 
     def _look_up(self, feed: str) -> bool:
-        known = self._known[feed] = self._db.execute(
-            "SELECT 1 FROM items WHERE feed = ? AND destination = ? LIMIT 1",
-            (feed, FILE_DESTINATION)).fetchone() is not None
+        known = self._known[feed] = _holds(self._db, feed, FILE_DESTINATION)
         self._end_read()
         return known
 

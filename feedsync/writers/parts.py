@@ -36,9 +36,14 @@ def part_path(path: Path, number: int) -> Path:
     return path.with_name(f"{base}.part{number:04d}{extension}")
 
 
-def _numbered_parts(path: Path) -> list[tuple[int, Path]]:
+def _part_pattern(path: Path) -> re.Pattern[str]:
+    """The names of `path`'s numbered parts, the number as group 1."""
     base, extension = split_name(path)
-    pattern = re.compile(rf"^{re.escape(base)}\.part(\d{{4,}}){re.escape(extension)}$")
+    return re.compile(rf"^{re.escape(base)}\.part(\d{{4,}}){re.escape(extension)}$")
+
+
+def _numbered_parts(path: Path) -> list[tuple[int, Path]]:
+    pattern = _part_pattern(path)
     if not path.parent.is_dir():
         return []
     found = [(int(match.group(1)), candidate) for candidate in path.parent.iterdir()
@@ -57,8 +62,7 @@ def remove_stale_parts(path: Path, parts: int) -> None:
     The folder is scanned, not listed: after a split feed's commit it holds every part
     (40,000 for eBay at 1,000,000 products), and a list of them all with a Path each
     (about 12 MB there) would be memory that grows with the catalog."""
-    base, extension = split_name(path)
-    pattern = re.compile(rf"^{re.escape(base)}\.part(\d{{4,}}){re.escape(extension)}$")
+    pattern = _part_pattern(path)
     if not path.parent.is_dir():
         return
     try:
