@@ -95,6 +95,8 @@ _SCIENTIFIC = re.compile(r"^\d(?:[.,]\d+)?[eE]\+?\d+$")
 # (Google's Shoptimizer gtin_optimizer, support.google.com/merchants/answer/7000684 and
 # /6286302, checked 2026-12-02).
 _RESTRICTED_GTIN = re.compile(r"^(?:0[245]|2\d|98[1-4]|99)")
+# The same prefixes, for str.startswith (ASCII digits: `\d` is one of 0-9 there).
+_RESTRICTED_PREFIXES = ("02", "04", "05", "2", "981", "982", "983", "984", "99")
 _WEIGHT_UNITS = {"kg": "kg", "kgs": "kg", "kilo": "kg", "kilos": "kg", "kilogram": "kg",
                  "kilograms": "kg", "g": "g", "gr": "g", "grs": "g", "gram": "g",
                  "grams": "g", "lb": "lb", "lbs": "lb", "pound": "lb", "pounds": "lb",
@@ -126,6 +128,9 @@ _WEIGHT = re.compile(r"^\s*([0-9.,]+)\s*([A-Za-z]*)\.?\s*$")
 class _FrozenList(tuple):  # type: ignore[type-arg]
     """A memoised list value, copied back into a fresh list for each product."""
 _ABSOLUTE_HTTP = re.compile(r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s]+(?:[/?#]|$)")
+# `|`-separated URLs, each of a lower-case scheme and a host starting with a letter or a
+# digit: in a cell without white space, each part one _ABSOLUTE_HTTP accepts.
+_PLAIN_URL_LIST = re.compile(r"https?://[A-Za-z0-9][^|]*(?:\|https?://[A-Za-z0-9][^|]*)*")
 _WHITESPACE = re.compile(r"\s")
 _MULTI_SPLIT = re.compile(r"\s*[,|\n]\s*")
 
@@ -333,7 +338,7 @@ class RowParser:
         """
         namespace: dict[str, Any] = {
             "FieldProblem": FieldProblem, "DateFormatError": DateFormatError,
-            "ABSOLUTE_HTTP": _ABSOLUTE_HTTP.match, "PLAIN_NUMBER": PLAIN_NUMBER.match,
+            "URL_LIST": _PLAIN_URL_LIST.fullmatch, "PLAIN_NUMBER": PLAIN_NUMBER.match,
             "Decimal": Decimal, "FrozenList": _FrozenList, "MEMO_SIZE": _MEMO_SIZE,
             "warn": self._warn, "warnings": self._warnings, "problem": self._field_problem,
             "template_failed": self._template_failed, "flush": self._field_warnings}
@@ -432,14 +437,17 @@ class RowParser:
             # A printable string has no control characters.
             return "raw.isprintable()", "raw"
         if convert == self._url:
-            # _url's own test of a URL to leave as it is.
-            return ('raw.isascii() and " " not in raw and raw.isprintable() and '
-                    'ABSOLUTE_HTTP(raw) is not None', "raw")
+            # _url's own test of a URL to leave as it is; printable ASCII without a space
+            # has no white space, so _ABSOLUTE_HTTP matches where the scheme is followed
+            # by a host (one starting with a letter or digit, here).
+            return ('raw.isascii() and " " not in raw and raw.isprintable() and ('
+                    'raw.startswith("https://") and raw[8:9].isalnum() or '
+                    'raw.startswith("http://") and raw[7:8].isalnum())', "raw")
         if convert == self._url_list and self.list_split is _MULTI_SPLIT:
-            # _url_list splits such a list at `|` and keeps every part as it is.
+            # _url_list splits such a list at `|` and keeps every part as it is: each is
+            # one the test above takes.
             return ('raw.isascii() and " " not in raw and "," not in raw and raw.isprintable()'
-                    ' and "" not in (parts := raw.split("|")) and all(map(ABSOLUTE_HTTP, '
-                    'parts))', "parts")
+                    ' and URL_LIST(raw) is not None', 'raw.split("|")')
         if convert == self._money:
             # split_money and parse_decimal's plain number (the same in every locale, in
             # bounds up to 15 characters, no separator to warn about): no currency code.
@@ -479,11 +487,12 @@ class RowParser:
     def _field_warnings(self, state: _ParseState, target: str, raw: str,
                         column: str | None) -> None:
         """The warnings a converter gave for one field, as issues."""
+        # Positional arguments: a warning per product (HTML removed) is usual, and
+        # keywords cost about a quarter of building the issue.
+        row, product_id, field, value = state.row, state.product_id, _public_name(target), raw[:200]
         for code, message in self._warnings:
-            state.issues.append(Issue(code, Severity.WARNING, message, row=state.row,
-                                      product_id=state.product_id,
-                                      field=_public_name(target), value=raw[:200],
-                                      column=column))
+            state.issues.append(Issue(code, Severity.WARNING, message, row, product_id,
+                                      field, value, None, column))
         self._warnings.clear()
 
     def raw_id(self, data: dict[str, str | None]) -> str | None:
@@ -732,7 +741,8 @@ class RowParser:
                                                "a GTIN has 8, 12, 13 or 14")
         if gs1_check_digit(digits[:-1]) != digits[-1]:
             raise FieldProblem(codes.INVALID_GTIN, f"GTIN {raw} fails the GS1 check digit")
-        if _RESTRICTED_GTIN.match(digits.zfill(13) if len(digits) < 14 else digits[1:]):
+        if (digits.zfill(13) if len(digits) < 14 else digits[1:]).startswith(
+                _RESTRICTED_PREFIXES):
             raise FieldProblem(codes.INVALID_GTIN, f"GTIN {raw} is a store-internal or coupon "
                                                "number, which channels reject")
         if len(digits) == 14 and digits[0] == "9":
@@ -782,6 +792,15 @@ class RowParser:
         return int(number)
 
     def _weight(self, raw: str, warn: Warn) -> Measure:
+        number, space, unit = raw.partition(" ")
+        if (space and unit in _WEIGHT_UNITS and number.isascii()
+                and number.replace(".", "").isdigit()):
+            # `0.5 kg`: what _WEIGHT reads as the number and a unit written as the table
+            # spells it (lower case), without the pattern.
+            try:
+                return Measure(parse_decimal(number, self.locale), _WEIGHT_UNITS[unit])
+            except NumberFormatError as exc:
+                raise FieldProblem(codes.INVALID_WEIGHT, f"{raw!r} is not a weight") from exc
         match = _WEIGHT.match(raw)
         if not match:
             raise FieldProblem(codes.INVALID_WEIGHT, f"{raw!r} is not a weight such as 0.5 kg")
