@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
+from dataclasses import MISSING, fields
 from datetime import tzinfo
 from decimal import Decimal
 from typing import Any
@@ -241,6 +242,7 @@ class RowParser:
             ("currency", "sale_price_start", "sale_price_end"))
         self._default_items = tuple(self.default_values.items())
         self._quanta: dict[str, Decimal] = {}  # a currency's smallest unit, by its code
+        self._product = self._compile_product()
 
     def _convert_defaults(self) -> dict[str, Any]:
         converted: dict[str, Any] = {}
@@ -421,6 +423,39 @@ class RowParser:
         exec("\n".join(lines), namespace)
         return namespace["parse_fields"]  # type: ignore[no-any-return]
 
+    def _compile_product(self) -> Callable[[dict[str, Any], int, dict[str, str]], Product]:
+        """`Product(row=row, extra=extra, **values)`, generated for this mapping: the
+        Product's fields positionally, each a `values.get` where parse() may have set it
+        and its default where it cannot have. (Keywords cost ~20K instructions a row,
+        matched against 36 parameters.) Where values could hold a key Product lacks, the
+        keyword call is kept, TypeError and all."""
+        possible = ({*self.mapping, *self.default_values}
+                    - {"images", "currency", "sale_price_start", "sale_price_end"}
+                    | {"id", "image_link", "additional_image_link", "price", "sale_price",
+                       "sale_price_effective_date", "identifier_exists"})
+        names = [f.name for f in fields(Product)]
+        if not possible <= set(names) - {"row", "extra"}:
+            return lambda values, row, extra: Product(row=row, extra=extra, **values)
+        arguments = []
+        for f in fields(Product):
+            if f.name in ("row", "extra"):
+                arguments.append(f.name)
+            elif f.name not in possible:
+                # Never in values: the field's own default (a fresh list where it has one).
+                arguments.append("[]" if f.default_factory is list else repr(f.default))
+            elif f.default_factory is list:
+                arguments.append(f"values[{f.name!r}] if {f.name!r} in values else []")
+            else:
+                arguments.append(f"get({f.name!r})")
+        assert all(f.default is None for f in fields(Product)
+                   if f.name not in ("id", "row", "extra") and f.default_factory is MISSING)
+        source = ("def product(values, row, extra):\n"
+                  "    get = values.get\n"
+                  f"    return Product({', '.join(arguments)})\n")
+        namespace: dict[str, Any] = {"Product": Product}
+        exec(source, namespace)
+        return namespace["product"]  # type: ignore[no-any-return]
+
     def _shortcut(self, convert: Converter) -> tuple[str, str] | None:
         """(test, value) as Python expressions of `raw` (a stripped, non-empty cell): where
         the test holds, the value is what `convert` returns for `raw`, without a warning.
@@ -553,7 +588,7 @@ class RowParser:
             values.pop("sale_price_start", None)
             values.pop("sale_price_end", None)
         values["id"] = product_id
-        return Product(row=row, extra=extra, **values), issues
+        return self._product(values, row, extra), issues
 
     def _date(self, raw: str, end_of_day: bool) -> Any:
         return parse_datetime(raw, locale=self.locale, tz=self.tz,
@@ -792,13 +827,13 @@ class RowParser:
         return int(number)
 
     def _weight(self, raw: str, warn: Warn) -> Measure:
-        number, space, unit = raw.partition(" ")
-        if (space and unit in _WEIGHT_UNITS and number.isascii()
+        number, space, written = raw.partition(" ")
+        if (space and written in _WEIGHT_UNITS and number.isascii()
                 and number.replace(".", "").isdigit()):
             # `0.5 kg`: what _WEIGHT reads as the number and a unit written as the table
             # spells it (lower case), without the pattern.
             try:
-                return Measure(parse_decimal(number, self.locale), _WEIGHT_UNITS[unit])
+                return Measure(parse_decimal(number, self.locale), _WEIGHT_UNITS[written])
             except NumberFormatError as exc:
                 raise FieldProblem(codes.INVALID_WEIGHT, f"{raw!r} is not a weight") from exc
         match = _WEIGHT.match(raw)
