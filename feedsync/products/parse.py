@@ -784,7 +784,8 @@ class RowParser:
             raise FieldProblem(codes.INVALID_GTIN, f"GTIN {raw} starts with the variable-measure "
                                                "indicator 9, which Google rejects")
         body = digits[:-1].lstrip("0")
-        if len(set(body)) <= 1 or body.startswith("123456789"):
+        # (No set of the digits: one repeated digit is one whose count is the length.)
+        if not body or body.count(body[0]) == len(body) or body.startswith("123456789"):
             raise FieldProblem(codes.INVALID_GTIN, f"GTIN {raw} is a placeholder (repeated or "
                                                "sequential digits), not a real GTIN")
         return digits
