@@ -18,7 +18,10 @@ _SYMBOLS = {"€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "₺": "TRY", 
             "R$": "BRL", "US$": "USD", "kr": None, "$": None}
 _SYMBOLS_LONGEST_FIRST = sorted(_SYMBOLS, key=len, reverse=True)
 _CURRENCY_RE = re.compile(r"(?<![A-Za-z])([A-Z]{3})(?![A-Za-z])")
-_PLAIN_NUMBER = re.compile(r"^\d+(?:\.\d{1,2})?$")
+# A number the same in every locale (15, 15.5, 15.50); parse.py's shortcuts test it too.
+PLAIN_NUMBER = re.compile(r"^\d+(?:\.\d{1,2})?$")
+# At most 15 integer and 12 fraction digits: always within _bounded's limits.
+_DOTTED_NUMBER = re.compile(r"([0-9]{1,15})\.([0-9]{1,12})")
 _NUMBER_CHARS = re.compile(r"[^0-9.,'\u00a0\u202f +\-]")
 # No price, weight or quantity needs more: 15 integer digits is a quadrillion, and together
 # with at most 12 decimals every value stays exact inside Decimal's default 28-digit context,
@@ -62,10 +65,17 @@ def parse_decimal(text: str, locale: str | None = None) -> Decimal:
     decides: in `es_ES` `12,5` is twelve and a half and `1.234` is one thousand two hundred
     and thirty-four; a separator followed by other than three digits is always decimal.
     """
-    if _PLAIN_NUMBER.match(text):  # 15, 15.5, 15.50: the same in every locale
+    if PLAIN_NUMBER.match(text):  # 15, 15.5, 15.50: the same in every locale
         # Up to 15 characters it has at most 15 integer and 2 fraction digits: in bounds.
         number = Decimal(text)
         return number if len(text) <= MAX_INTEGER_DIGITS else _bounded(number, text)
+    dotted = _DOTTED_NUMBER.fullmatch(text)
+    # (The locale is looked up first, as below: an unknown one fails the same way.)
+    if dotted is not None and not (_dot_groups(locale) and len(dotted[2]) == 3):
+        # 0.074, 1.2345: what the general path below makes of one dot between ASCII
+        # digits (a decimal point, unless three digits follow it in a locale that groups
+        # with dots), already in bounds.
+        return Decimal(text)
     raw = text.strip().replace("\u00a0", "").replace("\u202f", "").replace(" ", "")
     raw = raw.replace("'", "")  # Swiss grouping: 1'234.50
     if not raw or _NUMBER_CHARS.search(raw):
@@ -110,6 +120,13 @@ def parse_decimal(text: str, locale: str | None = None) -> Decimal:
     return _bounded(number, text)
 
 
+@lru_cache(maxsize=64)
+def _dot_groups(locale: str | None) -> bool:
+    """Whether `locale` reads `1.234` as one thousand two hundred and thirty-four."""
+    decimal_symbol, group_symbol = locale_separators(locale)
+    return group_symbol == "." and decimal_symbol != "."
+
+
 def _bounded(number: Decimal, text: str) -> Decimal:
     """`number`, or NumberFormatError when it has more digits than any real value has."""
     digits, exponent = len(number.as_tuple().digits), int(number.as_tuple().exponent)
@@ -126,7 +143,7 @@ def _bounded(number: Decimal, text: str) -> Decimal:
 def split_money(text: str) -> tuple[str, str | None]:
     """Separate the number from a currency code or symbol: `12,5 €` -> (`12,5`, `EUR`)."""
     value = text.strip()
-    if _PLAIN_NUMBER.match(value):
+    if PLAIN_NUMBER.match(value):
         return value, None
     code: str | None = None
     match = _CURRENCY_RE.search(value)

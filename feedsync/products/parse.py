@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
+from dataclasses import MISSING, fields
 from datetime import tzinfo
 from decimal import Decimal
 from typing import Any
@@ -34,11 +35,13 @@ from feedsync.checks.text import (
     remove_invalid_characters,
     repair_entity_debris,
     strip_html,
+    strip_simple_html,
 )
 from feedsync.config import SourceConfig
 from feedsync.errors import ConfigError
 from feedsync.products.dates import DateFormatError, parse_datetime
 from feedsync.products.numbers import (
+    PLAIN_NUMBER,
     NumberFormatError,
     currency_decimals,
     iso_currencies,
@@ -93,6 +96,8 @@ _SCIENTIFIC = re.compile(r"^\d(?:[.,]\d+)?[eE]\+?\d+$")
 # (Google's Shoptimizer gtin_optimizer, support.google.com/merchants/answer/7000684 and
 # /6286302, checked 2026-12-02).
 _RESTRICTED_GTIN = re.compile(r"^(?:0[245]|2\d|98[1-4]|99)")
+# The same prefixes, for str.startswith (ASCII digits: `\d` is one of 0-9 there).
+_RESTRICTED_PREFIXES = ("02", "04", "05", "2", "981", "982", "983", "984", "99")
 _WEIGHT_UNITS = {"kg": "kg", "kgs": "kg", "kilo": "kg", "kilos": "kg", "kilogram": "kg",
                  "kilograms": "kg", "g": "g", "gr": "g", "grs": "g", "gram": "g",
                  "grams": "g", "lb": "lb", "lbs": "lb", "pound": "lb", "pounds": "lb",
@@ -118,11 +123,15 @@ _MEMOISED = frozenset({
     "custom_label_0", "custom_label_1", "custom_label_2", "custom_label_3", "custom_label_4"})
 _MEMO_SIZE = 4096
 _GTIN_SEPARATORS = re.compile(r"[\s\-]")
+_WEIGHT = re.compile(r"^\s*([0-9.,]+)\s*([A-Za-z]*)\.?\s*$")
 
 
 class _FrozenList(tuple):  # type: ignore[type-arg]
     """A memoised list value, copied back into a fresh list for each product."""
 _ABSOLUTE_HTTP = re.compile(r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s]+(?:[/?#]|$)")
+# `|`-separated URLs, each of a lower-case scheme and a host starting with a letter or a
+# digit: in a cell without white space, each part one _ABSOLUTE_HTTP accepts.
+_PLAIN_URL_LIST = re.compile(r"https?://[A-Za-z0-9][^|]*(?:\|https?://[A-Za-z0-9][^|]*)*")
 _WHITESPACE = re.compile(r"\s")
 _MULTI_SPLIT = re.compile(r"\s*[,|\n]\s*")
 
@@ -225,6 +234,15 @@ class RowParser:
         self._warnings: list[tuple[str, str]] = []
         self.plan = self._plan()
         self._parse_fields = self._compile_fields()
+        # What parse() would otherwise look up on every row.
+        self._id_template = self.templates.get("id")
+        self._maps_images = "images" in self.mapping
+        # Mapped fields that help build others and are no Product field.
+        self._maps_helpers = not self.mapping.keys().isdisjoint(
+            ("currency", "sale_price_start", "sale_price_end"))
+        self._default_items = tuple(self.default_values.items())
+        self._quanta: dict[str, Decimal] = {}  # a currency's smallest unit, by its code
+        self._product = self._compile_product()
 
     def _convert_defaults(self) -> dict[str, Any]:
         converted: dict[str, Any] = {}
@@ -315,14 +333,16 @@ class RowParser:
         Each mapped field becomes a few straight lines: its cell, stripped; its value map
         and memo where it has them; its converter. What is known when the mapping is
         compiled (which column, whether a value map or a memo exists, one column or
-        several, a template) is decided here rather than on every row. Problems go to
-        `_field_problem` and warnings to `_field_warnings`, which hold the one definition of
-        what they mean; the tests of the parser run through this code.
+        several, a template, whether the value is a list) is decided here rather than on
+        every row. Problems go to `_field_problem` and warnings to `_field_warnings`,
+        which hold the one definition of what they mean; the tests of the parser run
+        through this code.
         """
         namespace: dict[str, Any] = {
             "FieldProblem": FieldProblem, "DateFormatError": DateFormatError,
-            "FrozenList": _FrozenList, "MEMO_SIZE": _MEMO_SIZE, "warn": self._warn,
-            "warnings": self._warnings, "problem": self._field_problem,
+            "URL_LIST": _PLAIN_URL_LIST.fullmatch, "PLAIN_NUMBER": PLAIN_NUMBER.match,
+            "Decimal": Decimal, "FrozenList": _FrozenList, "MEMO_SIZE": _MEMO_SIZE,
+            "warn": self._warn, "warnings": self._warnings, "problem": self._field_problem,
             "template_failed": self._template_failed, "flush": self._field_warnings}
         lines = ["def parse_fields(data, values, state):"]
         for index, (target, column, columns, template, value_map, convert,
@@ -330,47 +350,148 @@ class RowParser:
             namespace[f"convert_{index}"] = convert
             namespace[f"column_{index}"] = column
             namespace[f"columns_{index}"] = columns
+            # A memo of one plain column is keyed by the cell as read: a repeated cell is
+            # then settled before it is even stripped. (The value is a function of the
+            # cell alone: strip, value map, converter.)
+            by_cell = memo is not None and template is None and len(columns) == 1
+            key = "cell" if by_cell else "raw"
+            # Which converters give lists is known: a memoised list is kept as a tuple
+            # and copied out, so products never share a mutable value.
+            lists = convert in (self._url_list, self._shipping)
+            cached = "list(cached)" if lists else "cached"
+            head: list[str] = []
             if template is not None:
                 namespace[f"template_{index}"] = template
-                lines += ["    try:",
-                          f"        raw = template_{index}(data).strip()",
-                          "    except FieldProblem as failure:",
-                          f"        template_failed(state, failure, {target!r})",
-                          "        raw = ''"]
+                head += ["try:",
+                         f"    raw = template_{index}(data).strip()",
+                         "except FieldProblem as failure:",
+                         f"    template_failed(state, failure, {target!r})",
+                         "    raw = ''"]
+            elif by_cell:
+                namespace[f"memo_{index}"] = memo
+                head += [f"cell = data.get({column!r})",
+                         f"cached = memo_{index}.get(cell)",
+                         "if cached is not None:",
+                         f"    values[{target!r}] = {cached}",
+                         "else:",
+                         "    raw = (cell or '').strip()"]
             elif len(columns) == 1:
-                lines.append(f"    raw = (data.get({column!r}) or '').strip()")
+                head.append(f"raw = (data.get({column!r}) or '').strip()")
             else:
-                lines.append(f"    raw = '\\n'.join(v for c in columns_{index} "
-                             "if (v := (data.get(c) or '').strip())).strip()")
-            lines.append("    if raw:")
+                head.append(f"raw = '\\n'.join(v for c in columns_{index} "
+                            "if (v := (data.get(c) or '').strip())).strip()")
             body = []
             if value_map:
                 namespace[f"map_{index}"] = value_map
                 body.append(f"raw = map_{index}.get(raw.casefold(), raw)")
-            if memo is not None:
+            if memo is not None and not by_cell:
                 namespace[f"memo_{index}"] = memo
                 body += [f"cached = memo_{index}.get(raw)",
                          "if cached is not None:",
-                         f"    values[{target!r}] = (list(cached) if cached.__class__ is "
-                         "FrozenList else cached)",
+                         f"    values[{target!r}] = {cached}",
                          "else:"]
                 indent = "    "
             else:
                 indent = ""
-            body += [f"{indent}try:",
-                     f"{indent}    values[{target!r}] = value = convert_{index}(raw, warn)"]
-            if memo is not None:
-                body += [f"{indent}    if not warnings and len(memo_{index}) < MEMO_SIZE:",
-                         f"{indent}        memo_{index}[raw] = (FrozenList(value) if "
-                         "value.__class__ is list else value)"]
-            body += [f"{indent}except (FieldProblem, DateFormatError) as failure:",
-                     f"{indent}    problem(state, failure, {target!r}, raw, column_{index})",
-                     f"{indent}if warnings:",
-                     f"{indent}    flush(state, {target!r}, raw, column_{index})"]
-            lines += [f"        {line}" for line in body]
+            frozen = "FrozenList(value)" if lists else "value"
+            store = ([f"if not warnings and len(memo_{index}) < MEMO_SIZE:",
+                      f"    memo_{index}[{key}] = {frozen}"] if memo is not None else [])
+            value = "value = " if memo is not None else ""
+            general = ["try:",
+                       f"    values[{target!r}] = {value}convert_{index}(raw, warn)",
+                       *(f"    {line}" for line in store),
+                       "except (FieldProblem, DateFormatError) as failure:",
+                       f"    problem(state, failure, {target!r}, raw, column_{index})",
+                       "if warnings:",
+                       f"    flush(state, {target!r}, raw, column_{index})"]
+            shortcut = self._shortcut(convert)
+            if shortcut is not None:
+                # The usual value, settled inline; any other goes through the converter.
+                test, result = shortcut
+                general = [f"if {test}:",
+                           f"    values[{target!r}] = {value}{result}",
+                           *(f"    {line}" for line in store),
+                           "else:",
+                           *(f"    {line}" for line in general)]
+            body += [f"{indent}{line}" for line in general]
+            field_lines = [*head, "if raw:", *(f"    {line}" for line in body)]
+            if by_cell:
+                # Everything after the memo's hit is its `else:`.
+                field_lines = [*head, "    if raw:", *(f"        {line}" for line in body)]
+            lines += [f"    {line}" for line in field_lines]
         lines.append("    return None")
         exec("\n".join(lines), namespace)
         return namespace["parse_fields"]  # type: ignore[no-any-return]
+
+    def _compile_product(self) -> Callable[[dict[str, Any], int, dict[str, str]], Product]:
+        """`Product(row=row, extra=extra, **values)`, generated for this mapping: the
+        Product's fields positionally, each a `values.get` where parse() may have set it
+        and its default where it cannot have. (Keywords cost ~20K instructions a row,
+        matched against 36 parameters.) Where values could hold a key Product lacks, the
+        keyword call is kept, TypeError and all."""
+        possible = ({*self.mapping, *self.default_values}
+                    - {"images", "currency", "sale_price_start", "sale_price_end"}
+                    | {"id", "image_link", "additional_image_link", "price", "sale_price",
+                       "sale_price_effective_date", "identifier_exists"})
+        names = [f.name for f in fields(Product)]
+        if not possible <= set(names) - {"row", "extra"}:
+            return lambda values, row, extra: Product(row=row, extra=extra, **values)
+        arguments = []
+        for f in fields(Product):
+            if f.name in ("row", "extra"):
+                arguments.append(f.name)
+            elif f.name not in possible:
+                # Never in values: the field's own default (a fresh list where it has one).
+                arguments.append("[]" if f.default_factory is list else repr(f.default))
+            elif f.default_factory is list:
+                arguments.append(f"values[{f.name!r}] if {f.name!r} in values else []")
+            else:
+                arguments.append(f"get({f.name!r})")
+        assert all(f.default is None for f in fields(Product)
+                   if f.name not in ("id", "row", "extra") and f.default_factory is MISSING)
+        source = ("def product(values, row, extra):\n"
+                  "    get = values.get\n"
+                  f"    return Product({', '.join(arguments)})\n")
+        namespace: dict[str, Any] = {"Product": Product}
+        exec(source, namespace)
+        return namespace["product"]  # type: ignore[no-any-return]
+
+    def _shortcut(self, convert: Converter) -> tuple[str, str] | None:
+        """(test, value) as Python expressions of `raw` (a stripped, non-empty cell): where
+        the test holds, the value is what `convert` returns for `raw`, without a warning.
+
+        Most cells of a catalog are plain: a title without markup, a URL of printable ASCII,
+        a price of digits. Testing that inline saves the converter's call (and the calls it
+        makes) on every row; the tests in test_parse_shortcuts run both on many values.
+        """
+        if convert == self._text:
+            # needs_cleaning's own first test: when it holds, _clean_text returns raw.
+            return ('raw.isprintable() and "  " not in raw and "<" not in raw and "&" not in '
+                    'raw and ";" not in raw and "\\ufffd" not in raw', "raw")
+        if convert == self._id:
+            # A printable string has no control characters.
+            return "raw.isprintable()", "raw"
+        if convert == self._url:
+            # _url's own test of a URL to leave as it is; printable ASCII without a space
+            # has no white space, so _ABSOLUTE_HTTP matches where the scheme is followed
+            # by a host (one starting with a letter or digit, here).
+            return ('raw.isascii() and " " not in raw and raw.isprintable() and ('
+                    'raw.startswith("https://") and raw[8:9].isalnum() or '
+                    'raw.startswith("http://") and raw[7:8].isalnum())', "raw")
+        if convert == self._url_list and self.list_split is _MULTI_SPLIT:
+            # _url_list splits such a list at `|` and keeps every part as it is: each is
+            # one the test above takes.
+            return ('raw.isascii() and " " not in raw and "," not in raw and raw.isprintable()'
+                    ' and URL_LIST(raw) is not None', 'raw.split("|")')
+        if convert == self._money:
+            # split_money and parse_decimal's plain number (the same in every locale, in
+            # bounds up to 15 characters, no separator to warn about): no currency code.
+            return ("len(raw) <= 15 and PLAIN_NUMBER(raw) is not None and "
+                    "(amount := Decimal(raw)) > 0", "(amount, None)")
+        if convert == self._int:
+            # ASCII digits: parse_decimal's plain number, a whole one.
+            return "len(raw) <= 15 and raw.isascii() and raw.isdigit()", "int(raw)"
+        return None
 
     def _template_failed(self, state: _ParseState, problem: FieldProblem,
                          target: str) -> None:
@@ -401,11 +522,12 @@ class RowParser:
     def _field_warnings(self, state: _ParseState, target: str, raw: str,
                         column: str | None) -> None:
         """The warnings a converter gave for one field, as issues."""
+        # Positional arguments: a warning per product (HTML removed) is usual, and
+        # keywords cost about a quarter of building the issue.
+        row, product_id, field, value = state.row, state.product_id, _public_name(target), raw[:200]
         for code, message in self._warnings:
-            state.issues.append(Issue(code, Severity.WARNING, message, row=state.row,
-                                      product_id=state.product_id,
-                                      field=_public_name(target), value=raw[:200],
-                                      column=column))
+            state.issues.append(Issue(code, Severity.WARNING, message, row, product_id,
+                                      field, value, None, column))
         self._warnings.clear()
 
     def raw_id(self, data: dict[str, str | None]) -> str | None:
@@ -426,22 +548,27 @@ class RowParser:
         data = source_row.data
         issues: list[Issue] = list(source_row.issues)
         values: dict[str, Any] = {}
-        failed = any(i.is_error for i in issues)
-        product_id = self.raw_id(data)
+        failed = any(i.is_error for i in issues) if issues else False
+        if self._id_template is None:  # raw_id, without its call
+            product_id = (data.get(self.id_column or "") or "").strip() or None
+        else:
+            product_id = self.raw_id(data)
         state = _ParseState(row, product_id, issues, failed)
         self._parse_fields(data, values, state)
+        # Every error found from here on sets state.failed (_field_problem,
+        # _template_failed); the ones _finish adds are warnings.
         failed = state.failed
         unreadable = state.unreadable
-        unreadable_sale = state.unreadable_sale
 
-        images = values.pop("images", None)
-        if images:
-            values.setdefault("image_link", images[0])
-            values.setdefault("additional_image_link", images[1:])
-        if unreadable_sale:
+        if self._maps_images:
+            images = values.pop("images", None)
+            if images:
+                values.setdefault("image_link", images[0])
+                values.setdefault("additional_image_link", images[1:])
+        if state.unreadable_sale:
             for name in _SALE_FIELDS:
                 values.pop(name, None)
-        for name, default in self.default_values.items():
+        for name, default in self._default_items:
             if values.get(name) in (None, "", []) and name not in unreadable:
                 values[name] = default
 
@@ -451,54 +578,52 @@ class RowParser:
                                 row=row, field="id", column=self.id_column))
             return None, issues
 
-        self._finish(values, issues, row, product_id, gtin_unreadable="gtin" in unreadable)
-        if failed or any(i.is_error for i in issues):
+        self._finish(values, issues, row, product_id, "gtin" in unreadable)
+        if failed:
             return None, issues
-        extra = {c: cell for c in self.extra_columns if (cell := data.get(c))}
-        values.pop("currency", None)
-        values.pop("sale_price_start", None)
-        values.pop("sale_price_end", None)
+        extra = ({c: cell for c in self.extra_columns if (cell := data.get(c))}
+                 if self.extra_columns else {})
+        if self._maps_helpers:
+            values.pop("currency", None)
+            values.pop("sale_price_start", None)
+            values.pop("sale_price_end", None)
         values["id"] = product_id
-        return Product(row=row, extra=extra, **values), issues
+        return self._product(values, row, extra), issues
 
     def _date(self, raw: str, end_of_day: bool) -> Any:
         return parse_datetime(raw, locale=self.locale, tz=self.tz,
                               date_format=self.source.date_format, end_of_day=end_of_day)
 
     def _finish(self, values: dict[str, Any], issues: list[Issue], row: int,
-                product_id: str, *, gtin_unreadable: bool = False) -> None:
+                product_id: str, gtin_unreadable: bool = False) -> None:
         """Checks across fields: currencies, sale price and window, identifiers.
 
         A problem with the price removes the product everywhere (every channel needs a
         price); a problem with the sale leaves the sale out, with a warning."""
 
-        def drop_sale(code: str, message: str, value: str | None = None,
-                      field: str = "sale_price") -> None:
-            issues.append(Issue(code, Severity.WARNING,
-                                f"{message}; the sale price and its dates are left out",
-                                row=row, product_id=product_id, field=field, value=value))
-            for name in _SALE_FIELDS:
-                values.pop(name, None)
-
         currency = values.get("currency") or self.default_currency
+        quanta = self._quanta
         for name in ("price", "sale_price"):
             amount = values.get(name)
             if not isinstance(amount, tuple):  # (Decimal, currency or None)
                 continue
             value, code = amount
             code = code or currency
+            if code and (quantum := quanta.get(code)) is None:
+                quantum = quanta[code] = _quantum(currency_decimals(code))
             if not code:
                 problem = (codes.MISSING_CURRENCY,
                            f"{name} {value} has no currency; write it in the cell "
                            "(15.00 EUR) or set source.defaults.currency")
-            elif value != value.quantize(_quantum(decimals := currency_decimals(code))):
+            elif value != value.quantize(quantum):
+                decimals = currency_decimals(code)
                 problem = (codes.TOO_MANY_DECIMALS,
                            f"{name} {value} has more decimals than {code} allows ({decimals})")
             else:
                 values[name] = Money(value, code)
                 continue
             if name == "sale_price":
-                drop_sale(*problem, str(value))
+                self._drop_sale(values, issues, row, product_id, *problem, str(value))
                 continue
             issues.append(Issue(
                 problem[0], Severity.WARNING,
@@ -511,8 +636,9 @@ class RowParser:
         price, sale = values.get("price"), values.get("sale_price")
         if isinstance(sale, Money) and isinstance(price, Money):
             if sale.currency != price.currency:
-                drop_sale(codes.CURRENCY_MISMATCH, f"sale_price is in {sale.currency} but "
-                          f"price in {price.currency}", str(sale))
+                self._drop_sale(values, issues, row, product_id, codes.CURRENCY_MISMATCH,
+                                f"sale_price is in {sale.currency} but price in "
+                                f"{price.currency}", str(sale))
             elif sale.amount >= price.amount:
                 issues.append(Issue(codes.SALE_PRICE_NOT_LOWER, Severity.WARNING,
                                     f"sale_price {sale} is not lower than price {price}; "
@@ -530,13 +656,25 @@ class RowParser:
                                 field="sale_price_effective_date"))
         window = values.get("sale_price_effective_date")
         if window and window.end <= window.start:
-            drop_sale(codes.INVALID_SALE_WINDOW, "the sale ends before it starts",
-                      field="sale_price_effective_date")
+            self._drop_sale(values, issues, row, product_id, codes.INVALID_SALE_WINDOW,
+                            "the sale ends before it starts", None,
+                            "sale_price_effective_date")
         # A product whose GTIN could not be read has one: saying identifier_exists=no
         # for it would be false (Google disapproves that), so it is left unsaid.
         if "identifier_exists" not in values and not gtin_unreadable and not values.get(
                 "gtin") and not (values.get("brand") and values.get("mpn")):
             values["identifier_exists"] = False
+
+    def _drop_sale(self, values: dict[str, Any], issues: list[Issue], row: int,
+                   product_id: str, code: str, message: str, value: str | None,
+                   field: str = "sale_price") -> None:
+        """Leave the sale out of `values`, with a warning saying why. (A method, not a
+        closure in _finish: its cells slowed every use of the names it shares.)"""
+        issues.append(Issue(code, Severity.WARNING,
+                            f"{message}; the sale price and its dates are left out",
+                            row=row, product_id=product_id, field=field, value=value))
+        for name in _SALE_FIELDS:
+            values.pop(name, None)
 
     # -- converters: raw string -> typed value, or FieldProblem ------------------------
 
@@ -549,6 +687,14 @@ class RowParser:
         return _clean_text(raw, warn, keep_newlines=False)
 
     def _description(self, raw: str, warn: Warn) -> str:
+        if "<" in raw and not has_control_or_invalid_characters(raw) and (
+                ";" not in raw or not has_entity_debris(raw)):
+            # Nothing for _clean_text to do before strip_html: for simple markup (a tag
+            # at least, so both needs_cleaning and has_html hold), the same text at once.
+            text = strip_simple_html(raw)
+            if text is not None:
+                warn(codes.HTML_IN_TEXT, _HTML_REMOVED)
+                return text
         return _clean_text(raw, warn, keep_newlines=True)
 
     def _url(self, raw: str, warn: Warn) -> str:
@@ -619,6 +765,34 @@ class RowParser:
             parse_datetime(end, end_of_day=True, locale=locale, tz=tz, date_format=date_format))
 
     def _gtin(self, raw: str, warn: Warn) -> str:
+        if raw.isascii() and raw.isdigit() and len(raw) != 10:
+            # The usual GTIN: ASCII digits as they are, not an ISBN-10, and (without an
+            # `e`) not a number a spreadsheet rewrote.
+            digits = raw
+        else:
+            digits = self._gtin_digits(raw, warn)
+        if len(digits) not in (8, 12, 13, 14):
+            raise FieldProblem(codes.INVALID_GTIN, f"GTIN {raw} has {len(digits)} digits; "
+                                               "a GTIN has 8, 12, 13 or 14")
+        if gs1_check_digit(digits[:-1]) != digits[-1]:
+            raise FieldProblem(codes.INVALID_GTIN, f"GTIN {raw} fails the GS1 check digit")
+        if (digits.zfill(13) if len(digits) < 14 else digits[1:]).startswith(
+                _RESTRICTED_PREFIXES):
+            raise FieldProblem(codes.INVALID_GTIN, f"GTIN {raw} is a store-internal or coupon "
+                                               "number, which channels reject")
+        if len(digits) == 14 and digits[0] == "9":
+            raise FieldProblem(codes.INVALID_GTIN, f"GTIN {raw} starts with the variable-measure "
+                                               "indicator 9, which Google rejects")
+        body = digits[:-1].lstrip("0")
+        # (No set of the digits: one repeated digit is one whose count is the length.)
+        if not body or body.count(body[0]) == len(body) or body.startswith("123456789"):
+            raise FieldProblem(codes.INVALID_GTIN, f"GTIN {raw} is a placeholder (repeated or "
+                                               "sequential digits), not a real GTIN")
+        return digits
+
+    def _gtin_digits(self, raw: str, warn: Warn) -> str:
+        """The digits of a GTIN written otherwise than as plain ASCII digits (or of 10
+        digits, maybe an ISBN-10), or FieldProblem."""
         if _SCIENTIFIC.match(raw):
             raise FieldProblem(codes.INVALID_GTIN, f"{raw} looks like a GTIN that a spreadsheet "
                                                "turned into a number; format the column as text")
@@ -634,22 +808,6 @@ class RowParser:
         # int() refuses: such a GTIN crashed the build (exit 70).
         if not (digits.isascii() and digits.isdigit()):
             raise FieldProblem(codes.INVALID_GTIN, f"GTIN {raw} must contain only digits")
-        if len(digits) not in (8, 12, 13, 14):
-            raise FieldProblem(codes.INVALID_GTIN, f"GTIN {raw} has {len(digits)} digits; "
-                                               "a GTIN has 8, 12, 13 or 14")
-        if gs1_check_digit(digits[:-1]) != digits[-1]:
-            raise FieldProblem(codes.INVALID_GTIN, f"GTIN {raw} fails the GS1 check digit")
-        gtin14 = digits.zfill(14)
-        if _RESTRICTED_GTIN.match(gtin14[1:]):
-            raise FieldProblem(codes.INVALID_GTIN, f"GTIN {raw} is a store-internal or coupon "
-                                               "number, which channels reject")
-        if len(digits) == 14 and digits[0] == "9":
-            raise FieldProblem(codes.INVALID_GTIN, f"GTIN {raw} starts with the variable-measure "
-                                               "indicator 9, which Google rejects")
-        body = digits[:-1].lstrip("0")
-        if len(set(body)) <= 1 or body.startswith("123456789"):
-            raise FieldProblem(codes.INVALID_GTIN, f"GTIN {raw} is a placeholder (repeated or "
-                                               "sequential digits), not a real GTIN")
         return digits
 
     def _bool(self, raw: str, warn: Warn) -> bool:
@@ -670,7 +828,16 @@ class RowParser:
         return int(number)
 
     def _weight(self, raw: str, warn: Warn) -> Measure:
-        match = re.match(r"^\s*([0-9.,]+)\s*([A-Za-z]*)\.?\s*$", raw)
+        number, space, written = raw.partition(" ")
+        if (space and written in _WEIGHT_UNITS and number.isascii()
+                and number.replace(".", "").isdigit()):
+            # `0.5 kg`: what _WEIGHT reads as the number and a unit written as the table
+            # spells it (lower case), without the pattern.
+            try:
+                return Measure(parse_decimal(number, self.locale), _WEIGHT_UNITS[written])
+            except NumberFormatError as exc:
+                raise FieldProblem(codes.INVALID_WEIGHT, f"{raw!r} is not a weight") from exc
+        match = _WEIGHT.match(raw)
         if not match:
             raise FieldProblem(codes.INVALID_WEIGHT, f"{raw!r} is not a weight such as 0.5 kg")
         if match[2] and match[2].lower() not in _WEIGHT_UNITS:
@@ -769,6 +936,9 @@ def gs1_check_digit(body: str) -> str:
     return str(-total % 10)
 
 
+_HTML_REMOVED = "HTML markup was removed (channels want plain text)"
+
+
 def _clean_text(raw: str, warn: Warn, *, keep_newlines: bool) -> str:
     """Plain text for channels: control characters and HTML removed (with a warning each),
     white space collapsed; line breaks kept only where the field allows them."""
@@ -787,7 +957,7 @@ def _clean_text(raw: str, warn: Warn, *, keep_newlines: bool) -> str:
                                   "were repaired")
         raw = repair_entity_debris(raw)
     if has_html(raw):
-        warn(codes.HTML_IN_TEXT, "HTML markup was removed (channels want plain text)")
+        warn(codes.HTML_IN_TEXT, _HTML_REMOVED)
         text = strip_html(raw)
         return text if keep_newlines else collapse_whitespace(text)
     return collapse_whitespace(raw, keep_newlines=keep_newlines)
