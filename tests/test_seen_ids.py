@@ -7,8 +7,6 @@ from __future__ import annotations
 import random
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from feedsync import seen_ids
 from feedsync.seen_ids import SeenIds
@@ -50,9 +48,13 @@ def test_ids_of_every_length_and_script_match_a_dict() -> None:
         assert len(seen) == len(reference)
 
 
-@given(st.lists(st.text(max_size=12), max_size=300))
-@settings(max_examples=200, deadline=None)
-def test_any_ids_match_a_dict(ids: list[str]) -> None:
+@pytest.mark.parametrize("seed", range(20))
+def test_short_ids_from_a_small_alphabet_match_a_dict(seed: int) -> None:
+    # (Seeded rather than hypothesis: importing hypothesis here, before the writers'
+    # tracemalloc tests, made one of them see its import's allocations.)
+    rng = random.Random(seed)
+    ids = ["".join(rng.choice("ab\u00e9\udc80") for _ in range(rng.randrange(6)))
+           for _ in range(300)]
     reference: dict[str, int] = {}
     with SeenIds() as seen:
         for row, product_id in enumerate(ids + ids):
