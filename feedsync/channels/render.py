@@ -324,21 +324,25 @@ def _rule_settles_quietly(rule: RuleSpec) -> Callable[[Product, Item], bool]:
     def options(wanted: str | list[str]) -> frozenset[str]:
         return frozenset([wanted] if isinstance(wanted, str) else wanted)
 
-    when = [(name, options(wanted)) for name, wanted in rule.when.items()]
-    unless = [(name, options(unwanted)) for name, unwanted in rule.unless.items()]
+    # Product.get resolved once per name (value_getter), not a method call per product
+    when = [(value_getter(name), options(wanted)) for name, wanted in rule.when.items()]
+    unless = [(value_getter(name), options(unwanted))
+              for name, unwanted in rule.unless.items()]
     # Only a plain requirement can be settled here; patterns, reports and exclusions
     # leave the decision to the full definition once `when` and `unless` allow the rule.
     decides = not (rule.when_matches or rule.report or rule.exclude)
     require, require_any = list(rule.require), list(rule.require_any)
 
     def settles(product: Product, item: Item) -> bool:
-        for name, wanted in when:
-            actual = product.get(name)
-            if actual is None or _text(actual) not in wanted:
+        for get, wanted in when:
+            actual = get(product)
+            if actual is None or (actual if actual.__class__ is str
+                                  else _text(actual)) not in wanted:
                 return True
-        for name, unwanted in unless:
-            actual = product.get(name)
-            if actual is not None and _text(actual) in unwanted:
+        for get, unwanted in unless:
+            actual = get(product)
+            if actual is not None and (actual if actual.__class__ is str
+                                       else _text(actual)) in unwanted:
                 return True
         return decides and all(item.get(n) for n in require) and (
             not require_any or any(item.get(n) for n in require_any))
