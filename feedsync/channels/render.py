@@ -350,6 +350,49 @@ def _rule_settles_quietly(rule: RuleSpec) -> Callable[[Product, Item], bool]:
     return settles
 
 
+def _compile_rule_tests(rules: list[RuleSpec]) -> Callable[[Product, Item], list[int]]:
+    """Every rule's quick test (`_rule_settles_quietly`, the definition) in one function
+    generated once per channel: the indexes of the rules it cannot settle, in order (most
+    products: none). Per product this saves a call, a loop and a generator per rule: ~17K
+    instructions a product for Google's three rules, most of them."""
+    lines = ["def unsettled(product, item):", "    pending = []"]
+    namespace: dict[str, Any] = {"text": _text}
+
+    def text_of(name: str) -> str:
+        return f"({name} if {name}.__class__ is str else text({name}))"
+
+    for index, rule in enumerate(rules):
+        conditions = []
+        for number, (name, wanted) in enumerate(rule.when.items()):
+            namespace[f"get_{index}_{number}"] = value_getter(name)
+            namespace[f"when_{index}_{number}"] = frozenset(
+                [wanted] if isinstance(wanted, str) else wanted)
+            conditions.append(f"(a := get_{index}_{number}(product)) is not None and "
+                              f"{text_of('a')} in when_{index}_{number}")
+        for number, (name, unwanted) in enumerate(rule.unless.items()):
+            namespace[f"get_u{index}_{number}"] = value_getter(name)
+            namespace[f"unless_{index}_{number}"] = frozenset(
+                [unwanted] if isinstance(unwanted, str) else unwanted)
+            conditions.append(f"((u := get_u{index}_{number}(product)) is None or "
+                              f"{text_of('u')} not in unless_{index}_{number})")
+        # Only a plain requirement can be settled here, as in _rule_settles_quietly.
+        if not (rule.when_matches or rule.report or rule.exclude):
+            required = [f"item.get({name!r})" for name in rule.require]
+            if rule.require_any:
+                required.append("(" + " or ".join(f"item.get({name!r})"
+                                                  for name in rule.require_any) + ")")
+            if required:
+                conditions.append(f"not ({' and '.join(required)})")
+            else:
+                conditions.append("False")  # nothing required: it settles once it applies
+        test = " and ".join(f"({c})" for c in conditions) or "True"
+        lines.append(f"    if {test}:")
+        lines.append(f"        pending.append({index})")
+    lines.append("    return pending")
+    exec("\n".join(lines), namespace)
+    return namespace["unsettled"]  # type: ignore[no-any-return]
+
+
 def _compile_fields(fields: list[_FieldRenderer],
                     general: Callable[[int, Any, Product, Item, list[Issue]], bool],
                     ) -> Callable[[Product, Item, list[Issue]], bool]:
@@ -456,6 +499,7 @@ class ChannelRenderer:
         self.fields = [_FieldRenderer(f, channel, context) for f in spec.fields]
         self.rules = spec.rules
         self._rules = [(rule, _rule_settles_quietly(rule)) for rule in spec.rules]
+        self._unsettled = _compile_rule_tests(spec.rules)
         self.localize = localize
         self._render_fields = _compile_fields(self.fields, self._render_field)
         self.product_types = _ProductTypeCheck.for_spec(spec, channel, context or {})
@@ -476,9 +520,8 @@ class ChannelRenderer:
                                 f"{self.spec.title}: a field template failed: {exc}",
                                 row=product.row, product_id=product.id, channel=self.channel))
             return None, issues
-        for rule, settles in self._rules:
-            if settles(product, item):
-                continue
+        for index in self._unsettled(product, item):  # the rules quick tests do not settle
+            rule = self.rules[index]
             issue = self._apply_rule(rule, product, item)
             if issue is not None:
                 issues.append(issue)
