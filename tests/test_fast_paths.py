@@ -304,3 +304,24 @@ def test_image_lists_split_without_the_pattern_where_they_hold_no_white_space() 
         raw = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 10)))
         if "," not in raw and " " not in raw and raw.isprintable():
             assert raw.split("|") == _MULTI_SPLIT.split(raw), repr(raw)
+
+
+def test_money_and_measure_formats_are_their_definitions() -> None:
+    """FORMATTERS' money and measure take a short cut for their own class; the
+    definitions are `_money` for a Money (else `_text`) and `_text`."""
+    from datetime import datetime, timezone
+    from decimal import Decimal
+
+    from feedsync.channels.render import FORMATTERS, _money, _text
+    from feedsync.products.product import DateWindow, Measure, Money
+
+    moment = datetime(2026, 12, 3, 9, 30, tzinfo=timezone.utc)
+    values: list[object] = [
+        Money(Decimal("9.5"), "EUR"), Money(Decimal("1500"), "CLP"), Money(Decimal("-0.005"),
+                                                                          "USD"),
+        Money(Decimal("1E+3"), "JPY"), Measure(Decimal("0.50"), "kg"), Measure(Decimal("3"), "g"),
+        "12 kg", Decimal("2.50"), True, False, 7, moment, DateWindow(moment, moment), None]
+    for value in values:
+        expected_money = _money(value) if isinstance(value, Money) else _text(value)
+        assert FORMATTERS["money"](value) == expected_money, value
+        assert FORMATTERS["measure"](value) == _text(value), value

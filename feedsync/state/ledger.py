@@ -894,8 +894,10 @@ class Stager:
             pos: int | None = None) -> bytes:
         """Stage one rendered item of `feed` (`pos`: its place in the feed's item spool);
         returns its content hash."""
-        data, digest = staged_form(item)
-        return self.add_staged(feed, item_id, data, digest, pos)
+        # staged_form, inline: one call less for each item of every build
+        data = item_json_bytes(item)
+        return self.add_staged(feed, item_id, data,
+                               hashlib.blake2b(data, digest_size=16).digest(), pos)
 
     def add_staged(self, feed: str, item_id: str, data: bytes, digest: bytes,
                    pos: int | None = None) -> bytes:
