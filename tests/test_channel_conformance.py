@@ -4,6 +4,7 @@ required field is enforced, and every format's output parses with a safe parser.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -166,6 +167,14 @@ def _variants(spec_name: str) -> list:
                      Shipping("PT", Money(Decimal("0"), "EUR"), region="Madeira")]),
                  kitchen_sink_for(spec_name, additional_image_link=[
                      "https://cdn.example.com/" + "x" * 2100, "https://cdn.example.com/b.jpg"])]
+    # Dates on both sides of a year ahead of FEEDSYNC_NOW (tests/conftest.py), past
+    # ones, other offsets: the inline path for a date within its horizon.
+    now = datetime.fromisoformat("2026-11-28T12:00:00+01:00")
+    products += [kitchen_sink_for(spec_name, availability="preorder", availability_date=when)
+                 for when in (now, now + timedelta(days=365), now + timedelta(days=365, seconds=1),
+                              now + timedelta(days=20), now - timedelta(days=3000),
+                              now.astimezone(timezone(timedelta(hours=-7))) + timedelta(days=2),
+                              now.astimezone(timezone.utc) + timedelta(days=400))]
     return products
 
 
@@ -194,6 +203,10 @@ def test_a_rule_settled_by_the_quick_test_is_one_the_full_definition_finds_nothi
             for category in ("783", "1604")]
         for product in products:
             item, _, _ = _general_path_only(renderer, product)
+            # the generated test of every rule (what render uses) against each rule's own
+            assert renderer._unsettled(product, item) == [
+                index for index, (_, settles) in enumerate(renderer._rules)
+                if not settles(product, item)], name
             for rule, settles in renderer._rules:
                 if settles(product, item):
                     settled += 1
@@ -201,3 +214,61 @@ def test_a_rule_settled_by_the_quick_test_is_one_the_full_definition_finds_nothi
                 else:
                     passed_on += 1
     assert settled > 100 and passed_on > 10
+
+
+def test_the_generated_rule_tests_settle_what_each_rule_s_quick_test_settles() -> None:
+    """`_compile_rule_tests` (one generated function, what render uses) against
+    `_rule_settles_quietly`, on random rules over text, enum-like, money and boolean
+    fields (when, unless, require, require_any, patterns, reports, exclusions)."""
+    import random
+
+    from feedsync.channels.render import _compile_rule_tests, _rule_settles_quietly
+    from feedsync.channels.spec import RuleSpec
+    from tests.channel_helpers import kitchen_sink
+
+    rng = random.Random(3)
+    values = {"availability": ["in_stock", "preorder", None], "condition": ["new", "used"],
+              "brand": ["Acme", "", None], "identifier_exists": [True, False, None],
+              "price": [Money(Decimal("9.95"), "EUR"), None]}
+    wanted = {"availability": ["in_stock", "preorder"], "condition": ["new", "used"],
+              "brand": ["Acme", ""], "identifier_exists": ["yes", "no"],
+              "price": ["9.95 EUR", "1 EUR"]}
+    names = list(values)
+
+    def options(name: str) -> str | list[str]:
+        picked = rng.sample(wanted[name], rng.randint(1, 2))
+        return picked[0] if len(picked) == 1 and rng.random() < 0.5 else picked
+
+    def rule() -> RuleSpec:
+        when = {n: options(n) for n in rng.sample(names, rng.randint(0, 2))}
+        unless = {n: options(n) for n in rng.sample(names, rng.randint(0, 1))}
+        kind = rng.random()
+        if kind < 0.15 and when:
+            return RuleSpec(when=when, unless=unless, exclude=True)
+        if kind < 0.25 and when:
+            return RuleSpec(when=when, report=True, severity="info")
+        if kind < 0.35:
+            return RuleSpec(when=when, when_matches={"brand": "^A"}, require=["gtin"])
+        return RuleSpec(when=when, unless=unless,
+                        require=rng.sample(["brand", "gtin", "mpn"], rng.randint(0, 2)),
+                        require_any=rng.sample(["gtin", "mpn"], rng.randint(1, 2))
+                        if rng.random() < 0.4 else [])
+
+    checked = 0
+    for _ in range(300):
+        rules = []
+        while len(rules) < rng.randint(1, 4):
+            try:
+                rules.append(rule())
+            except ValueError:  # a rule the spec schema refuses (nothing required)
+                continue
+        generated = _compile_rule_tests(rules)
+        quick = [_rule_settles_quietly(r) for r in rules]
+        for _ in range(10):
+            product = kitchen_sink(**{n: rng.choice(v) for n, v in values.items()})
+            item = {n: rng.choice(["x", "", None]) for n in ("brand", "gtin", "mpn")}
+            assert generated(product, item) == [  # type: ignore[arg-type]
+                index for index, settles in enumerate(quick)
+                if not settles(product, item)], rules  # type: ignore[arg-type]
+            checked += 1
+    assert checked == 3000

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
+import pytest
 from stdnum import ean
 
 from feedsync.checks.text import collapse_by_regex, collapse_whitespace
@@ -129,15 +131,22 @@ def test_field_template_memo_gives_the_rendered_text_and_stops_when_inputs_do_no
     assert unique.get.memo is None  # switched off: the inputs never repeated
 
 
-def test_xml_item_encoding_checked_once_per_item_writes_what_escaping_each_value_writes(
-        ) -> None:
-    """RssWriter.encode looks for forbidden characters once in the item's bytes; the slow
-    path (`_encode_dropping`, every value through escape_text) is the definition."""
+def _rss_writer() -> Any:
+    from pathlib import Path
+
+    from feedsync.channels.loader import load_spec
+    from feedsync.config import FeedInfo
     from feedsync.writers.xml import RssWriter
 
-    writer = RssWriter.__new__(RssWriter)
-    writer.item_open, writer.item_close, writer.prefix, writer._tags = (
-        "<item>\n", "</item>\n", "g:", {})
+    spec = load_spec("google_merchant")
+    return RssWriter.for_encoding(Path("feed.xml"), spec, spec.formats["xml"], FeedInfo())
+
+
+def test_xml_item_encoding_checked_once_per_item_writes_what_escaping_each_value_writes(
+        ) -> None:
+    """RssWriter.encode looks for forbidden characters once per item; the slow path
+    (`_encode_dropping`, every value through escape_text) is the definition."""
+    writer = _rss_writer()
     rng = random.Random(11)
     alphabet = ["a", "Z", " ", "\n", "\t", "\r", "&", "<", ">", "é", "€", "\x00", "\x07",
                 "\x0b", "\x1f", "\x7f", "\x85", "\ufffe", "\uffff", "\ud800", "\U0001f600"]
@@ -155,6 +164,60 @@ def test_xml_item_encoding_checked_once_per_item_writes_what_escaping_each_value
             item["n"] = rng.choice([3, True, False, 1.5])
         expected = writer._encode_dropping(item)
         assert writer.encode(item) == expected, item
+        assert writer.encode_general(item) == expected, item
+
+
+def test_generated_xml_item_encoders_write_what_the_general_path_writes() -> None:
+    """The encoder generated per key set (ItemEncoder) against `encode_general`, its
+    definition: items of the spec's fields (texts, lists of texts, shipping groups) in
+    many shapes, with markup, %, the \\x01 and \\x02 it marks tags with, characters XML
+    forbids, non-text values and lists or groups where they are not expected."""
+    writer = _rss_writer()
+    fields = [f.name for f in writer.spec.fields]
+    rng = random.Random(23)
+    alphabet = ["a", "Z", " ", "\n", "\t", "&", "<", ">", "%", "%s", "é", "€", "\x01",
+                "\x02", "\x00", "\x0b", "\x7f", "\u00a0", "\ufffe", "\ud800", "\U0001f600"]
+    calm = ["a", "b", " ", "\n", "é", "&", ">", "-", "%"]
+
+    def text() -> str:
+        # mostly calm texts (the generated path), sometimes anything (its fallbacks)
+        chars = alphabet if rng.random() < 0.15 else calm
+        return "".join(rng.choice(chars) for _ in range(rng.randint(0, 8)))
+
+    def value(name: str) -> object:
+        odd = rng.random() < 0.05
+        if name == "additional_image_link" and not odd:
+            return [text() for _ in range(rng.randint(0, 3))]
+        if name == "shipping" and not odd:
+            return [{k: text() for k in rng.sample(["country", "region", "service", "price"],
+                                                    rng.randint(0, 3))}
+                    for _ in range(rng.randint(0, 2))]
+        if odd:
+            return rng.choice([3, True, 1.5, None, [text()], [{"a": text()}], {"a": "b"},
+                               "text", ["a", 3]])
+        return text()
+
+    # a feed has a few key sets (which optional fields an item has), some out of order
+    key_sets = [sorted(rng.sample(fields, rng.randint(1, 8)), key=fields.index)
+                for _ in range(60)]
+    for names in key_sets[:6]:
+        rng.shuffle(names)
+    generated = 0
+    for _ in range(20_000):
+        names = rng.choice(key_sets)
+        item = {name: value(name) for name in names}
+        try:
+            expected = writer.encode_general(item)
+        except (TypeError, AttributeError) as exc:  # a value no path can write
+            with pytest.raises(type(exc)):
+                writer.encode(item)
+            continue
+        assert writer.encode(item) == expected, item
+        encoder = writer._encoders.get(tuple(item))
+        if encoder is not None and encoder(item) is not None:
+            generated += 1
+    assert generated > 10_000  # most items took the generated path
+    assert 0 < len(writer._encoders) <= writer.MAX_ENCODERS
 
 
 def test_google_date_times_spelled_directly_are_what_strftime_spells() -> None:
@@ -241,3 +304,24 @@ def test_image_lists_split_without_the_pattern_where_they_hold_no_white_space() 
         raw = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 10)))
         if "," not in raw and " " not in raw and raw.isprintable():
             assert raw.split("|") == _MULTI_SPLIT.split(raw), repr(raw)
+
+
+def test_money_and_measure_formats_are_their_definitions() -> None:
+    """FORMATTERS' money and measure take a short cut for their own class; the
+    definitions are `_money` for a Money (else `_text`) and `_text`."""
+    from datetime import datetime, timezone
+    from decimal import Decimal
+
+    from feedsync.channels.render import FORMATTERS, _money, _text
+    from feedsync.products.product import DateWindow, Measure, Money
+
+    moment = datetime(2026, 12, 3, 9, 30, tzinfo=timezone.utc)
+    values: list[object] = [
+        Money(Decimal("9.5"), "EUR"), Money(Decimal("1500"), "CLP"), Money(Decimal("-0.005"),
+                                                                          "USD"),
+        Money(Decimal("1E+3"), "JPY"), Measure(Decimal("0.50"), "kg"), Measure(Decimal("3"), "g"),
+        "12 kg", Decimal("2.50"), True, False, 7, moment, DateWindow(moment, moment), None]
+    for value in values:
+        expected_money = _money(value) if isinstance(value, Money) else _text(value)
+        assert FORMATTERS["money"](value) == expected_money, value
+        assert FORMATTERS["measure"](value) == _text(value), value

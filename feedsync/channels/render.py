@@ -106,6 +106,21 @@ def _format_shipping(rule: Shipping) -> Group:
     return group
 
 
+def _money_text(value: Any) -> str:
+    """The `money` format: `_money` for Money, else `_text` (one call for a price, where
+    a lambda around `_money` made two)."""
+    if value.__class__ is Money:
+        return f"{format_amount(value.amount, value.currency)} {value.currency}"
+    return _money(value) if isinstance(value, Money) else _text(value)
+
+
+def _measure_text(value: Any) -> str:
+    """The `measure` format, `_text`: a Measure without `_text`'s isinstance chain."""
+    if value.__class__ is Measure:
+        return f"{value.value} {value.unit}"
+    return _text(value)
+
+
 def text_value(value: Any) -> str:
     """A typed value (Money, datetime, Measure, DateWindow...) as the feeds write it."""
     return _text(value)
@@ -149,14 +164,14 @@ def _boolean(value: Any) -> Value:
 
 FORMATTERS: dict[str, Callable[[Any], Value]] = {
     "text": _text,
-    "money": lambda v: _money(v) if isinstance(v, Money) else _text(v),
+    "money": _money_text,
     "amount": lambda v: format_amount(v.amount, v.currency) if isinstance(v, Money) else _text(v),
     "datetime": lambda v: format_iso_minutes(v) if isinstance(v, datetime) else _text(v),
     "date": lambda v: v.date().isoformat() if isinstance(v, datetime) else _text(v),
     "interval": _text,
     "yes_no": lambda v: ("yes" if v else "no") if isinstance(v, bool) else _text(v),
     "true_false": lambda v: ("true" if v else "false") if isinstance(v, bool) else _text(v),
-    "measure": _text,
+    "measure": _measure_text,
     "shipping": lambda v: [_shipping_group(r) for r in v],
     "list": lambda v: [_text(x) for x in v] if isinstance(v, list) else [_text(v)],
     "number": _number,
@@ -324,26 +339,73 @@ def _rule_settles_quietly(rule: RuleSpec) -> Callable[[Product, Item], bool]:
     def options(wanted: str | list[str]) -> frozenset[str]:
         return frozenset([wanted] if isinstance(wanted, str) else wanted)
 
-    when = [(name, options(wanted)) for name, wanted in rule.when.items()]
-    unless = [(name, options(unwanted)) for name, unwanted in rule.unless.items()]
+    # Product.get resolved once per name (value_getter), not a method call per product
+    when = [(value_getter(name), options(wanted)) for name, wanted in rule.when.items()]
+    unless = [(value_getter(name), options(unwanted))
+              for name, unwanted in rule.unless.items()]
     # Only a plain requirement can be settled here; patterns, reports and exclusions
     # leave the decision to the full definition once `when` and `unless` allow the rule.
     decides = not (rule.when_matches or rule.report or rule.exclude)
     require, require_any = list(rule.require), list(rule.require_any)
 
     def settles(product: Product, item: Item) -> bool:
-        for name, wanted in when:
-            actual = product.get(name)
-            if actual is None or _text(actual) not in wanted:
+        for get, wanted in when:
+            actual = get(product)
+            if actual is None or (actual if actual.__class__ is str
+                                  else _text(actual)) not in wanted:
                 return True
-        for name, unwanted in unless:
-            actual = product.get(name)
-            if actual is not None and _text(actual) in unwanted:
+        for get, unwanted in unless:
+            actual = get(product)
+            if actual is not None and (actual if actual.__class__ is str
+                                       else _text(actual)) in unwanted:
                 return True
         return decides and all(item.get(n) for n in require) and (
             not require_any or any(item.get(n) for n in require_any))
 
     return settles
+
+
+def _compile_rule_tests(rules: list[RuleSpec]) -> Callable[[Product, Item], list[int]]:
+    """Every rule's quick test (`_rule_settles_quietly`, the definition) in one function
+    generated once per channel: the indexes of the rules it cannot settle, in order (most
+    products: none). Per product this saves a call, a loop and a generator per rule: ~17K
+    instructions a product for Google's three rules, most of them."""
+    lines = ["def unsettled(product, item):", "    pending = []"]
+    namespace: dict[str, Any] = {"text": _text}
+
+    def text_of(name: str) -> str:
+        return f"({name} if {name}.__class__ is str else text({name}))"
+
+    for index, rule in enumerate(rules):
+        conditions = []
+        for number, (name, wanted) in enumerate(rule.when.items()):
+            namespace[f"get_{index}_{number}"] = value_getter(name)
+            namespace[f"when_{index}_{number}"] = frozenset(
+                [wanted] if isinstance(wanted, str) else wanted)
+            conditions.append(f"(a := get_{index}_{number}(product)) is not None and "
+                              f"{text_of('a')} in when_{index}_{number}")
+        for number, (name, unwanted) in enumerate(rule.unless.items()):
+            namespace[f"get_u{index}_{number}"] = value_getter(name)
+            namespace[f"unless_{index}_{number}"] = frozenset(
+                [unwanted] if isinstance(unwanted, str) else unwanted)
+            conditions.append(f"((u := get_u{index}_{number}(product)) is None or "
+                              f"{text_of('u')} not in unless_{index}_{number})")
+        # Only a plain requirement can be settled here, as in _rule_settles_quietly.
+        if not (rule.when_matches or rule.report or rule.exclude):
+            required = [f"item.get({name!r})" for name in rule.require]
+            if rule.require_any:
+                required.append("(" + " or ".join(f"item.get({name!r})"
+                                                  for name in rule.require_any) + ")")
+            if required:
+                conditions.append(f"not ({' and '.join(required)})")
+            else:
+                conditions.append("False")  # nothing required: it settles once it applies
+        test = " and ".join(f"({c})" for c in conditions) or "True"
+        lines.append(f"    if {test}:")
+        lines.append(f"        pending.append({index})")
+    lines.append("    return pending")
+    exec("\n".join(lines), namespace)
+    return namespace["unsettled"]  # type: ignore[no-any-return]
 
 
 def _compile_fields(fields: list[_FieldRenderer],
@@ -358,7 +420,8 @@ def _compile_fields(fields: list[_FieldRenderer],
     issues. Per product this saves a loop over some 30 field objects per channel.
     """
     lines = ["def render_fields(product, item, issues):", "    excluded = False"]
-    namespace: dict[str, Any] = {"general": general, "EMPTYABLE": _EMPTYABLE}
+    namespace: dict[str, Any] = {"general": general, "EMPTYABLE": _EMPTYABLE,
+                                 "datetime": datetime, "current_time": current_time}
     for index, field in enumerate(fields):
         spec = field.spec
         namespace[f"get_{index}"] = field.get
@@ -388,6 +451,18 @@ def _compile_fields(fields: list[_FieldRenderer],
             lines.append("    elif value.__class__ is list and value and (price := "
                          "product.price) is not None and all(rule.price.currency == "
                          "price.currency for rule in value):")
+            lines.append(f"        item[{field.name!r}] = format_{index}(value)")
+        elif (spec.format == "datetime" and spec.max_days_ahead and field.values is None
+              and not field.limited
+              and not (spec.https_only or spec.taxonomy or spec.parts or spec.split
+                       or spec.during)):
+            # A date at most N days ahead (Google's availability_date) within them: the
+            # general path would check just that and write its format (about 7K
+            # instructions less a dated product, measured on a 5,000-product build).
+            namespace[f"format_{index}"] = field.format
+            namespace[f"ahead_{index}"] = timedelta(days=spec.max_days_ahead)
+            lines.append("    elif value.__class__ is datetime and value.tzinfo is not None "
+                         f"and value <= current_time() + ahead_{index}:")
             lines.append(f"        item[{field.name!r}] = format_{index}(value)")
         elif field.checked:
             pass
@@ -439,6 +514,7 @@ class ChannelRenderer:
         self.fields = [_FieldRenderer(f, channel, context) for f in spec.fields]
         self.rules = spec.rules
         self._rules = [(rule, _rule_settles_quietly(rule)) for rule in spec.rules]
+        self._unsettled = _compile_rule_tests(spec.rules)
         self.localize = localize
         self._render_fields = _compile_fields(self.fields, self._render_field)
         self.product_types = _ProductTypeCheck.for_spec(spec, channel, context or {})
@@ -459,9 +535,8 @@ class ChannelRenderer:
                                 f"{self.spec.title}: a field template failed: {exc}",
                                 row=product.row, product_id=product.id, channel=self.channel))
             return None, issues
-        for rule, settles in self._rules:
-            if settles(product, item):
-                continue
+        for index in self._unsettled(product, item):  # the rules quick tests do not settle
+            rule = self.rules[index]
             issue = self._apply_rule(rule, product, item)
             if issue is not None:
                 issues.append(issue)

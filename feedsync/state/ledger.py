@@ -32,6 +32,7 @@ with a clear error and never written to. The one writer runs under the project's
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 import os
@@ -150,10 +151,12 @@ def _floatless(value: Any) -> bool:
     kind = type(value)
     if kind is float:
         return False
-    if kind is list or kind is tuple:
-        return all(type(v) is str or _floatless(v) for v in value)
-    if kind is dict:
-        return all(type(v) is str or _floatless(v) for v in value.values())
+    if kind is list or kind is tuple or kind is dict:
+        # A plain loop: `all()` over a generator cost twice as much (a generator frame
+        # per container, and every item's lists and shipping groups are searched).
+        for member in value.values() if kind is dict else value:
+            if type(member) is not str and not _floatless(member):
+                return False
     return True
 
 
@@ -202,7 +205,8 @@ def item_json_bytes(item: dict[str, Any]) -> bytes:
             continue
         kept = dict(item) if kept is None else kept
         digest = hashlib.blake2b(data, digest_size=6).digest()
-        kept[name] = "#" + base64.b64encode(digest).decode()
+        # base64.b64encode's own call, without its Python frame
+        kept[name] = "#" + binascii.b2a_base64(digest, newline=False).decode()
     try:
         return orjson.dumps(item if kept is None else kept, option=_ORJSON_OPTIONS)
     except (orjson.JSONEncodeError, TypeError):
@@ -924,8 +928,10 @@ class Stager:
             pos: int | None = None) -> bytes:
         """Stage one rendered item of `feed` (`pos`: its place in the feed's item spool);
         returns its content hash."""
-        data, digest = staged_form(item)
-        return self.add_staged(feed, item_id, data, digest, pos)
+        # staged_form, inline: one call less for each item of every build
+        data = item_json_bytes(item)
+        return self.add_staged(feed, item_id, data,
+                               hashlib.blake2b(data, digest_size=16).digest(), pos)
 
     def add_staged(self, feed: str, item_id: str, data: bytes, digest: bytes,
                    pos: int | None = None) -> bytes:

@@ -10,7 +10,8 @@ well-formed by construction and avoids lxml's per-element namespace redeclaratio
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from feedsync.channels.render import Item, scalar_text
 from feedsync.writers.base import FeedWriter
@@ -28,6 +29,22 @@ def _escape_markup(text: str) -> str:
     if "&" in text or "<" in text or ">" in text:
         return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return text
+
+
+def forbids(text: str) -> bool:
+    """Whether `text` holds a character XML 1.0 forbids (a control character other than
+    tab, line feed and carriage return, U+FFFE, U+FFFF or a lone surrogate)."""
+    if text.isprintable():  # every such character is unprintable (a C scan, the cheapest)
+        return False
+    if not text.isascii() and ("\ufffe" in text or "\uffff" in text):
+        return True
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return True
+    # UTF-8 never uses bytes below 0x80 inside a multi-byte character, so deleting the
+    # forbidden control bytes finds exactly the forbidden control characters.
+    return len(data.translate(None, _FORBIDDEN_BYTES)) != len(data)
 
 
 def escape_text(text: str) -> str:
@@ -55,6 +72,11 @@ class RssWriter(FeedWriter):
              f"<description>{escape_text(self.feed.description)}</description>\n"
              ).encode())
         self._tags: dict[str, tuple[str, str]] = {}
+        # Per set of item keys (in order): the encoder generated for it (ItemEncoder), or
+        # None where the general path is the only one (see `encode`).
+        self._encoders: dict[tuple[str, ...], Callable[[Item], bytes | None] | None] = {}
+        self._kinds = {field.name: _KINDS.get(field.format, _SCALAR)
+                       for field in self.spec.fields}
 
     def _tag(self, name: str) -> tuple[str, str]:
         tags = self._tags.get(name)
@@ -68,11 +90,37 @@ class RssWriter(FeedWriter):
         self.stream.write(self.encode(item))
         self.count += 1
 
+    # At most this many key sets get an encoder of their own (a feed has a few: the
+    # optional fields an item has or lacks); items of others take the general path.
+    MAX_ENCODERS = 256
+
     def encode(self, item: Item) -> bytes:
-        """One item's bytes. Values are escaped for markup only; the characters XML forbids
-        are looked for once, in the item's UTF-8 bytes (one C scan, where a check per value
-        cost ~7 us an item): when there are any, the item is written again with each value
-        through `escape_text`, which drops them."""
+        """One item's bytes: by the encoder generated for the item's keys (`ItemEncoder`),
+        which gives what `encode_general` gives or None (then that does it)."""
+        keys = tuple(item)
+        try:
+            encoder = self._encoders[keys]
+        except KeyError:
+            encoder = self._encoder_for(keys)
+        if encoder is not None:
+            data = encoder(item)
+            if data is not None:
+                return data
+        return self.encode_general(item)
+
+    def _encoder_for(self, keys: tuple[str, ...]) -> Callable[[Item], bytes | None] | None:
+        encoder: Callable[[Item], bytes | None] | None = None
+        if len(self._encoders) < self.MAX_ENCODERS:
+            kinds = [self._kinds.get(name, _SCALAR) for name in keys]
+            encoder = ItemEncoder(self, keys, kinds).encode
+            self._encoders[keys] = encoder
+        return encoder
+
+    def encode_general(self, item: Item) -> bytes:
+        """One item's bytes, the general way (the definition `ItemEncoder` follows). Values
+        are escaped for markup only; the characters XML forbids are looked for once, in
+        the item's UTF-8 bytes: when there are any, the item is written again with each
+        value through `escape_text`, which drops them."""
         text = self._item_text(item, _escape_markup)
         # U+FFFE and U+FFFF, searched in the text as single characters (a 3-byte search
         # in the UTF-8 cost ~1 us each); an ASCII text (a flag of the string) has neither.
@@ -117,3 +165,141 @@ class RssWriter(FeedWriter):
 
     def end(self) -> None:
         self.stream.write(b"</channel>\n</rss>\n")
+
+
+# How an item value is laid out: one element, one element per entry of a list of texts,
+# or one element per group of a list of groups (shipping) holding an element per key.
+_SCALAR, _TEXTS, _GROUPS = 0, 1, 2
+_KINDS = {"list": _TEXTS, "shipping": _GROUPS}
+
+
+class ItemEncoder:
+    """`RssWriter.encode_general` for the items with one set of keys, in one order,
+    generated once. Per item, the texts are gathered into one list in document order
+    (C-level list building; a short loop per shipping group), checked once on their
+    concatenation for characters XML forbids and for markup, and put between the tags of
+    the item's *shape* (how many entries each list holds, which keys each group has) by
+    one slice assignment and one join. Markup is escaped in the item's bytes in one pass:
+    the shape's tags are then written with \x01 and \x02 for < and >, characters no
+    checked text holds (XML forbids them), restored after the escaping.
+
+    It gives None, leaving the item to the general path, for anything else: a value that
+    is not text where text is expected (a number, a list in a text's place), a list or a
+    group of another class, a forbidden character, more shapes than MAX_SHAPES. Per item
+    this costs a fraction of the general path, which makes one f-string, one escaping
+    call and one tag look-up per value and deletes the forbidden bytes of the whole item
+    (str.replace and per-byte scans cost ~10 instructions a character; bytes.replace and
+    str.isprintable a fraction of that)."""
+
+    MAX_SHAPES = 256
+
+    def __init__(self, writer: RssWriter, keys: tuple[str, ...], kinds: list[int]) -> None:
+        self.writer = writer
+        self.keys = keys
+        self.kinds = kinds
+        # Per shape: the tags around each text, as a list with a slot after each but the
+        # last (odd positions), as written and with markers for < and > (see _template).
+        self.templates: dict[tuple[Any, ...], tuple[list[str], list[str]] | None] = {}
+        self.encode = self._generate()
+
+    def _generate(self) -> Callable[[Item], bytes | None]:
+        names = [f"v{n}" for n in range(len(self.keys))]
+        lines = ["def encode(item):",
+                 f"    {', '.join(names)}{',' if len(names) == 1 else ''} = item.values()"]
+        lists = [name for name, kind in zip(names, self.kinds, strict=True) if kind != _SCALAR]
+        if lists:
+            lines.append("    if " + " or ".join(f"{n}.__class__ is not list" for n in lists)
+                         + ":")
+            lines.append("        return None")
+        lines.append("    flat = []")
+        lines.append("    shape = []")
+        scalars: list[str] = []
+
+        def flush_scalars() -> None:
+            if scalars:
+                lines.append(f"    flat += ({', '.join(scalars)},)")
+                scalars.clear()
+
+        for name, kind in zip(names, self.kinds, strict=True):
+            if kind == _SCALAR:
+                scalars.append(name)
+                continue
+            flush_scalars()
+            lines.append(f"    shape.append(len({name}))")
+            if kind == _TEXTS:
+                lines.append(f"    flat += {name}")
+            else:
+                lines.append(f"    for group in {name}:")
+                lines.append("        if group.__class__ is not dict:")
+                lines.append("            return None")
+                lines.append("        flat += group.values()")
+                lines.append("        shape.append(tuple(group))")
+        flush_scalars()
+        lines += [
+            "    key = tuple(shape)",
+            "    tags = templates.get(key, MISSING)",
+            "    if tags is MISSING:",
+            "        tags = make_template(key)",
+            "    if tags is None:",
+            "        return None",
+            "    try:",
+            "        text = ''.join(flat)",
+            "    except TypeError:  # a value that is not text: the general path's",
+            "        return None",
+            "    if not text.isprintable() and forbids(text):",
+            "        return None",
+            "    if '&' in text or '<' in text or '>' in text:",
+            "        marked = tags[1]",
+            "        marked[1::2] = flat",
+            "        return ''.join(marked).encode('utf-8').replace(b'&', b'&amp;')"
+            ".replace(b'<', b'&lt;').replace(b'>', b'&gt;').replace(b'\\x01', b'<')"
+            ".replace(b'\\x02', b'>')",
+            "    plain = tags[0]",
+            "    plain[1::2] = flat",
+            "    return ''.join(plain).encode('utf-8')",
+        ]
+        namespace: dict[str, Any] = {"templates": self.templates, "MISSING": _MISSING,
+                                     "make_template": self._template, "forbids": forbids}
+        exec("\n".join(lines), namespace)
+        return namespace["encode"]  # type: ignore[no-any-return]
+
+    def _template(self, shape: tuple[Any, ...]) -> tuple[list[str], list[str]] | None:
+        """The item element's tags for one shape, around a slot per text (None past
+        MAX_SHAPES, or where the tags hold a character XML forbids, or & or a marker:
+        the general path deals with those)."""
+        if len(self.templates) >= self.MAX_SHAPES:
+            return None
+        tag = self.writer._tag
+        sizes: Iterator[Any] = iter(shape)
+        pieces = [self.writer.item_open]  # the text before the first slot, then after each
+        for name, kind in zip(self.keys, self.kinds, strict=True):
+            open_tag, close_tag = tag(name)
+            if kind == _SCALAR:
+                pieces[-1] += open_tag
+                pieces.append(f"{close_tag}\n")
+                continue
+            for _ in range(next(sizes)):
+                if kind == _TEXTS:
+                    pieces[-1] += open_tag
+                    pieces.append(f"{close_tag}\n")
+                    continue
+                pieces[-1] += open_tag
+                for sub in next(sizes):
+                    pieces[-1] += tag(sub)[0]
+                    pieces.append(tag(sub)[1])
+                pieces[-1] += f"{close_tag}\n"
+        pieces[-1] += self.writer.item_close
+        whole = "".join(pieces)
+        template = None
+        if not (forbids(whole) or "&" in whole or "\x01" in whole or "\x02" in whole):
+            plain: list[str] = []
+            for piece in pieces:
+                plain += (piece, "")
+            plain.pop()
+            marked = [p.replace("<", "\x01").replace(">", "\x02") for p in plain]
+            template = (plain, marked)
+        self.templates[shape] = template
+        return template
+
+
+_MISSING: Any = object()

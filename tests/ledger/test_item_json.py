@@ -16,7 +16,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markupsafe import Markup
 
-from feedsync.state.ledger import _encode_bytes, content_hash, item_json, item_json_bytes
+from feedsync.state.ledger import (
+    _encode_bytes,
+    _floatless,
+    content_hash,
+    item_json,
+    item_json_bytes,
+)
 
 _REFERENCE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"),
                               default=str).encode
@@ -43,6 +49,24 @@ def _reference_or_error(value: Any) -> bytes | type[Exception]:
         return _REFERENCE(value).encode("utf-8")
     except Exception as exc:  # the error type is what is compared
         return type(exc)
+
+
+def _floatless_reference(value: Any) -> bool:
+    """The definition `_floatless` (a plain loop, for speed) follows."""
+    kind = type(value)
+    if kind is float:
+        return False
+    if kind is list or kind is tuple:
+        return all(type(v) is str or _floatless_reference(v) for v in value)
+    if kind is dict:
+        return all(type(v) is str or _floatless_reference(v) for v in value.values())
+    return True
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_values | st.tuples(_values, _values))
+def test_the_float_search_finds_what_its_definition_finds(value: Any) -> None:
+    assert _floatless(value) == _floatless_reference(value)
 
 
 @settings(max_examples=1500, deadline=None)
