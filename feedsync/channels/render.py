@@ -376,20 +376,24 @@ def _compile_rule_tests(rules: list[RuleSpec]) -> Callable[[Product, Item], list
     def text_of(name: str) -> str:
         return f"({name} if {name}.__class__ is str else text({name}))"
 
+    def bind(kind: str, index: int, number: int, name: str,
+             values: str | list[str]) -> tuple[str, str]:
+        """Names, in the generated code, of a condition's value getter and its values."""
+        getter, allowed = f"get_{kind}{index}_{number}", f"{kind}{index}_{number}"
+        namespace[getter] = value_getter(name)
+        namespace[allowed] = frozenset([values] if isinstance(values, str) else values)
+        return getter, allowed
+
     for index, rule in enumerate(rules):
         conditions = []
         for number, (name, wanted) in enumerate(rule.when.items()):
-            namespace[f"get_{index}_{number}"] = value_getter(name)
-            namespace[f"when_{index}_{number}"] = frozenset(
-                [wanted] if isinstance(wanted, str) else wanted)
-            conditions.append(f"(a := get_{index}_{number}(product)) is not None and "
-                              f"{text_of('a')} in when_{index}_{number}")
+            get, allowed = bind("when", index, number, name, wanted)
+            conditions.append(f"(a := {get}(product)) is not None and "
+                              f"{text_of('a')} in {allowed}")
         for number, (name, unwanted) in enumerate(rule.unless.items()):
-            namespace[f"get_u{index}_{number}"] = value_getter(name)
-            namespace[f"unless_{index}_{number}"] = frozenset(
-                [unwanted] if isinstance(unwanted, str) else unwanted)
-            conditions.append(f"((u := get_u{index}_{number}(product)) is None or "
-                              f"{text_of('u')} not in unless_{index}_{number})")
+            get, banned = bind("unless", index, number, name, unwanted)
+            conditions.append(f"((u := {get}(product)) is None or "
+                              f"{text_of('u')} not in {banned})")
         # Only a plain requirement can be settled here, as in _rule_settles_quietly.
         if not (rule.when_matches or rule.report or rule.exclude):
             required = [f"item.get({name!r})" for name in rule.require]
