@@ -279,6 +279,31 @@ def test_an_issue_built_by_the_fast_init_is_the_dataclass_one() -> None:
         assert replace(fast, severity=Severity.INFO) == replace(slow, severity=Severity.INFO)
 
 
+def test_an_issue_built_for_the_row_path_is_the_one_issue_builds() -> None:
+    """row_issue (plain stores into a draft that becomes the Issue) against Issue(...)."""
+    import dataclasses
+    import pickle
+
+    import pytest
+
+    from feedsync.checks.issue import Issue, Severity, row_issue
+
+    rng = random.Random(5)
+    texts = [None, "", "x", "é ünïcode", "\ud800 surrogate", "<b>&amp;</b>", "x" * 199,
+             "x" * 200, "x" * 201, "y" * 5000]
+    for _ in range(3000):
+        args = (rng.choice(["html-in-text", "", "c\u00e9"]), rng.choice(list(Severity)),
+                rng.choice(["", "m", "m" * 600, "m" * 601, "ñ" * 10**5]),
+                rng.choice([None, 0, 7, 10**30]), *(rng.choice(texts) for _ in range(5)))
+        fast, slow = row_issue(*args), Issue(*args)  # type: ignore[arg-type]
+        assert type(fast) is Issue and fast == slow and hash(fast) == hash(slow)
+        assert dataclasses.asdict(fast) == dataclasses.asdict(slow)
+        assert pickle.loads(pickle.dumps(fast)) == slow
+        assert dataclasses.replace(fast, row=1) == dataclasses.replace(slow, row=1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.code = "other"  # type: ignore[misc]
+
+
 def test_a_clipped_issue_stays_the_same_when_rebuilt_from_its_fields() -> None:
     """--jobs N sends issues between processes as their fields: clipping twice must not
     change a long message or value (it did: the note made the text longer than the limit)."""

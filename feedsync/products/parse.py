@@ -21,7 +21,7 @@ from jinja2 import Template, TemplateError, meta
 from jinja2.exceptions import SecurityError
 
 from feedsync.checks import codes
-from feedsync.checks.issue import Issue, Severity
+from feedsync.checks.issue import Issue, Severity, row_issue
 from feedsync.checks.text import (
     collapse_whitespace,
     has_control_characters,
@@ -525,8 +525,8 @@ class RowParser:
         # keywords cost about a quarter of building the issue.
         row, product_id, field, value = state.row, state.product_id, _public_name(target), raw[:200]
         for code, message in self._warnings:
-            state.issues.append(Issue(code, Severity.WARNING, message, row, product_id,
-                                      field, value, None, column))
+            state.issues.append(row_issue(code, Severity.WARNING, message, row, product_id,
+                                          field, value, None, column))
         self._warnings.clear()
 
     def raw_id(self, data: dict[str, str | None]) -> str | None:
