@@ -85,7 +85,7 @@ class SeenIds:
             slot = slot + 1 if slot + 1 < capacity else 0
         tags[slot] = tag
         # The id's record, appended to the spill file in one write (inline: this runs
-        # once per product, and a call and a second write cost a third of it).
+        # once per product, and the call and a second write cost ~1K instructions of ~12K).
         encoded = product_id.encode("utf-8", "surrogatepass")
         offset = self._size
         if offset >= _MAX_OFFSET:
