@@ -24,8 +24,6 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-
 from feedsync import __version__
 from feedsync.config import Config, NotifyConfig
 from feedsync.publish.base import FatalError, PublishError, RetriableError
@@ -249,6 +247,8 @@ def _redacted(value: Any, redact: Redactor) -> Any:
 
 def _send(hook: NotifyConfig, target: str, body: dict[str, Any], policy: RetryPolicy,
           redact: Redactor) -> NotifyResult:
+    import requests
+
     data = json.dumps(body, ensure_ascii=False).encode("utf-8")
     headers = {"Content-Type": "application/json; charset=utf-8",
                "User-Agent": f"feedsync/{__version__}"}

@@ -279,6 +279,31 @@ def test_an_issue_built_by_the_fast_init_is_the_dataclass_one() -> None:
         assert replace(fast, severity=Severity.INFO) == replace(slow, severity=Severity.INFO)
 
 
+def test_an_issue_built_for_the_row_path_is_the_one_issue_builds() -> None:
+    """row_issue (plain stores into a draft that becomes the Issue) against Issue(...)."""
+    import dataclasses
+    import pickle
+
+    import pytest
+
+    from feedsync.checks.issue import Issue, Severity, row_issue
+
+    rng = random.Random(5)
+    texts = [None, "", "x", "é ünïcode", "\ud800 surrogate", "<b>&amp;</b>", "x" * 199,
+             "x" * 200, "x" * 201, "y" * 5000]
+    for _ in range(3000):
+        args = (rng.choice(["html-in-text", "", "c\u00e9"]), rng.choice(list(Severity)),
+                rng.choice(["", "m", "m" * 600, "m" * 601, "ñ" * 10**5]),
+                rng.choice([None, 0, 7, 10**30]), *(rng.choice(texts) for _ in range(5)))
+        fast, slow = row_issue(*args), Issue(*args)  # type: ignore[arg-type]
+        assert type(fast) is Issue and fast == slow and hash(fast) == hash(slow)
+        assert dataclasses.asdict(fast) == dataclasses.asdict(slow)
+        assert pickle.loads(pickle.dumps(fast)) == slow
+        assert dataclasses.replace(fast, row=1) == dataclasses.replace(slow, row=1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.code = "other"  # type: ignore[misc]
+
+
 def test_a_clipped_issue_stays_the_same_when_rebuilt_from_its_fields() -> None:
     """--jobs N sends issues between processes as their fields: clipping twice must not
     change a long message or value (it did: the note made the text longer than the limit)."""
@@ -325,3 +350,54 @@ def test_money_and_measure_formats_are_their_definitions() -> None:
         expected_money = _money(value) if isinstance(value, Money) else _text(value)
         assert FORMATTERS["money"](value) == expected_money, value
         assert FORMATTERS["measure"](value) == _text(value), value
+
+
+def test_libyaml_and_pyyaml_load_the_same_positioned_documents() -> None:
+    """load_positioned parses with libyaml where it can: the data, every key's line and
+    the duplicate keys must be what PyYAML's own parser gives, for every YAML file of the
+    project and for many generated documents; a text either parser refuses must give
+    PyYAML's error (load_positioned falls back to it)."""
+    import contextlib
+    from pathlib import Path
+
+    import pytest
+    import yaml
+
+    from feedsync.yamlpos import _load_with, load_positioned
+
+    if not hasattr(yaml, "CSafeLoader"):
+        pytest.skip("PyYAML without libyaml")
+    root = Path(__file__).resolve().parent.parent
+    texts = [path.read_text(encoding="utf-8") for pattern in ("*.yaml", "*.yml")
+             for path in root.rglob(pattern) if ".git" not in path.parts]
+    scalars = ["x", "'q'", '"d\\u00e9"', "12", "1.5", "0x1F", "1e3", "yes", "no", "on",
+               "null", "~", "", "2026-01-02", "2026-01-02T03:04:05Z", "é ü", "a # c",
+               "'it''s'", "|\n  block\n  text", ">\n  folded\n  text", "[a, b]",
+               "{k: v}", "&anchor v", "*anchor", "!!str 5", "-1", ".inf", "a: b"]
+    rng = random.Random(11)
+    for _ in range(600):
+        lines = []
+        for depth in range(rng.randint(1, 6)):
+            key = rng.choice(["a", "b", "key", "dup", "é", "'quoted key'", "<<", "1"])
+            indent = "  " * rng.randint(0, depth)
+            value = rng.choice(scalars)
+            lines.append(f"{indent}{rng.choice(['', '- '])}{key}: {value}"
+                         if rng.random() < 0.8 else f"{indent}- {value}")
+        texts.append("\n".join(lines) + rng.choice(["", "\n", "\n\n# end"]))
+    for text in texts:
+        fast = slow = None
+        with contextlib.suppress(Exception):  # the fallback's case: PyYAML then decides
+            fast = _load_with(yaml.CSafeLoader, text, Path("f.yaml"))
+        try:
+            slow = _load_with(yaml.SafeLoader, text, Path("f.yaml"))
+        except yaml.YAMLError as exc:
+            with pytest.raises(yaml.YAMLError) as got:
+                load_positioned(text, Path("f.yaml"))
+            assert str(got.value) == str(exc), text
+            continue
+        loaded = load_positioned(text, Path("f.yaml"))
+        assert (loaded.data, loaded.lines, loaded.duplicates) == (
+            slow.data, slow.lines, slow.duplicates), text
+        if fast is not None:
+            assert repr(fast.data) == repr(slow.data), text
+            assert (fast.lines, fast.duplicates) == (slow.lines, slow.duplicates), text

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
-from xml.sax.saxutils import quoteattr
 
 from rich.console import Console
 from rich.markup import escape
@@ -333,6 +332,10 @@ def issue_codes_markdown(issue_codes: list[IssueCode]) -> str:
 def junit_xml(report: RunReport, min_severity: Severity = Severity.WARNING) -> str:
     """One test suite per channel (`master` for the canonical checks), one case per grouped
     problem (code x field), its failure text saying what to do and which rows."""
+    # Imported here: xml.sax.saxutils pulls in urllib.request, http.client and ssl
+    # (~0.15 G instructions), which a run without JUnit output never needs.
+    from xml.sax.saxutils import quoteattr
+
     suites: dict[str, list[ProblemGroup]] = {"master": []}
     for name in report.channels:
         suites[name] = []

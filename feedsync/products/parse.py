@@ -19,10 +19,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Template, TemplateError, meta
 from jinja2.exceptions import SecurityError
-from stdnum import isbn
 
 from feedsync.checks import codes
-from feedsync.checks.issue import Issue, Severity
+from feedsync.checks.issue import Issue, Severity, row_issue
 from feedsync.checks.text import (
     collapse_whitespace,
     has_control_characters,
@@ -526,8 +525,8 @@ class RowParser:
         # keywords cost about a quarter of building the issue.
         row, product_id, field, value = state.row, state.product_id, _public_name(target), raw[:200]
         for code, message in self._warnings:
-            state.issues.append(Issue(code, Severity.WARNING, message, row, product_id,
-                                      field, value, None, column))
+            state.issues.append(row_issue(code, Severity.WARNING, message, row, product_id,
+                                          field, value, None, column))
         self._warnings.clear()
 
     def raw_id(self, data: dict[str, str | None]) -> str | None:
@@ -801,9 +800,14 @@ class RowParser:
             # Another script's digits (Arabic-Indic, full-width): the same number, in the
             # digits channels read.
             digits = "".join(str(int(char)) for char in digits)
-        if len(digits) == 10 and isbn.is_valid(digits):
-            warn(codes.ISBN10_CONVERTED, "ISBN-10 converted to ISBN-13")
-            digits = isbn.to_isbn13(digits).replace("-", "")
+        if len(digits) == 10:
+            # Imported here: python-stdnum pulls in ssl (~0.1 G instructions at start-up)
+            # and only an ISBN-10 needs it.
+            from stdnum import isbn
+
+            if isbn.is_valid(digits):
+                warn(codes.ISBN10_CONVERTED, "ISBN-10 converted to ISBN-13")
+                digits = isbn.to_isbn13(digits).replace("-", "")
         # isdigit() alone also passes superscripts and circled digits ('²', '①'), which
         # int() refuses: such a GTIN crashed the build (exit 70).
         if not (digits.isascii() and digits.isdigit()):

@@ -25,10 +25,8 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import requests
 
 from feedsync.channels.render import TypedItem
 from feedsync.config import PublishConfig
@@ -46,6 +44,9 @@ from feedsync.publish.channel_view import (
     attribute_name,
 )
 from feedsync.publish.retry import RetryPolicy, parse_retry_after
+
+if TYPE_CHECKING:  # imported where used: a build without a push never needs requests
+    import requests
 
 SCOPE = "https://www.googleapis.com/auth/content"
 DEFAULT_BASE_URL = "https://merchantapi.googleapis.com"
@@ -342,6 +343,7 @@ def product_view(product: dict[str, Any]) -> ItemView:
 def _request_errors(name: str, what: str) -> Iterator[None]:
     """One request's failures as the publish errors: refused credentials are fatal; a
     transport error, timeout or lost connection may pass later ("WHAT failed")."""
+    import requests
     from google.auth.exceptions import RefreshError, TransportError
 
     try:

@@ -9,14 +9,16 @@ CVE-2024-47081). The whole feed is sent each time, so retrying a POST is as safe
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
-
-import requests
 
 from feedsync.config import PublishConfig
 from feedsync.errors import ConfigError
 from feedsync.publish.base import FatalError, PublishResult, RetriableError, Upload
 from feedsync.publish.retry import RetryPolicy, parse_retry_after
+
+if TYPE_CHECKING:  # imported where used: a build without a push never needs requests
+    import requests
 
 RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 
@@ -45,6 +47,8 @@ class HttpDestination:
         return self.url + upload.remote_name if self.url.endswith("/") else self.url
 
     def publish(self, upload: Upload, retry: RetryPolicy) -> PublishResult:
+        import requests
+
         session = requests.Session()
         session.trust_env = False
         try:
@@ -55,6 +59,8 @@ class HttpDestination:
         return result
 
     def _attempt(self, session: requests.Session, upload: Upload) -> PublishResult:
+        import requests
+
         config = self.config
         headers = {"Content-Type": upload.media_type, "Content-Length": str(upload.size)}
         if upload.path.suffix == ".gz":

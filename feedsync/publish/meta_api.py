@@ -19,10 +19,8 @@ import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import requests
 
 from feedsync.channels.render import TypedItem, text_value
 from feedsync.config import PublishConfig
@@ -38,6 +36,9 @@ from feedsync.publish.channel_view import (
     attribute_name,
 )
 from feedsync.publish.retry import RetryPolicy, parse_retry_after
+
+if TYPE_CHECKING:  # imported where used: a build without a push never needs requests
+    import requests
 
 DEFAULT_BASE_URL = "https://graph.facebook.com/v21.0"
 MAX_BATCH = 5000
@@ -95,6 +96,8 @@ class MetaCatalogDestination:
         return f"meta-catalog://{self.catalog}"
 
     def publish(self, upload: Upload, retry: RetryPolicy) -> PublishResult:
+        import requests
+
         if upload.read_items is None:
             raise FatalError(f"{self.name}: no items to send")
         session = requests.Session()
@@ -137,6 +140,8 @@ class MetaCatalogDestination:
         """`feedsync sync`: UPDATE requests carrying only `fields` (a field absent from the
         item is sent empty, which clears it), with `allow_upsert=false`, so an item Meta
         does not hold is refused, never created. `confirm` gets the ids Meta took."""
+        import requests
+
         session = requests.Session()
         session.trust_env = False
         assert self.config.token is not None
@@ -214,6 +219,8 @@ class MetaCatalogDestination:
     # -- reading back, for `feedsync status` -------------------------------------------------
 
     def _reader(self) -> requests.Session:
+        import requests
+
         session = requests.Session()
         session.trust_env = False
         assert self.config.token is not None
@@ -278,6 +285,8 @@ class MetaCatalogDestination:
 
     def _call(self, session: requests.Session, method: str, url: str,
               **kwargs: Any) -> dict[str, Any]:
+        import requests
+
         try:
             response = session.request(method, url, timeout=self.config.timeout,
                                        allow_redirects=False, **kwargs)

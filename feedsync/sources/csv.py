@@ -177,13 +177,18 @@ class CsvSource:
                 swallowed = 0
                 index = header.index(column) if column in header else None
                 record_done = lines.record_done
+                # Each usual row's dict starts as a copy of this one: sized for the header
+                # at once, where dict(zip()) grows four times (~1.6K instructions a row).
+                blank = dict.fromkeys(header)
                 for record in reader:
                     row += 1
                     if keep is None and len(record) == width and any(record):
                         # The usual row: whole, not empty; nothing below would apply.
                         swallowed = 0
                         record_done()
-                        yield SourceRow(row, dict(zip(header, record)), [])
+                        data = blank.copy()
+                        data.update(zip(header, record))
+                        yield SourceRow(row, data, [])
                         continue
                     if keep is not None and index is not None and (
                             index >= len(record) or not keep(record[index].strip())):

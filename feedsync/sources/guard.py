@@ -37,19 +37,20 @@ class GuardedSource:
     def rows(self) -> Iterator[SourceRow]:
         self._last_row = 0
         iterator = guarded(self.name, self.inner.rows, "opening it")
-        while True:
-            try:
-                source_row = next(iterator)
-            except StopIteration:
-                return
-            except FeedsyncError:
-                raise
-            except Exception as exc:
-                where = f"after row {self._last_row}" if self._last_row else "at its start"
-                raise SourceError(f"{self.name} cannot be read {where}: "
-                                  f"{describe_failure(exc)}") from exc
-            self._last_row = source_row.row
-            yield source_row
+        # One try around the loop, not one around each next() (a Python-level call and
+        # StopIteration per row): what it catches can still only come from the reader, as
+        # the consumer's own exceptions never enter this generator (nothing throw()s into
+        # it; close() sends GeneratorExit, which is no Exception).
+        try:
+            for source_row in iterator:
+                self._last_row = source_row.row
+                yield source_row
+        except FeedsyncError:
+            raise
+        except Exception as exc:
+            where = f"after row {self._last_row}" if self._last_row else "at its start"
+            raise SourceError(f"{self.name} cannot be read {where}: "
+                              f"{describe_failure(exc)}") from exc
 
 
 def guarded(name: str, action: Callable[[], T], doing: str) -> T:

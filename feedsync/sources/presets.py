@@ -30,8 +30,6 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from stdnum import ean
-
 from feedsync.checks import codes
 from feedsync.checks.issue import warning
 from feedsync.checks.text import strip_html
@@ -113,6 +111,10 @@ def _shopify(inner: Source, ctx: PresetContext) -> Iterator[SourceRow]:
 
 
 def _shopify_product(group: list[SourceRow], ctx: PresetContext) -> Iterator[SourceRow]:
+    # Imported here: python-stdnum pulls in ssl (~0.1 G instructions), which a build
+    # without the Shopify preset never needs.
+    from stdnum import ean
+
     parent = group[0].data
     status = (parent.get("Status") or "active").strip().lower()
     published = (parent.get("Published") or "true").strip().lower()
