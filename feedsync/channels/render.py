@@ -335,7 +335,10 @@ def _rule_settles_quietly(rule: RuleSpec) -> Callable[[Product, Item], bool]:
     `ChannelRenderer._apply_rule` would return None (its `when` does not match, an `unless`
     does, or what it requires is there); False sends the product to `_apply_rule`, the one
     definition of the rule. Every product meets every rule of its channel: the full
-    definition cost ~1 us a rule, mostly to find that it does not apply."""
+    definition cost ~1 us a rule, mostly to find that it does not apply. A `when_matches`
+    pattern the product's text does not match settles the rule too (a report or an
+    exclusion applies only where it matches: eBay's 14-digit GTIN, Mercado Libre's zero
+    price and negative stock)."""
     def options(wanted: str | list[str]) -> frozenset[str]:
         return frozenset([wanted] if isinstance(wanted, str) else wanted)
 
@@ -343,8 +346,11 @@ def _rule_settles_quietly(rule: RuleSpec) -> Callable[[Product, Item], bool]:
     when = [(value_getter(name), options(wanted)) for name, wanted in rule.when.items()]
     unless = [(value_getter(name), options(unwanted))
               for name, unwanted in rule.unless.items()]
+    # `re.search(pattern, text)`, what _apply_rule runs, is the compiled pattern's search
+    matches = [(value_getter(name), re.compile(pattern).search)
+               for name, pattern in rule.when_matches.items()]
     # Only a plain requirement can be settled here; patterns, reports and exclusions
-    # leave the decision to the full definition once `when` and `unless` allow the rule.
+    # leave the decision to the full definition once the conditions allow the rule.
     decides = not (rule.when_matches or rule.report or rule.exclude)
     require, require_any = list(rule.require), list(rule.require_any)
 
@@ -358,6 +364,11 @@ def _rule_settles_quietly(rule: RuleSpec) -> Callable[[Product, Item], bool]:
             actual = get(product)
             if actual is not None and (actual if actual.__class__ is str
                                        else _text(actual)) in unwanted:
+                return True
+        for get, search in matches:
+            actual = get(product)
+            if actual is None or search(actual if actual.__class__ is str
+                                        else _text(actual)) is None:
                 return True
         return decides and all(item.get(n) for n in require) and (
             not require_any or any(item.get(n) for n in require_any))
@@ -394,6 +405,12 @@ def _compile_rule_tests(rules: list[RuleSpec]) -> Callable[[Product, Item], list
             get, banned = bind("unless", index, number, name, unwanted)
             conditions.append(f"((u := {get}(product)) is None or "
                               f"{text_of('u')} not in {banned})")
+        for number, (name, pattern) in enumerate(rule.when_matches.items()):
+            getter, search = f"get_match{index}_{number}", f"match{index}_{number}"
+            namespace[getter] = value_getter(name)
+            namespace[search] = re.compile(pattern).search
+            conditions.append(f"(m := {getter}(product)) is not None and "
+                              f"{search}({text_of('m')}) is not None")
         # Only a plain requirement can be settled here, as in _rule_settles_quietly.
         if not (rule.when_matches or rule.report or rule.exclude):
             required = [f"item.get({name!r})" for name in rule.require]
