@@ -387,3 +387,38 @@ def test_money_and_measure_formats_are_their_definitions() -> None:
         expected_money = _money(value) if isinstance(value, Money) else _text(value)
         assert FORMATTERS["money"](value) == expected_money, value
         assert FORMATTERS["measure"](value) == _text(value), value
+
+
+def test_number_and_integer_formats_give_what_their_general_paths_give() -> None:
+    """The `number` format's shortcut for money (its quantum looked up once per currency)
+    and the `integer` format's for an int, against the definitions, on odd values: zero
+    and negative amounts, currencies without decimals (CLP) or with three (KWD), huge
+    numbers, an amount too long to quantize (both raise), floats, texts, booleans."""
+    # (InvalidOperation and OverflowError are ArithmeticErrors: compared by name)
+    from decimal import Decimal
+
+    from feedsync.channels.render import (
+        _integer,
+        _integer_general,
+        _number,
+        _number_general,
+    )
+    from feedsync.products.product import Measure, Money
+
+    amounts = [Decimal(text) for text in (
+        "0", "-0", "0.005", "-3.999", "19.95", "1E+3", "123456789012345678.5", "1E+40",
+        "4.9500", "7")]
+    values: list[Any] = [Money(a, c) for a in amounts for c in ("EUR", "CLP", "KWD", "JPY")]
+    values += [0, -1, 7, 10**30, -(10**40), True, False, 1.5, float("inf"), "12", " 3 ",
+               "x", "", "\u0663", Measure(Decimal("0.5"), "kg"), Decimal("2.50"), None]
+
+    def outcome(format_: Any, value: Any) -> str:
+        try:
+            result = format_(value)
+        except (ArithmeticError, ValueError) as exc:  # both raise alike (an infinity)
+            return f"raised {type(exc).__name__}"
+        return f"{type(result).__name__} {result!r}"
+
+    for value in values:
+        assert outcome(_number, value) == outcome(_number_general, value), value
+        assert outcome(_integer, value) == outcome(_integer_general, value), value

@@ -133,7 +133,23 @@ def scalar_text(value: Any) -> str:
     return str(value)
 
 
+_quanta: dict[str, Decimal] = {}
+
+
 def _number(value: Any) -> Value:
+    """The `number` format: a price's amount at its currency's decimals, a measure's
+    value, else the value as a Decimal (or its text when it is not a number)."""
+    if value.__class__ is Money:  # the usual value, first: JSON feeds' prices
+        quantum = _quanta.get(value.currency)
+        if quantum is None:
+            quantum = _quanta[value.currency] = Decimal(1).scaleb(
+                -currency_decimals(value.currency))
+        return value.amount.quantize(quantum)
+    return _number_general(value)
+
+
+def _number_general(value: Any) -> Value:
+    """The definition of the `number` format (what `_number` gives)."""
     if isinstance(value, Money):
         return value.amount.quantize(Decimal(1).scaleb(-currency_decimals(value.currency)))
     if isinstance(value, Measure):
@@ -147,7 +163,15 @@ def _number(value: Any) -> Value:
 
 
 def _integer(value: Any) -> Value:
-    number = _number(value)
+    """The `integer` format: `_integer_general`, an int (a stock quantity) as it is."""
+    if value.__class__ is int:  # int(Decimal(n)) is n
+        return value
+    return _integer_general(value)
+
+
+def _integer_general(value: Any) -> Value:
+    """The definition of the `integer` format."""
+    number = _number_general(value)
     return int(number) if isinstance(number, Decimal) else number
 
 
