@@ -7,6 +7,8 @@ import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -249,12 +251,19 @@ def test_the_generated_rule_tests_settle_what_each_rule_s_quick_test_settles() -
             return RuleSpec(when=when, report=True, severity="info")
         if kind < 0.35:
             return RuleSpec(when=when, when_matches={"brand": "^A"}, require=["gtin"])
+        if kind < 0.45:  # a pattern alone, or with when/unless, reporting or excluding
+            return RuleSpec(when=when, unless=unless, report=rng.random() < 0.5,
+                            exclude=rng.random() < 0.5 or not when,
+                            when_matches=rng.choice([{"brand": "^A"}, {"price": r"^9\.9"},
+                                                     {"availability": "pre", "brand": "e"}]))
         return RuleSpec(when=when, unless=unless,
                         require=rng.sample(["brand", "gtin", "mpn"], rng.randint(0, 2)),
                         require_any=rng.sample(["gtin", "mpn"], rng.randint(1, 2))
                         if rng.random() < 0.4 else [])
 
-    checked = 0
+    # what _apply_rule reads of its renderer: the spec's title and the channel
+    renderer: Any = SimpleNamespace(spec=SimpleNamespace(title="Shop"), channel="shop")
+    checked = settled = 0
     for _ in range(300):
         rules = []
         while len(rules) < rng.randint(1, 4):
@@ -270,5 +279,10 @@ def test_the_generated_rule_tests_settle_what_each_rule_s_quick_test_settles() -
             assert generated(product, item) == [  # type: ignore[arg-type]
                 index for index, settles in enumerate(quick)
                 if not settles(product, item)], rules  # type: ignore[arg-type]
+            for one, settles in zip(rules, quick, strict=True):  # and the definition
+                if settles(product, item):  # type: ignore[arg-type]
+                    settled += 1
+                    assert ChannelRenderer._apply_rule(
+                        renderer, one, product, item) is None, one  # type: ignore[arg-type]
             checked += 1
-    assert checked == 3000
+    assert checked == 3000 and settled > 1000

@@ -131,6 +131,68 @@ def test_field_template_memo_gives_the_rendered_text_and_stops_when_inputs_do_no
     assert unique.get.memo is None  # switched off: the inputs never repeated
 
 
+def test_a_field_template_s_generated_call_gives_what_its_general_path_gives() -> None:
+    """MemoisedFieldTemplate.call (generated per template) against `general`, the
+    definition, each on its own memo: the same texts for products with canonical and
+    extra values of every kind (None, empty, non-ASCII, surrogates, markup, money,
+    measures, shipping lists, huge numbers), the same memo and counts at the end, also
+    across the trial that switches a memo off and with no product value at all."""
+    from decimal import Decimal
+
+    from feedsync.channels.render import MemoisedFieldTemplate, field_renderer
+    from feedsync.products.product import Measure, Money, Product, Shipping
+    from feedsync.templating import template_environment
+
+    env = template_environment()
+    rng = random.Random(5)
+    texts = [None, "", "a", "Acme", "\u00e9t\u00e9 <b>&amp;</b>", "\ud800x", "  padded ",
+             "1" * 14, "MLM123", "in_stock", "out_of_stock"]
+    templates = [
+        "{{ gtin if gtin and gtin|length in (8, 13) else '' }}",
+        "{{ ml_model or mpn }}",
+        "{{ (brand or settings.fallback) | upper }}-{{ size }}",
+        "{% if availability in ['out_of_stock'] %}0{% elif quantity is not none %}"
+        "{{ quantity }}{% endif %}",
+        "{{ price.split(' ')[-1] if price else '' }}{{ shipping_weight }}",
+        "{{ shipping[0].price if shipping else settings.fallback }}",
+        "{{ settings.fallback }}",
+    ]
+    rule = Shipping("ES", Money(Decimal("4.95"), "EUR"))
+
+    def product(number: int) -> Product:
+        return Product(
+            row=number, id=f"A{number}", title="T", gtin=rng.choice(texts),
+            mpn=rng.choice(texts), brand=rng.choice(texts), size=rng.choice(texts),
+            availability=rng.choice(texts),
+            quantity=rng.choice([None, 0, -3, 7, 10**30]),
+            price=rng.choice([None, Money(Decimal("9.95"), "EUR"),
+                              Money(Decimal("1E+40"), "MXN")]),
+            shipping_weight=rng.choice([None, Measure(Decimal("0.5"), "kg")]),
+            shipping=rng.choice([[], [rule]]),
+            extra={"ml_model": rng.choice(["", "M\u00f6del", "x"])} if rng.random() < 0.5
+            else {})
+
+    fixed = {"settings": {"fallback": "house"}}
+    for source in templates:
+        names = sorted(n for n in meta_names(env, source) if n != "settings")
+        render = field_renderer(env.from_string(source), source, names, fixed)
+        fast = MemoisedFieldTemplate(render, names, fixed)
+        general = MemoisedFieldTemplate(render, names, fixed)
+        for number in range(MemoisedFieldTemplate.MEMO_TRIAL + 500):
+            item = product(number)
+            assert fast.call(item) == general.general(item), (source, item)
+        assert (fast.memo, fast.hits, fast.lookups) == (
+            general.memo, general.hits, general.lookups), source
+        item = product(1)
+        assert fast(item) == general.general(item)  # __call__ is the generated call
+
+
+def meta_names(env: Any, source: str) -> set[str]:
+    from jinja2 import meta
+
+    return set(meta.find_undeclared_variables(env.parse(source)))
+
+
 def _rss_writer() -> Any:
     from pathlib import Path
 
@@ -401,3 +463,38 @@ def test_libyaml_and_pyyaml_load_the_same_positioned_documents() -> None:
         if fast is not None:
             assert repr(fast.data) == repr(slow.data), text
             assert (fast.lines, fast.duplicates) == (slow.lines, slow.duplicates), text
+
+
+def test_number_and_integer_formats_give_what_their_general_paths_give() -> None:
+    """The `number` format's shortcut for money (its quantum looked up once per currency)
+    and the `integer` format's for an int, against the definitions, on odd values: zero
+    and negative amounts, currencies without decimals (CLP) or with three (KWD), huge
+    numbers, an amount too long to quantize (both raise), floats, texts, booleans."""
+    # (InvalidOperation and OverflowError are ArithmeticErrors: compared by name)
+    from decimal import Decimal
+
+    from feedsync.channels.render import (
+        _integer,
+        _integer_general,
+        _number,
+        _number_general,
+    )
+    from feedsync.products.product import Measure, Money
+
+    amounts = [Decimal(text) for text in (
+        "0", "-0", "0.005", "-3.999", "19.95", "1E+3", "123456789012345678.5", "1E+40",
+        "4.9500", "7")]
+    values: list[Any] = [Money(a, c) for a in amounts for c in ("EUR", "CLP", "KWD", "JPY")]
+    values += [0, -1, 7, 10**30, -(10**40), True, False, 1.5, float("inf"), "12", " 3 ",
+               "x", "", "\u0663", Measure(Decimal("0.5"), "kg"), Decimal("2.50"), None]
+
+    def outcome(format_: Any, value: Any) -> str:
+        try:
+            result = format_(value)
+        except (ArithmeticError, ValueError) as exc:  # both raise alike (an infinity)
+            return f"raised {type(exc).__name__}"
+        return f"{type(result).__name__} {result!r}"
+
+    for value in values:
+        assert outcome(_number, value) == outcome(_number_general, value), value
+        assert outcome(_integer, value) == outcome(_integer_general, value), value

@@ -215,3 +215,93 @@ def test_a_shared_shipping_rule_is_converted_as_replace_converts_it() -> None:
         assert local.price == Money(Decimal("204.50"), "MXN")
         assert product.shipping == [rule, other]  # the product itself is left as it was
         assert [i.code for i in issues] == ["shipping-other-country"]
+
+
+def test_the_localizer_gives_what_its_general_path_gives() -> None:
+    """MarketLocalizer.__call__ (shipping worked out once per set of rules, rates looked
+    up once per currency) against `localize_general`, the definition, on random products:
+    shipping for the market's country, other countries, none, rules repeated (as parsing
+    memoises them) and fresh ones, currencies with and without a rate (CLP rounds to
+    units), odd prices, localised columns empty, missing or non-ASCII, a market's own
+    shipping or none. Same product (or the product itself), same issues, nothing changed."""
+    import copy
+    import random
+    from decimal import Decimal
+
+    from feedsync.channels.markets import Market, MarketLocalizer, RateTable
+    from feedsync.products.product import Money, Product, Shipping
+
+    rng = random.Random(17)
+    rates = RateTable({("EUR", "MXN"): Decimal("20.45"), ("EUR", "CLP"): Decimal("1013.7"),
+                       ("USD", "MXN"): Decimal("17.1"), ("EUR", "USD"): Decimal("1.0833")})
+    amounts = [Decimal("0"), Decimal("0.004"), Decimal("0.005"), Decimal("19.95"),
+               Decimal("-3"), Decimal("123456789012345678.9"), Decimal("1E+3"),
+               Decimal("4.9500")]
+
+    def money() -> Money:
+        return Money(rng.choice(amounts), rng.choice(["EUR", "EUR", "USD", "MXN", "GBP"]))
+
+    shared = [Shipping(c, money(), service=rng.choice([None, "Std", "Exprés"]))
+              for c in ("ES", "MX", "CL", "MX", "US") for _ in range(2)]
+
+    def rules() -> list[Shipping]:
+        return [rng.choice(shared) if rng.random() < 0.7 else
+                Shipping(rng.choice(["MX", "CL", "ES"]), money(), region="R")
+                for _ in range(rng.randint(0, 3))]
+
+    localizers = []
+    for country, currency in (("MX", "MXN"), ("CL", "CLP"), ("ES", "EUR"), ("US", "USD")):
+        for own in (None, [Shipping(country, Money(Decimal("99"), currency))],
+                    [Shipping(country, Money(Decimal("5"), "EUR"))]):
+            columns = {"title": f"title_{country}", "description": "desc_x"}
+            localizers.append(MarketLocalizer(Market(country, "es", currency), rates,
+                                              f"shop.{country}", columns, own))
+    checked = 0
+    for number in range(3000):
+        extra = {k: v for k, v in (("title_MX", rng.choice(["", "Camiseta", "T\u00e9 \ud800"])),
+                                   ("title_CL", "Polera"), ("desc_x", rng.choice(["", "x"])))
+                 if rng.random() < 0.5}
+        product = Product(id=f"p{number}", row=number, title="T",
+                          price=rng.choice([None, money()]),
+                          sale_price=rng.choice([None, None, money()]), shipping=rules(),
+                          extra=extra)
+        before = copy.deepcopy(product)
+        for localizer in rng.sample(localizers, 3):
+            local, issues = localizer(product)
+            general, general_issues = localizer.localize_general(product)
+            assert (local, issues) == (general, general_issues), (localizer, product)
+            assert (local is product) == (general is product)
+            assert local is None or (local.shipping is product.shipping) == (
+                general.shipping is product.shipping)  # a new list where it changed
+            assert product == before  # the product itself is left as it was
+            checked += local is not None and local is not product
+    assert checked > 2000
+
+
+def test_identical_markets_of_two_channels_share_a_product_s_view() -> None:
+    """google.MX and meta.MX localise the same product alike: the second takes the
+    first's view, with the issues under its own channel name, each feed its own list."""
+    from decimal import Decimal
+
+    from feedsync.channels.markets import Market, MarketLocalizer, RateTable
+    from feedsync.products.product import Money, Product, Shipping
+
+    def localizer(channel: str) -> MarketLocalizer:
+        return MarketLocalizer(Market("MX", "es", "MXN"),
+                               RateTable({("EUR", "MXN"): Decimal("20.45")}), channel,
+                               {"title": "title_mx"},
+                               [Shipping("MX", Money(Decimal("99"), "MXN"))])
+
+    google, meta = localizer("google.MX"), localizer("meta.MX")
+    for number in range(50):
+        product = Product(id=f"p{number}", row=number, title="T",
+                          price=Money(Decimal(number), "EUR"),
+                          shipping=[Shipping("ES", Money(Decimal("3"), "EUR"))],
+                          extra={"title_mx": "Playera"} if number % 2 else {})
+        first, first_issues = google(product)
+        first_issues.append("the renderer's own issue")  # type: ignore[arg-type]
+        second, second_issues = meta(product)
+        assert second is first
+        assert (second, second_issues) == meta.localize_general(product)
+        assert [i.channel for i in second_issues] == ["meta.MX"]
+        assert google(product) == google.localize_general(product)

@@ -39,6 +39,7 @@ from feedsync.config import ChannelConfig, Config
 from feedsync.products.numbers import currency_decimals, iso_currencies
 from feedsync.products.parse import FieldProblem, parse_shipping
 from feedsync.products.product import Money, Product, Shipping
+from feedsync.rules.steps.base import copy_product
 
 _PLACEHOLDERS = ("{country}", "{language}", "{currency}")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
@@ -124,6 +125,17 @@ def _read_rates_csv(path: Path, where: str, problems: list[str]) -> list[tuple[s
     return entries
 
 
+# A market's work on one set of shipping rules (MarketLocalizer._shipping_plan): the rules
+# it keeps (converted) or None, the countries left out and the message, the currency
+# without a rate, and the rules themselves.
+_ShippingPlan = tuple[tuple[Shipping, ...] | None, tuple[str, str] | None, str | None,
+                      tuple[Shipping, ...]]
+_UNKNOWN: Any = object()  # a currency not looked up yet
+# Per market, rates, localised columns and market shipping: the last product localised
+# and its view (see MarketLocalizer._last), shared by the localizers of that key.
+_LAST_BY_MARKET: dict[tuple[Any, ...], list[Any]] = {}
+
+
 @dataclass
 class MarketLocalizer:
     """A market's view of a product: converted prices and localised texts."""
@@ -136,11 +148,145 @@ class MarketLocalizer:
 
     # Shipping rules converted to the market's currency, by the rule (parsing memoises
     # repeated rules, so the same frozen objects recur): converted once each, not once per
-    # product. Bounded like render._shipping_groups.
+    # product. Bounded like render._shipping_groups. (The general path's memo.)
     _converted_rules: dict[int, tuple[Shipping, Shipping]] = field(
         default_factory=dict, repr=False, compare=False)
+    # What the market does to a product's shipping rules, by the rules' identities: the
+    # rules parsing memoises recur, so most products' rules are worked out once (see
+    # _shipping_plan). An entry holds its rules, so their ids cannot be reused meanwhile.
+    _plans: dict[tuple[int, ...], _ShippingPlan] = field(
+        default_factory=dict, repr=False, compare=False)
+    # Per source currency: (rate, the target currency's quantum), or None without a rate.
+    _factors: dict[str, tuple[Decimal, Decimal] | None] = field(
+        default_factory=dict, repr=False, compare=False)
+    # The last product localised by any localizer of the same market, rates, columns and
+    # shipping (two channels' MX feeds): [product, its view, the issues]. A product is
+    # not changed once a channel has it (rules copy it first), so the same object gives
+    # the same view: the second channel takes it instead of working it out again.
+    _last: list[Any] = field(default_factory=list, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        key = (self.market, tuple(sorted(self.rates.rates.items())),
+               tuple(self.columns.items()),
+               None if self.shipping is None else tuple(self.shipping))
+        self._last = _LAST_BY_MARKET.setdefault(key, [None, None, ()])
 
     def __call__(self, product: Product) -> tuple[Product | None, list[Issue]]:
+        """The market's view of `product` (a copy, or the product itself when nothing
+        changes) and the issues on the way; None with the error when a price cannot be
+        converted. `localize_general` is the definition: this gives what it gives (a
+        test compares both), with the shipping worked out once per set of rules, the
+        rates looked up once per currency, and the view shared with an identical market
+        of another channel (a market feed localises every product: ~13 us each before).
+        """
+        last = self._last
+        if last[0] is product:
+            channel = self.channel
+            return last[1], [issue if issue.channel == channel else Issue(
+                issue.code, issue.severity, issue.message, issue.row, issue.product_id,
+                issue.field, issue.value, channel, issue.column) for issue in last[2]]
+        local, issues = self._localize(product)
+        # the caller adds its own issues to the list it gets: the shared one is a copy
+        last[0], last[1], last[2] = product, local, tuple(issues)
+        return local, issues
+
+    def _localize(self, product: Product) -> tuple[Product | None, list[Issue]]:
+        shipping = product.shipping
+        plan = None
+        if shipping or self.shipping:
+            plan = self._plans.get(tuple(map(id, shipping)))
+            if plan is None:
+                plan = self._shipping_plan(shipping)
+        target = self.market.currency
+        price = original_price = product.price
+        if price is not None and price.currency != target:
+            converted = self._convert_fast(price)
+            if converted is None:
+                return None, [self._no_rate(product, "price", price.currency)]
+            price = converted
+        sale_price = original_sale = product.sale_price
+        if sale_price is not None and sale_price.currency != target:
+            converted = self._convert_fast(sale_price)
+            if converted is None:
+                return None, [self._no_rate(product, "sale_price", sale_price.currency)]
+            sale_price = converted
+        issues: list[Issue] = []
+        rules = None
+        if plan is not None:
+            rules, left_out, no_rate, _ = plan
+            if no_rate is not None:
+                return None, [self._no_rate(product, "shipping", no_rate)]
+            if left_out is not None:
+                issues.append(Issue(
+                    codes.SHIPPING_OTHER_COUNTRY, Severity.INFO, left_out[1],
+                    row=product.row, product_id=product.id, field="shipping",
+                    value=left_out[0], channel=self.channel))
+        texts = None
+        if self.columns:
+            extra = product.extra
+            texts = [(name, text) for name, column in self.columns.items()
+                     if (text := extra.get(column))]
+        if rules is None and price is original_price and sale_price is original_sale \
+                and not texts:
+            return product, issues
+        local = copy_product(product)
+        local.price = price
+        local.sale_price = sale_price
+        if rules is not None:
+            local.shipping = list(rules)  # each product its own list, as before
+        if texts:
+            for name, text in texts:
+                setattr(local, name, text)
+        return local, issues
+
+    def _shipping_plan(self, shipping: list[Shipping]) -> _ShippingPlan:
+        """What `localize_general` does to these shipping rules: (the rules the market
+        keeps, converted, or None when they stay as they are; the other countries left
+        out and the message saying so, or None; the currency without a rate, or None)."""
+        country, target = self.market.country, self.market.currency
+        here = [r for r in shipping if r.country == country]
+        left_out = None
+        if len(here) != len(shipping):
+            others = ", ".join(sorted({r.country for r in shipping} - {country}))
+            left_out = (others, f"shipping for {others} is left out of the {country} feed"
+                        + (", which uses the market's own shipping" if not here
+                           and self.shipping else ""))
+        if not here and self.shipping:
+            here = list(self.shipping)
+        changed = here != shipping
+        no_rate = None
+        if here and any(s.price.currency != target for s in here):
+            converted = []
+            for rule in here:
+                price = self._convert_fast(rule.price)
+                if price is None:
+                    no_rate = rule.price.currency
+                    break
+                converted.append(replace(rule, price=price))
+            here, changed = converted, True
+        # The plan holds the rules it is keyed by: while it is kept, their ids are theirs.
+        plan = (tuple(here) if changed else None, left_out, no_rate, tuple(shipping))
+        if len(self._plans) < 4096:
+            self._plans[tuple(map(id, shipping))] = plan
+        return plan
+
+    def _convert_fast(self, money: Money) -> Money | None:
+        """`_convert`, with the rate and the quantum looked up once per currency."""
+        factors = self._factors.get(money.currency, _UNKNOWN)
+        if factors is _UNKNOWN:
+            rate = self.rates.rate(money.currency, self.market.currency)
+            factors = self._factors[money.currency] = None if rate is None else (
+                rate, Decimal(1).scaleb(-currency_decimals(self.market.currency)))
+        if factors is None:
+            return None
+        rate, quantum = factors
+        return Money((money.amount * rate).quantize(quantum, rounding=ROUND_HALF_UP),
+                     self.market.currency)
+
+    def localize_general(self, product: Product) -> tuple[Product | None, list[Issue]]:
+        """The definition of a market's view of a product (what `__call__` gives, the
+        test compares both): shipping for the market's country only (or the market's
+        own), prices and shipping converted, localised texts from their columns."""
         changes: dict[str, Any] = {}
         issues: list[Issue] = []
         target = self.market.currency
