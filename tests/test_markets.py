@@ -276,32 +276,3 @@ def test_the_localizer_gives_what_its_general_path_gives() -> None:
             assert product == before  # the product itself is left as it was
             checked += local is not None and local is not product
     assert checked > 2000
-
-
-def test_identical_markets_of_two_channels_share_a_product_s_view() -> None:
-    """google.MX and meta.MX localise the same product alike: the second takes the
-    first's view, with the issues under its own channel name, each feed its own list."""
-    from decimal import Decimal
-
-    from feedsync.channels.markets import Market, MarketLocalizer, RateTable
-    from feedsync.products.product import Money, Product, Shipping
-
-    def localizer(channel: str) -> MarketLocalizer:
-        return MarketLocalizer(Market("MX", "es", "MXN"),
-                               RateTable({("EUR", "MXN"): Decimal("20.45")}), channel,
-                               {"title": "title_mx"},
-                               [Shipping("MX", Money(Decimal("99"), "MXN"))])
-
-    google, meta = localizer("google.MX"), localizer("meta.MX")
-    for number in range(50):
-        product = Product(id=f"p{number}", row=number, title="T",
-                          price=Money(Decimal(number), "EUR"),
-                          shipping=[Shipping("ES", Money(Decimal("3"), "EUR"))],
-                          extra={"title_mx": "Playera"} if number % 2 else {})
-        first, first_issues = google(product)
-        first_issues.append("the renderer's own issue")  # type: ignore[arg-type]
-        second, second_issues = meta(product)
-        assert second is first
-        assert (second, second_issues) == meta.localize_general(product)
-        assert [i.channel for i in second_issues] == ["meta.MX"]
-        assert google(product) == google.localize_general(product)

@@ -131,9 +131,6 @@ def _read_rates_csv(path: Path, where: str, problems: list[str]) -> list[tuple[s
 _ShippingPlan = tuple[tuple[Shipping, ...] | None, tuple[str, str] | None, str | None,
                       tuple[Shipping, ...]]
 _UNKNOWN: Any = object()  # a currency not looked up yet
-# Per market, rates, localised columns and market shipping: the last product localised
-# and its view (see MarketLocalizer._last), shared by the localizers of that key.
-_LAST_BY_MARKET: dict[tuple[Any, ...], list[Any]] = {}
 
 
 @dataclass
@@ -159,38 +156,13 @@ class MarketLocalizer:
     # Per source currency: (rate, the target currency's quantum), or None without a rate.
     _factors: dict[str, tuple[Decimal, Decimal] | None] = field(
         default_factory=dict, repr=False, compare=False)
-    # The last product localised by any localizer of the same market, rates, columns and
-    # shipping (two channels' MX feeds): [product, its view, the issues]. A product is
-    # not changed once a channel has it (rules copy it first), so the same object gives
-    # the same view: the second channel takes it instead of working it out again.
-    _last: list[Any] = field(default_factory=list, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        key = (self.market, tuple(sorted(self.rates.rates.items())),
-               tuple(self.columns.items()),
-               None if self.shipping is None else tuple(self.shipping))
-        self._last = _LAST_BY_MARKET.setdefault(key, [None, None, ()])
 
     def __call__(self, product: Product) -> tuple[Product | None, list[Issue]]:
         """The market's view of `product` (a copy, or the product itself when nothing
         changes) and the issues on the way; None with the error when a price cannot be
-        converted. `localize_general` is the definition: this gives what it gives (a
-        test compares both), with the shipping worked out once per set of rules, the
-        rates looked up once per currency, and the view shared with an identical market
-        of another channel (a market feed localises every product: ~13 us each before).
-        """
-        last = self._last
-        if last[0] is product:
-            channel = self.channel
-            return last[1], [issue if issue.channel == channel else Issue(
-                issue.code, issue.severity, issue.message, issue.row, issue.product_id,
-                issue.field, issue.value, channel, issue.column) for issue in last[2]]
-        local, issues = self._localize(product)
-        # the caller adds its own issues to the list it gets: the shared one is a copy
-        last[0], last[1], last[2] = product, local, tuple(issues)
-        return local, issues
-
-    def _localize(self, product: Product) -> tuple[Product | None, list[Issue]]:
+        converted. `localize_general` is the definition: this gives what it gives, with
+        the shipping worked out once per set of rules and the rates looked up once per
+        currency (a market feed localises every product: ~13 us each before)."""
         shipping = product.shipping
         plan = None
         if shipping or self.shipping:
