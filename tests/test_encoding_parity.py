@@ -99,7 +99,9 @@ def test_csv_row_is_csv_writer(delimiter: str, cells: list[str]) -> None:
 def test_csv_row_quotes_what_csv_quotes() -> None:
     writer = _csv_writer(",")
     for cells in ([""], [], ["", ""], [" a ", "b"], ["a,b"], ['say "hi"'], ["a\nb"],
-                  ["a\rb"], ["plain", "", "text"], ["'=1+1"]):
+                  ["a\rb"], ["plain", "", "text"], ["'=1+1"],
+                  # only delimiters to quote for (the shortcut), then with a quote too
+                  ["a,b", "c"], ["", "a,,b", ",", ""], [",", 'a"b,c']):
         assert writer._row_bytes(cells) == _csv_row(cells, ",").encode("utf-8"), cells
 
 

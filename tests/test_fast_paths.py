@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -280,6 +281,42 @@ def test_generated_xml_item_encoders_write_what_the_general_path_writes() -> Non
             generated += 1
     assert generated > 10_000  # most items took the generated path
     assert 0 < len(writer._encoders) <= writer.MAX_ENCODERS
+
+
+def test_xml_item_encoders_learn_single_values_that_are_not_text() -> None:
+    """Meta's quantity_to_sell_on_facebook is a number in every item: once seen, the
+    generated encoder converts such values as `encode_general` does (scalar_text) instead
+    of handing every item to it; lists, str subclasses and other odd values in that place
+    still go the general way, and the bytes are the general path's for all of them."""
+    writer = _rss_writer()
+    rng = random.Random(31)
+
+    class Text(str):
+        def __str__(self) -> str:
+            return "other"
+
+    odd: list[object] = [0, -7, 10**30, True, False, 1.5, float("nan"), 1e-07, None,
+                         Decimal("2.50"), {"a": "b"}, ["x", "y"], Text("t&"), "", "a<b",
+                         "\x00", "\ud800", "é€"]
+    generated = 0
+    for _ in range(3000):
+        item: dict[str, object] = {"id": rng.choice(["1", "a&b", "é"]),
+                                   "title": rng.choice(["T", "<b>", "x\x0by"]),
+                                   "quantity": rng.choice(odd) if rng.random() < 0.3
+                                   else rng.randint(0, 500)}
+        if rng.random() < 0.5:
+            item["brand"] = rng.choice(odd)
+        try:
+            expected = writer.encode_general(item)
+        except (TypeError, AttributeError) as exc:
+            with pytest.raises(type(exc)):
+                writer.encode(item)
+            continue
+        assert writer.encode(item) == expected, item
+        encoder = writer._encoders[tuple(item)]
+        if encoder(item) is not None:
+            generated += 1
+    assert generated > 1500
 
 
 def test_google_date_times_spelled_directly_are_what_strftime_spells() -> None:

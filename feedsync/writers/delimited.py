@@ -119,9 +119,14 @@ class DelimitedWriter(FeedWriter):
         delimiter = self.delimiter
         line = delimiter.join(cells)
         if "\r" not in line and line:
-            if ('"' not in line and "\n" not in line
-                    and line.count(delimiter) == len(cells) - 1):
-                return (line + "\n").encode("utf-8")  # no cell to quote
+            if '"' not in line and "\n" not in line:
+                if line.count(delimiter) == len(cells) - 1:
+                    return (line + "\n").encode("utf-8")  # no cell to quote
+                # Only the delimiter to quote for (a description's commas, the common
+                # case): one test a cell instead of three, and no quotes to double.
+                line = delimiter.join([
+                    f'"{cell}"' if delimiter in cell else cell for cell in cells])
+                return (line + "\n").encode("utf-8")
             line = delimiter.join([
                 '"' + cell.replace('"', '""') + '"'
                 if delimiter in cell or '"' in cell or "\n" in cell else cell

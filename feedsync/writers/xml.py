@@ -200,6 +200,10 @@ class ItemEncoder:
         # Per shape: the tags around each text, as a list with a slot after each but the
         # last (odd positions), as written and with markers for < and > (see _template).
         self.templates: dict[tuple[Any, ...], tuple[list[str], list[str]] | None] = {}
+        # The single values (by position) seen to be other than text and lists (Meta's
+        # quantity_to_sell_on_facebook, a number in every item): from then on written as
+        # the general path writes them, through scalar_text, not handed to it (`_learn`).
+        self.converted: set[int] = set()
         self.encode = self._generate()
 
     def _generate(self) -> Callable[[Item], bytes | None]:
@@ -211,6 +215,12 @@ class ItemEncoder:
             lines.append("    if " + " or ".join(f"{n}.__class__ is not list" for n in lists)
                          + ":")
             lines.append("        return None")
+        for index in sorted(self.converted):
+            name = names[index]
+            lines += [f"    if {name}.__class__ is not str:",
+                      f"        if isinstance({name}, (str, list)):",
+                      "            return None",
+                      f"        {name} = scalar_text({name})"]
         lines.append("    flat = []")
         lines.append("    shape = []")
         scalars: list[str] = []
@@ -244,8 +254,8 @@ class ItemEncoder:
             "        return None",
             "    try:",
             "        text = ''.join(flat)",
-            "    except TypeError:  # a value that is not text: the general path's",
-            "        return None",
+            "    except TypeError:  # a value that is not text: see _learn",
+            "        return learn(item)",
             "    if not text.isprintable() and forbids(text):",
             "        return None",
             "    if '&' in text or '<' in text or '>' in text:",
@@ -259,9 +269,26 @@ class ItemEncoder:
             "    return ''.join(plain).encode('utf-8')",
         ]
         namespace: dict[str, Any] = {"templates": self.templates, "MISSING": _MISSING,
-                                     "make_template": self._template, "forbids": forbids}
+                                     "make_template": self._template, "forbids": forbids,
+                     "scalar_text": scalar_text, "learn": self._learn}
         exec("\n".join(lines), namespace)
         return namespace["encode"]  # type: ignore[no-any-return]
+
+    def _learn(self, item: Item) -> bytes | None:
+        """An item with a value that is not text: None (the general path) unless some are
+        single values of a new position that are neither text nor lists (numbers,
+        booleans, None), which the code, generated again, converts from then on as the
+        general path does. Positions are only added, so this regenerates at most once
+        per key."""
+        new = {index for index, (value, kind) in enumerate(
+            zip(item.values(), self.kinds, strict=True))
+            if kind == _SCALAR and not isinstance(value, (str, list))}
+        if new <= self.converted:
+            return None
+        self.converted |= new
+        self.encode = self._generate()
+        self.writer._encoders[self.keys] = self.encode
+        return self.encode(item)
 
     def _template(self, shape: tuple[Any, ...]) -> tuple[list[str], list[str]] | None:
         """The item element's tags for one shape, around a slot per text (None past
