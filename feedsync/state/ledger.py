@@ -871,14 +871,23 @@ class Ledger:
 
 # (Binding the JSON as bytes, `CAST(?4 AS TEXT)`, saves the decode per item but raised a
 # build's peak RSS by 14 MB at 260,000 items; the text is bound as str.)
-_STAGE = "INSERT OR REPLACE INTO staged VALUES (?1, ?2, ?3, ?4, ?5)"
+_STAGE = "INSERT OR REPLACE INTO staged VALUES (?1, ?2, ?3, ?4, {pos})"
 # For a feed whose files the ledger knows: an item whose content is the one the files
 # hold (an unchanged item, most items of a rebuild) is staged without its text, which
 # nothing would read (the ledger holds that content: `changed` reads it from there).
 _STAGE_KNOWN = (
     "INSERT OR REPLACE INTO staged SELECT ?1, ?2, ?3, CASE WHEN EXISTS (SELECT 1 FROM "
     f"items WHERE feed = ?1 AND destination = '{FILE_DESTINATION}' AND item_id = ?2 AND "
-    "hash = ?3) THEN NULL ELSE ?4 END, ?5")
+    "hash = ?3) THEN NULL ELSE ?4 END, {pos}")
+# Python's sqlite3 binds str, int, float and bytearray directly, but runs its adapter
+# protocol for anything else, bytes and None included: a failed lookup of `__adapt__` and
+# `__conform__`, each raising and formatting an AttributeError (~3,000 instructions a
+# value, ~6,000 a staged row). So the hash is bound as a bytearray (SQLite stores the same
+# BLOB) and an item without a spool position has statements with NULL written in.
+# Indexed by `2 * known + (pos is None)`.
+_STAGES = tuple(statement.format(pos=pos) for statement in (_STAGE, _STAGE_KNOWN)
+                for pos in ("?5", "NULL"))
+_StagedRow = tuple[str, str, bytearray, str] | tuple[str, str, bytearray, str, int]
 
 
 # Staged text per `store_contents` transaction, at most about this many bytes (see there):
@@ -914,8 +923,8 @@ class Stager:
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
-        self._rows: list[tuple[str, str, bytes, str, int | None]] = []
-        self._known_rows: list[tuple[str, str, bytes, str, int | None]] = []
+        # rows waiting for each of `_STAGES`
+        self._batches: tuple[list[_StagedRow], ...] = tuple([] for _ in _STAGES)
         self._known: dict[str, bool] = {}  # per feed: the ledger holds its files' items
         self._db.execute("BEGIN")
 
@@ -940,19 +949,25 @@ class Stager:
         known = self._known.get(feed)
         if known is None:
             known = self._look_up(feed)
-        rows = self._known_rows if known else self._rows
-        rows.append((feed, item_id, digest, data.decode("utf-8"), pos))
+        if pos is None:
+            rows = self._batches[2 * known + 1]
+            rows.append((feed, item_id, bytearray(digest), data.decode("utf-8")))
+        else:
+            rows = self._batches[2 * known]
+            rows.append((feed, item_id, bytearray(digest), data.decode("utf-8"), pos))
         if len(rows) >= STAGE_BATCH:
             self.flush()
         return digest
 
     def flush(self) -> None:
-        if self._rows:
-            self._db.executemany(_STAGE, self._rows)
-            self._rows = []
-        if self._known_rows:
-            self._db.executemany(_STAGE_KNOWN, self._known_rows)
-            self._known_rows = []
+        """Write the rows waiting (a feed's rows all wait in one batch, in their order)."""
+        read = False
+        for index, rows in enumerate(self._batches):
+            if rows:
+                self._db.executemany(_STAGES[index], rows)
+                rows.clear()
+                read = read or index >= 2  # the known feeds' statements read the file
+        if read:
             self._end_read()
 
     def _end_read(self) -> None:
