@@ -175,6 +175,14 @@ def _encode(value: Any) -> str:
     return _encode_bytes(value).decode("utf-8")
 
 
+# Long values' digests, by the value (a text, or a list's or dict's encoding; a str never
+# equals bytes): one product's description and image list recur in each of its feeds
+# (13 with every channel), one after the other, and a dict look-up costs a fraction of
+# blake2b over ~1 KB. Emptied when full, so it holds at most a few hundred values.
+_DIGESTS: dict[str | bytes, str] = {}
+_DIGESTS_KEPT = 256
+
+
 def item_json_bytes(item: dict[str, Any]) -> bytes:
     """An item as the ledger keeps it, UTF-8 encoded: key-sorted JSON, long values replaced
     by a digest (`#` and 8 base64 characters); equal items give equal bytes.
@@ -184,18 +192,19 @@ def item_json_bytes(item: dict[str, Any]) -> bytes:
     only nested values are searched for floats (a top-level value other than text, a
     whole number or a boolean is written as its text)."""
     kept: dict[str, Any] | None = None
+    digests = _DIGESTS
     for name, value in item.items():
         kind = type(value)
         if kind is str:
             if len(value) <= LONG_VALUE or name in KEPT_FIELDS:
                 continue
-            data = value.encode("utf-8")
+            key: str | bytes = value
         elif kind is list or kind is dict or isinstance(value, (list, dict)):
-            data = _encode_bytes(value)
+            key = _encode_bytes(value)
             kept = dict(item) if kept is None else kept
-            if name in KEPT_FIELDS or len(data) <= LONG_VALUE or (
-                    not data.isascii() and len(data.decode("utf-8")) <= LONG_VALUE):
-                kept[name] = orjson.Fragment(data)
+            if name in KEPT_FIELDS or len(key) <= LONG_VALUE or (
+                    not key.isascii() and len(key.decode("utf-8")) <= LONG_VALUE):
+                kept[name] = orjson.Fragment(key)
                 continue
         elif kind is int or kind is bool:
             continue
@@ -204,9 +213,15 @@ def item_json_bytes(item: dict[str, Any]) -> bytes:
             kept[name] = int(value) if isinstance(value, int) else str(value)
             continue
         kept = dict(item) if kept is None else kept
-        digest = hashlib.blake2b(data, digest_size=6).digest()
-        # base64.b64encode's own call, without its Python frame
-        kept[name] = "#" + binascii.b2a_base64(digest, newline=False).decode()
+        text = digests.get(key)
+        if text is None:
+            if len(digests) >= _DIGESTS_KEPT:
+                digests.clear()
+            data = key.encode("utf-8") if isinstance(key, str) else key
+            digest = hashlib.blake2b(data, digest_size=6).digest()
+            # base64.b64encode's own call, without its Python frame
+            text = digests[key] = "#" + binascii.b2a_base64(digest, newline=False).decode()
+        kept[name] = text
     try:
         return orjson.dumps(item if kept is None else kept, option=_ORJSON_OPTIONS)
     except (orjson.JSONEncodeError, TypeError):
