@@ -175,6 +175,14 @@ def _encode(value: Any) -> str:
     return _encode_bytes(value).decode("utf-8")
 
 
+# Long values' digests, by the value (a text, or a list's or dict's encoding; a str never
+# equals bytes): one product's description and image list recur in each of its feeds
+# (13 with every channel), one after the other, and a dict look-up costs a fraction of
+# blake2b over ~1 KB. Emptied when full, so it holds at most a few hundred values.
+_DIGESTS: dict[str | bytes, str] = {}
+_DIGESTS_KEPT = 256
+
+
 def item_json_bytes(item: dict[str, Any]) -> bytes:
     """An item as the ledger keeps it, UTF-8 encoded: key-sorted JSON, long values replaced
     by a digest (`#` and 8 base64 characters); equal items give equal bytes.
@@ -184,18 +192,19 @@ def item_json_bytes(item: dict[str, Any]) -> bytes:
     only nested values are searched for floats (a top-level value other than text, a
     whole number or a boolean is written as its text)."""
     kept: dict[str, Any] | None = None
+    digests = _DIGESTS
     for name, value in item.items():
         kind = type(value)
         if kind is str:
             if len(value) <= LONG_VALUE or name in KEPT_FIELDS:
                 continue
-            data = value.encode("utf-8")
+            key: str | bytes = value
         elif kind is list or kind is dict or isinstance(value, (list, dict)):
-            data = _encode_bytes(value)
+            key = _encode_bytes(value)
             kept = dict(item) if kept is None else kept
-            if name in KEPT_FIELDS or len(data) <= LONG_VALUE or (
-                    not data.isascii() and len(data.decode("utf-8")) <= LONG_VALUE):
-                kept[name] = orjson.Fragment(data)
+            if name in KEPT_FIELDS or len(key) <= LONG_VALUE or (
+                    not key.isascii() and len(key.decode("utf-8")) <= LONG_VALUE):
+                kept[name] = orjson.Fragment(key)
                 continue
         elif kind is int or kind is bool:
             continue
@@ -204,9 +213,15 @@ def item_json_bytes(item: dict[str, Any]) -> bytes:
             kept[name] = int(value) if isinstance(value, int) else str(value)
             continue
         kept = dict(item) if kept is None else kept
-        digest = hashlib.blake2b(data, digest_size=6).digest()
-        # base64.b64encode's own call, without its Python frame
-        kept[name] = "#" + binascii.b2a_base64(digest, newline=False).decode()
+        text = digests.get(key)
+        if text is None:
+            if len(digests) >= _DIGESTS_KEPT:
+                digests.clear()
+            data = key.encode("utf-8") if isinstance(key, str) else key
+            digest = hashlib.blake2b(data, digest_size=6).digest()
+            # base64.b64encode's own call, without its Python frame
+            text = digests[key] = "#" + binascii.b2a_base64(digest, newline=False).decode()
+        kept[name] = text
     try:
         return orjson.dumps(item if kept is None else kept, option=_ORJSON_OPTIONS)
     except (orjson.JSONEncodeError, TypeError):
@@ -871,14 +886,23 @@ class Ledger:
 
 # (Binding the JSON as bytes, `CAST(?4 AS TEXT)`, saves the decode per item but raised a
 # build's peak RSS by 14 MB at 260,000 items; the text is bound as str.)
-_STAGE = "INSERT OR REPLACE INTO staged VALUES (?1, ?2, ?3, ?4, ?5)"
+_STAGE = "INSERT OR REPLACE INTO staged VALUES (?1, ?2, ?3, ?4, {pos})"
 # For a feed whose files the ledger knows: an item whose content is the one the files
 # hold (an unchanged item, most items of a rebuild) is staged without its text, which
 # nothing would read (the ledger holds that content: `changed` reads it from there).
 _STAGE_KNOWN = (
     "INSERT OR REPLACE INTO staged SELECT ?1, ?2, ?3, CASE WHEN EXISTS (SELECT 1 FROM "
     f"items WHERE feed = ?1 AND destination = '{FILE_DESTINATION}' AND item_id = ?2 AND "
-    "hash = ?3) THEN NULL ELSE ?4 END, ?5")
+    "hash = ?3) THEN NULL ELSE ?4 END, {pos}")
+# Python's sqlite3 binds str, int, float and bytearray directly, but runs its adapter
+# protocol for anything else, bytes and None included: a failed lookup of `__adapt__` and
+# `__conform__`, each raising and formatting an AttributeError (~3,000 instructions a
+# value, ~6,000 a staged row). So the hash is bound as a bytearray (SQLite stores the same
+# BLOB) and an item without a spool position has statements with NULL written in.
+# Indexed by `2 * known + (pos is None)`.
+_STAGES = tuple(statement.format(pos=pos) for statement in (_STAGE, _STAGE_KNOWN)
+                for pos in ("?5", "NULL"))
+_StagedRow = tuple[str, str, bytearray, str] | tuple[str, str, bytearray, str, int]
 
 
 # Staged text per `store_contents` transaction, at most about this many bytes (see there):
@@ -914,8 +938,8 @@ class Stager:
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
-        self._rows: list[tuple[str, str, bytes, str, int | None]] = []
-        self._known_rows: list[tuple[str, str, bytes, str, int | None]] = []
+        # rows waiting for each of `_STAGES`
+        self._batches: tuple[list[_StagedRow], ...] = tuple([] for _ in _STAGES)
         self._known: dict[str, bool] = {}  # per feed: the ledger holds its files' items
         self._db.execute("BEGIN")
 
@@ -940,19 +964,25 @@ class Stager:
         known = self._known.get(feed)
         if known is None:
             known = self._look_up(feed)
-        rows = self._known_rows if known else self._rows
-        rows.append((feed, item_id, digest, data.decode("utf-8"), pos))
+        if pos is None:
+            rows = self._batches[2 * known + 1]
+            rows.append((feed, item_id, bytearray(digest), data.decode("utf-8")))
+        else:
+            rows = self._batches[2 * known]
+            rows.append((feed, item_id, bytearray(digest), data.decode("utf-8"), pos))
         if len(rows) >= STAGE_BATCH:
             self.flush()
         return digest
 
     def flush(self) -> None:
-        if self._rows:
-            self._db.executemany(_STAGE, self._rows)
-            self._rows = []
-        if self._known_rows:
-            self._db.executemany(_STAGE_KNOWN, self._known_rows)
-            self._known_rows = []
+        """Write the rows waiting (a feed's rows all wait in one batch, in their order)."""
+        read = False
+        for index, rows in enumerate(self._batches):
+            if rows:
+                self._db.executemany(_STAGES[index], rows)
+                rows.clear()
+                read = read or index >= 2  # the known feeds' statements read the file
+        if read:
             self._end_read()
 
     def _end_read(self) -> None:

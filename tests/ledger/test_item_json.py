@@ -128,3 +128,26 @@ def test_item_json_is_byte_for_byte_the_reference_encoding(item: dict[str, Any])
             return
         raise AssertionError(f"the reference refused {item!r}, the fast path did not") from exc
     assert item_json_bytes(item) == expected
+
+
+def test_remembered_digests_are_the_reference_digests() -> None:
+    """Long values' digests are remembered by value (`_DIGESTS`): a value met again, in
+    another field or item, as text or as a list, before and after the memo was emptied,
+    gives what the reference computes; equal-looking text and encodings do not mix."""
+    from feedsync.state import ledger as ledger_module
+    from feedsync.state.ledger import _item_json_reference
+
+    texts = ["d" * 65, "é" * 65, "<b>x</b> & " * 9, '["' + "u" * 70 + '"]', "\ud800" * 70]
+    lists = [["u" * 70], [{"country": "ES", "price": "4.95 EUR", "service": "é" * 60}]]
+    items = []
+    for n in range(3 * ledger_module._DIGESTS_KEPT):
+        long = texts[n % len(texts)] if n % 7 else f"{n:05d}" * 20
+        items.append({"id": f"SKU-{n}", "description": long, "other": long,
+                      "images": lists[n % 2], "shipping": [long], "title": long})
+    for item in items + items[::-1]:
+        try:
+            expected = _item_json_reference(item).encode("utf-8")
+        except UnicodeEncodeError:
+            continue
+        assert item_json_bytes(item) == expected
+    assert len(ledger_module._DIGESTS) <= ledger_module._DIGESTS_KEPT

@@ -88,7 +88,8 @@ def _run_all(folder: Path) -> list[Any]:
 
 def _as_before(monkeypatch: pytest.MonkeyPatch) -> None:
     """The staging this replaced: every item's text, every feed through the anti-joins."""
-    monkeypatch.setattr(ledger_module, "_STAGE_KNOWN", ledger_module._STAGE)
+    unknown = ledger_module._STAGES[:2]  # with a position, without one
+    monkeypatch.setattr(ledger_module, "_STAGES", unknown + unknown)
     monkeypatch.setattr(Ledger, "_holds", lambda self, feed, destination: True)
 
 
@@ -103,6 +104,36 @@ def test_builds_and_pushes_give_what_staging_every_text_gave(
     assert len(runs) == len(RUNS) * len(FEEDS) * 2 and contents
     assert all(kind == "text" for *_, kind in contents)
     assert all(content_hash(text) == digest for digest, text, _ in contents)
+
+
+def test_staged_rows_hold_the_hash_as_a_blob_and_the_position_or_null(
+        tmp_path: Path) -> None:
+    """The hash is bound as a bytearray and a missing position as NULL written in the
+    statement (see `_STAGES`): the rows are what binding bytes and None stored."""
+    ledger = Ledger.open(tmp_path)
+    for run in range(2):  # a first run, then one whose feeds the ledger knows
+        stager = ledger.stager()
+        for n in range(12):
+            stager.add(FEEDS[0], f"SKU-{n:03d}", _item(n, FEEDS[0]), n if n % 2 else None)
+            stager.add(FEEDS[1], f"SKU-{n:03d}", _item(n, FEEDS[1]), n)
+        stager.close()
+        rows = ledger.db.execute("SELECT feed, item_id, hash, typeof(hash), pos, "
+                                 "typeof(pos) FROM staged ORDER BY feed, item_id").fetchall()
+        expected = sorted(
+            (feed, f"SKU-{n:03d}", content_hash(item_json(_item(n, feed))), "blob",
+             pos, "null" if pos is None else "integer")
+            for n in range(12) for feed, pos in ((FEEDS[0], n if n % 2 else None),
+                                                 (FEEDS[1], n)))
+        assert rows == expected
+        assert all(type(row[2]) is bytes for row in rows)
+        if run == 0:
+            ledger.store_contents(FEEDS, FILE_DESTINATION)
+            for feed in FEEDS:
+                ledger.apply_file(feed, FILE_DESTINATION,
+                                  ledger.diff(feed, FILE_DESTINATION), kind="build",
+                                  contents_stored=True)
+    assert not _staged_with_text(ledger)  # unchanged: staged without text
+    ledger.close()
 
 
 def _staged_with_text(ledger: Ledger) -> set[tuple[str, str]]:
