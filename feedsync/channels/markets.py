@@ -36,7 +36,7 @@ from feedsync.channels.spec import ChannelSpec
 from feedsync.checks import codes
 from feedsync.checks.issue import Issue, Severity
 from feedsync.config import ChannelConfig, Config
-from feedsync.products.numbers import currency_decimals, iso_currencies
+from feedsync.products.numbers import currency_decimals, currency_quantum, iso_currencies
 from feedsync.products.parse import FieldProblem, parse_shipping
 from feedsync.products.product import Money, Product, Shipping
 from feedsync.rules.steps.base import copy_product
@@ -248,7 +248,7 @@ class MarketLocalizer:
         if factors is _UNKNOWN:
             rate = self.rates.rate(money.currency, self.market.currency)
             factors = self._factors[money.currency] = None if rate is None else (
-                rate, Decimal(1).scaleb(-currency_decimals(self.market.currency)))
+                rate, currency_quantum(self.market.currency))
         if factors is None:
             return None
         rate, quantum = factors

@@ -25,7 +25,7 @@ from feedsync.compiled_templates import python_renderer, with_fallback
 from feedsync.errors import ConfigError
 from feedsync.products.dates import format_iso_minutes
 from feedsync.products.dates import now as current_time
-from feedsync.products.numbers import currency_decimals, format_amount
+from feedsync.products.numbers import currency_decimals, currency_quantum, format_amount
 from feedsync.products.product import (
     CANONICAL_FIELDS,
     DateWindow,
@@ -133,18 +133,11 @@ def scalar_text(value: Any) -> str:
     return str(value)
 
 
-_quanta: dict[str, Decimal] = {}
-
-
 def _number(value: Any) -> Value:
     """The `number` format: a price's amount at its currency's decimals, a measure's
     value, else the value as a Decimal (or its text when it is not a number)."""
     if value.__class__ is Money:  # the usual value, first: JSON feeds' prices
-        quantum = _quanta.get(value.currency)
-        if quantum is None:
-            quantum = _quanta[value.currency] = Decimal(1).scaleb(
-                -currency_decimals(value.currency))
-        return value.amount.quantize(quantum)
+        return value.amount.quantize(currency_quantum(value.currency))
     return _number_general(value)
 
 
@@ -461,28 +454,29 @@ def _compile_rule_tests(rules: list[RuleSpec]) -> Callable[[Product, Item], list
     def text_of(name: str) -> str:
         return f"({name} if {name}.__class__ is str else text({name}))"
 
-    def bind(kind: str, index: int, number: int, name: str,
-             values: str | list[str]) -> tuple[str, str]:
-        """Names, in the generated code, of a condition's value getter and its values."""
-        getter, allowed = f"get_{kind}{index}_{number}", f"{kind}{index}_{number}"
+    def bind(kind: str, index: int, number: int, name: str, test: Any) -> tuple[str, str]:
+        """Names, in the generated code, of a condition's value getter and what it tests
+        the value with (a set of texts, a pattern's search)."""
+        getter, tested = f"get_{kind}{index}_{number}", f"{kind}{index}_{number}"
         namespace[getter] = value_getter(name)
-        namespace[allowed] = frozenset([values] if isinstance(values, str) else values)
-        return getter, allowed
+        namespace[tested] = test
+        return getter, tested
+
+    def texts(values: str | list[str]) -> frozenset[str]:
+        return frozenset([values] if isinstance(values, str) else values)
 
     for index, rule in enumerate(rules):
         conditions = []
         for number, (name, wanted) in enumerate(rule.when.items()):
-            get, allowed = bind("when", index, number, name, wanted)
+            get, allowed = bind("when", index, number, name, texts(wanted))
             conditions.append(f"(a := {get}(product)) is not None and "
                               f"{text_of('a')} in {allowed}")
         for number, (name, unwanted) in enumerate(rule.unless.items()):
-            get, banned = bind("unless", index, number, name, unwanted)
+            get, banned = bind("unless", index, number, name, texts(unwanted))
             conditions.append(f"((u := {get}(product)) is None or "
                               f"{text_of('u')} not in {banned})")
         for number, (name, pattern) in enumerate(rule.when_matches.items()):
-            getter, search = f"get_match{index}_{number}", f"match{index}_{number}"
-            namespace[getter] = value_getter(name)
-            namespace[search] = re.compile(pattern).search
+            getter, search = bind("match", index, number, name, re.compile(pattern).search)
             conditions.append(f"(m := {getter}(product)) is not None and "
                               f"{search}({text_of('m')}) is not None")
         # Only a plain requirement can be settled here, as in _rule_settles_quietly.

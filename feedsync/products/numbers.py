@@ -57,6 +57,14 @@ def currency_decimals(currency: str) -> int:
     return int(get_currency_precision(currency))
 
 
+@lru_cache(maxsize=256)
+def currency_quantum(currency: str) -> Decimal:
+    """The smallest amount of `currency` (`Decimal('0.01')` for EUR, `1` for CLP), what
+    its prices are quantized to; built once per currency (rendering and market
+    conversion quantize every price)."""
+    return Decimal(1).scaleb(-currency_decimals(currency))
+
+
 def parse_decimal(text: str, locale: str | None = None) -> Decimal:
     """Parse a number written by a person or a spreadsheet export.
 
