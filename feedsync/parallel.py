@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import queue
+import sys
 import traceback
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import TYPE_CHECKING, Any
+
+from feedsync.errors import FeedsyncError
 
 if TYPE_CHECKING:
     from feedsync.pipeline import RowOutcome, RowProcessor
@@ -150,6 +154,8 @@ def _receive(worker: tuple[Any, Any, Any], wanted: str) -> Any:
                                    f"{process.exitcode})") from None
             continue
         if kind == "failed":
+            if isinstance(payload, BaseException):  # one of feedsync's own: see _failure
+                raise payload
             raise WorkerFailed(payload)
         if kind != wanted:
             raise WorkerFailed(f"a worker answered {kind!r} where {wanted!r} was expected")
@@ -166,7 +172,22 @@ def _work(process: RowProcessor, rules: list[CompiledRules], inbox: Any,
             outbox.put(("outcomes", process.process_batch(batch)))
         outbox.put(("counts", [channel_rules.raw_counts() for channel_rules in rules]))
     except BaseException:
-        outbox.put(("failed", traceback.format_exc()))
+        outbox.put(("failed", _failure()))
     finally:
         outbox.close()
         outbox.join_thread()  # everything put is sent before the process ends
+
+
+def _failure() -> Any:
+    """What a worker sends when it raises: the exception itself where it is one of
+    feedsync's own (a template that cannot render a product, say) or an OSError, and
+    pickles, so that the run ends as a sequential run would (its message and exit code,
+    not exit 70); anything else as its traceback (WorkerFailed, a bug)."""
+    error = sys.exc_info()[1]
+    if isinstance(error, (FeedsyncError, OSError)):
+        try:
+            pickle.loads(pickle.dumps(error))
+            return error
+        except Exception:  # any pickling problem: the traceback will do
+            pass
+    return traceback.format_exc()

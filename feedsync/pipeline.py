@@ -531,11 +531,14 @@ def run_feeds(pipeline: Pipeline, *, write: bool, progress: Progress | None = No
     try:
         if write:
             for p, context in zip(planned, pipeline.contexts, strict=True):
-                writers.append([open_writer(o.path, p.spec, p.spec.formats[o.format],
-                                            p.config.feed, context=context,
-                                            template_dirs=[config.base_dir / "templates"],
-                                            formula_guard=p.config.csv_formula_guard)
-                                for o in p.outputs])
+                # Appended one by one: if an output cannot be opened, the ones opened
+                # before it are aborted below with the others (no temporary file left).
+                writers.append([])
+                for o in p.outputs:
+                    writers[-1].append(open_writer(
+                        o.path, p.spec, p.spec.formats[o.format], p.config.feed,
+                        context=context, template_dirs=[config.base_dir / "templates"],
+                        formula_guard=p.config.csv_formula_guard))
         else:
             writers = [[] for _ in planned]
         channel_reports = [report.channels[p.name] for p in planned]

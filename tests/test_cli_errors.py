@@ -176,3 +176,15 @@ def test_brackets_in_a_message_are_printed_as_written(tmp_path: Path) -> None:
     config = _project(tmp_path, "source: {path: p.csv}\nchannels:\n" + CHANNEL)
     message = _fails(config, "--channel", "shop[b]", code=2)
     assert "unknown channel(s) shop[b]" in message
+
+
+def test_an_output_that_cannot_be_opened_leaves_no_other_output_half_written(
+        tmp_path: Path) -> None:
+    """The second output's folder is a file: the build stops with one message, and the
+    first output's temporary file, already opened, is removed with it."""
+    (tmp_path / "blocker").write_text("not a folder", encoding="utf-8")
+    config = _project(tmp_path, "source: {path: p.csv}\nchannels:\n  google:\n"
+                      "    spec: google_merchant\n    outputs: [out/g.xml, blocker/g.tsv]\n")
+    message = _fails(config, code=2, command="build")
+    assert "blocker" in message
+    assert list((tmp_path / "out").iterdir()) == []  # no .g.xml.*.tmp left behind

@@ -15,6 +15,7 @@ from feedsync import parallel
 from feedsync.api import load_project, run_build
 from feedsync.cli.app import app
 from feedsync.config import load_config
+from feedsync.errors import ConfigError
 from feedsync.pipeline import Pipeline, RowOutcome, Written, plan_channels, run_feeds
 from feedsync.plan import LedgerRecorder
 from feedsync.publish.items import ItemSpool
@@ -292,3 +293,26 @@ def test_a_batch_sends_each_joinable_output_as_one_bytes_object(tienda: Path, mo
     assert ebay and all(type(data) is bytes for e in ebay for data in e)
     klaviyo = [e[0] for e in seen.encoded["klaviyo"] if e[0] is not None]
     assert klaviyo[0][0].count(b",\n") == klaviyo[0][1] - 1  # the array's separators
+
+
+def test_a_feedsync_error_in_a_worker_ends_the_run_as_it_would_with_one_process(
+        tienda: Path, monkeypatch):
+    """A problem with a clear message, raised in a worker (here a config error while
+    rendering), reaches the command line as itself: its message and exit code, not a
+    worker's traceback and exit 70."""
+    run_build(load_config(tienda))
+    old = (tienda.parent / "feeds" / "google_es.xml").read_bytes()
+
+    def refuse(self, product):
+        raise ConfigError("channels.google_es: a rule cannot be applied")
+
+    monkeypatch.setattr("feedsync.channels.render.ChannelRenderer.render", refuse)
+    with pytest.raises(ConfigError, match="a rule cannot be applied"):
+        run_build(load_config(tienda), jobs=2)
+    for jobs in ("1", "2"):
+        result = runner.invoke(app, ["build", "-c", str(tienda), "--jobs", jobs])
+        assert result.exit_code == 2, result.output
+        assert "a rule cannot be applied" in result.output
+        assert "Traceback" not in result.output
+    assert (tienda.parent / "feeds" / "google_es.xml").read_bytes() == old
+    assert not list((tienda.parent / "feeds").glob(".*"))  # no temporary file left
