@@ -13,6 +13,7 @@ sequential.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import multiprocessing
 import os
@@ -246,11 +247,15 @@ class FeedGroups:
 
     def __init__(self, process: RowProcessor, rules: list[CompiledRules],
                  groups: list[range], open_writers: Callable[[int], list[FeedWriter]],
-                 drop_items: list[bool]) -> None:
+                 drop_items: list[bool], recorder: Any = None) -> None:
         """`open_writers(feed)`: the writers of one feed's outputs (called in the worker
-        that builds it); `drop_items`: per feed, whether no observer reads its items."""
+        that builds it); `drop_items`: per feed, whether no observer reads its items;
+        `recorder`: the run's ledger observer (plan.LedgerRecorder), whose staging of
+        each group's feeds its worker takes over where it can (`worker_part`)."""
         self.process, self.rules, self.groups = process, rules, groups
         self.open_writers, self.drop_items = open_writers, drop_items
+        self.recorder = recorder
+        self.staging: list[Any] = [None] * len(groups)
         self.workers: list[tuple[Any, Any, Any]] = []
         self._ended = False
         self._stop: Any = None  # an Event the workers check between batches
@@ -265,6 +270,8 @@ class FeedGroups:
         """Fork the workers (after everything is compiled: they need no set-up)."""
         context = multiprocessing.get_context("fork")
         self._stop = context.Event()
+        if self.recorder is not None:
+            self.staging = [self.recorder.worker_part(list(feeds)) for feeds in self.groups]
         for number, feeds in enumerate(self.groups):
             process = copy.copy(self.process)
             process.channels = self.process.channels[feeds.start:feeds.stop]
@@ -274,7 +281,8 @@ class FeedGroups:
             worker = context.Process(
                 target=_build_feeds,
                 args=(process, self.rules, feeds, self.open_writers,
-                      self.drop_items[feeds.start:feeds.stop], inbox, outbox, self._stop),
+                      self.drop_items[feeds.start:feeds.stop], self.staging[number], inbox,
+                      outbox, self._stop),
                 daemon=True)
             worker.start()
             self.workers.append((worker, inbox, outbox))
@@ -317,10 +325,13 @@ class FeedGroups:
         """After the last row: the workers' rule counts, added to `rules` here."""
         for worker in self.workers:
             worker[1].put(None)
-        for worker, feeds in zip(self.workers, self.groups, strict=True):
-            counts = _receive(worker, "counts")
+        for worker, feeds, staging in zip(self.workers, self.groups, self.staging,
+                                          strict=True):
+            counts, digests = _receive(worker, "counts")
             for index, channel_counts in zip(feeds, counts, strict=True):
                 self.rules[index].add_counts(channel_counts)
+            if staging is not None:
+                self.recorder.adopt(staging, digests)
         self._ended = True
 
     def commit(self, held: set[int]) -> list[list[WrittenOutput] | None]:
@@ -360,7 +371,7 @@ class FeedGroups:
 
 def _build_feeds(process: RowProcessor, rules: list[CompiledRules], feeds: range,
                  open_writers: Callable[[int], list[FeedWriter]], drop_items: list[bool],
-                 inbox: Any, outbox: Any, stop: Any) -> None:
+                 staging: Any, inbox: Any, outbox: Any, stop: Any) -> None:
     """A feed-group worker: for every batch of rows, write its feeds' items and send back
     the outcomes (items left out where `drop_items`); at the end its rule counts; then, told
     which feeds are held back, commit the others."""
@@ -376,10 +387,16 @@ def _build_feeds(process: RowProcessor, rules: list[CompiledRules], feeds: range
     writers: list[list[FeedWriter]] = []
     failure: Any = None
     stopped = False
+    recorder = None
     try:
         for index in feeds:
             writers.append(open_writers(index))
+        # The feeds this worker stages in the ledger itself (plan.WorkerRecorder); for
+        # the others, the ledger form goes to the main process, which stages them.
+        recorder = staging.open(feeds.start) if staging is not None else None
+        staged_here = {index - feeds.start for index, _ in staging.feeds} if staging else set()
         ledger_form = process.ledger_form
+        forms = [ledger_form if n not in staged_here else None for n in range(len(feeds))]
         dropped = [n for n, drop in enumerate(drop_items) if drop]
         while (data := inbox.get()) is not None:
             if data is _STOP or stop.is_set():
@@ -388,21 +405,26 @@ def _build_feeds(process: RowProcessor, rules: list[CompiledRules], feeds: range
             for outcome in outcomes:
                 if not outcome.valid:
                     continue
-                for feed_outcome, feed_writers in zip(outcome.feeds, writers, strict=True):
+                for feed_outcome, feed_writers, form in zip(outcome.feeds, writers, forms,
+                                                            strict=True):
                     if type(feed_outcome) is Written:
                         item = feed_outcome.item
                         assert item is not None
                         for writer in feed_writers:
                             writer.write(item)
-                        if ledger_form is not None:
-                            feed_outcome.ledger = ledger_form(item)
+                        if form is not None:
+                            feed_outcome.ledger = form(item)
                         feed_outcome.item_id = item_id_of(item, outcome.product_id)
+                if recorder is not None:
+                    recorder(outcome)
                 for n in dropped:
                     written = outcome.feeds[n]
                     if type(written) is Written:
                         written.item = None
             outbox.put(("outcomes", outcomes))
-        outbox.put(("counts", [rules[index].raw_counts() for index in feeds]))
+        digests = recorder.close() if recorder is not None else {}
+        recorder = None
+        outbox.put(("counts", ([rules[index].raw_counts() for index in feeds], digests)))
         held = inbox.get()
         if held is _STOP:
             raise _Stopped
@@ -421,6 +443,10 @@ def _build_feeds(process: RowProcessor, rules: list[CompiledRules], feeds: range
         stopped = True
     except BaseException:
         failure = _failure()
+    if recorder is not None:  # the run failed (that is what it reports); the main
+        # process deletes the file
+        with contextlib.suppress(Exception):
+            recorder.part.close()
     for feed_writers in writers:
         for writer in feed_writers:
             writer.abort()

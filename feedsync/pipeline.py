@@ -579,8 +579,13 @@ def run_feeds(pipeline: Pipeline, *, write: bool, progress: Progress | None = No
         if groups is not None:
             from feedsync.parallel import FeedGroups
 
+            # The ledger observer (plan.LedgerRecorder) leaves the staging of each group's
+            # feeds to its worker where it can: then no item crosses for it.
+            recorder = next((watch for watch in watchers
+                             if getattr(watch, "worker_part", None)), None)
             feed_groups = FeedGroups(pipeline.processor, pipeline.rules, groups,
-                                     open_feed_writers, items_unused(planned, writers, watchers))
+                                     open_feed_writers, items_unused(planned, writers, watchers),
+                                     recorder)
             outcomes = feed_groups.outcomes(pipeline.numbered_rows())
         else:
             if jobs > 1:

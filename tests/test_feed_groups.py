@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import random
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ from feedsync.api import load_project
 from feedsync.cli.app import app
 from feedsync.errors import ConfigError
 from feedsync.pipeline import RowOutcome
+from feedsync.state.ledger import Stager
 from tests.test_parallel import _ledger_rows, _split
 
 pytestmark = pytest.mark.skipif(not parallel.available(), reason="needs the fork start method")
@@ -177,3 +180,42 @@ def test_a_guard_holds_back_the_same_feed_as_in_a_sequential_run(tienda: Path,
     kept = {n for n in after2 if n.startswith("meta")}
     assert kept and all(after2[n] == before2[n] for n in kept)
     assert any(after2[n] != before2[n] for n in after2 if not n.startswith("meta"))
+
+
+# -- the ledger -------------------------------------------------------------------------------
+
+def test_workers_stage_their_feeds_and_the_ledger_is_a_sequential_runs(tienda: Path,
+                                                                      monkeypatch):
+    """Each worker stages its feeds' items in a file of its own, which the run's ledger
+    takes in: after a first build, a rebuild with nothing changed and one with changes,
+    the ledger holds what it holds after the same builds with one process, and the main
+    process staged no item of those feeds (no ledger form crossed for them)."""
+    monkeypatch.setattr(parallel, "BATCH_ROWS", 3)
+    config = tienda.parent / "feedsync.all-channels.yaml"
+    master = config.parent / "productos.csv"
+    original = master.read_text(encoding="utf-8")
+    started = _split(monkeypatch, "feeds")
+    main_process = os.getpid()
+    staged_here: dict[int, int] = {1: 0, 2: 0}
+    real_add = Stager.add_staged
+
+    def counted(self, *args, **kwargs):  # every staged item goes through add_staged
+        if os.getpid() == main_process:
+            staged_here[jobs] += 1
+        return real_add(self, *args, **kwargs)
+
+    monkeypatch.setattr(Stager, "add_staged", counted)
+    runs = {}
+    for jobs in (1, 2):
+        shutil.rmtree(config.parent / ".feedsync", ignore_errors=True)
+        ledgers = []
+        for text in (original, original, original.replace("Camiseta", "Camisa")):
+            master.write_text(text, encoding="utf-8")
+            result = runner.invoke(app, ["build", "-c", str(config), "--jobs", str(jobs)])
+            assert result.exit_code == 0, result.output
+            ledgers.append(_ledger_rows(config))
+        runs[jobs] = ledgers
+    assert started == [2, 2, 2]
+    assert runs[2] == runs[1]
+    assert staged_here[1] > 100 and staged_here[2] == 0  # the workers staged every item
+    assert not list(Path(tempfile.gettempdir()).glob("feedsync-staged-*.db"))

@@ -164,6 +164,7 @@ def test_workers_encode_the_ledger_items_a_sequential_run_would(tienda: Path, mo
     only stores them); the ledger ends up the same as after a sequential build."""
     config = tienda.parent / "feedsync.all-channels.yaml"
     monkeypatch.setattr(parallel, "BATCH_ROWS", 3)
+    _split(monkeypatch, "rows")
     ledgers = []
     for jobs in (1, 2):
         if jobs == 2:  # the main process must not encode items itself
