@@ -186,19 +186,19 @@ def _work(process: RowProcessor, rules: list[CompiledRules], inbox: Any,
 #
 # With many feeds, splitting the rows pays little: every feed item crosses the pipe as
 # bytes to the one process that writes every file and stages every ledger row, and that
-# process bounds the run. Split by feeds instead, each worker parses every row (it costs
-# a small share of many feeds' work) and renders, writes and commits its own feeds' files;
-# only what the report and the observers read comes back (issues, counts, the ledger's
-# form of each item). 20,000 products to the 13 every-channel feeds, two processes: 14.9 s
-# of wall time as two separate builds of half the channels each, against 26.1 s with the
-# rows split and 33.8 s with one process (2026-12-04, the 2-core machine).
+# process bounds the run. Split by feeds instead, each worker parses every row (a small
+# share of many feeds' work), renders, writes and commits its own feeds' files and stages
+# their ledger rows in a file of its own; only what the report reads comes back (issues,
+# counts). Every channel (13 feeds), first builds, --jobs 2, 2026-12-04 on the 2-core
+# machine: 200,000 products 163.9 s of wall time and 248.2 CPU s against 191.5 s and 320.1
+# with the rows split (benchmarks/bench_compare.py, one paired round); 20,000 products
+# 16.4 / 15.4 s against 22.2 / 16.9 (the main process: 4.5 CPU s against 8.4-11.2).
 
 # Below this many feeds per worker, rows are split instead: parsing, which every group
 # repeats, is a large share of the work of one or two feeds (Google alone: about half).
 MIN_FEEDS_PER_GROUP = 2
 # How long a failed run waits for a feed-group worker to discard its files and stop.
 STOP_SECONDS = 30.0
-GROUP_BATCHES_IN_FLIGHT = int(os.environ.get("FS_INFLIGHT", "6"))
 
 
 def feed_weight(outputs: int) -> int:
@@ -241,7 +241,8 @@ class FeedGroups:
     """Worker processes that each build a contiguous range of a run's feeds from every row:
     `outcomes` yields each row's outcome joined from theirs, as a sequential run gives it
     (without the items, where the observers do not read them); `end` collects the rule
-    counts; `commit` publishes (or, for feeds a guard held back, discards) what they wrote.
+    counts and the ledger digests; `commit` publishes (or, for feeds a guard held back,
+    discards) what they wrote; `close` stops them if the run failed.
 
     The rows are read and numbered here, once, and every batch goes to every worker."""
 
@@ -259,12 +260,6 @@ class FeedGroups:
         self.workers: list[tuple[Any, Any, Any]] = []
         self._ended = False
         self._stop: Any = None  # an Event the workers check between batches
-
-    def __enter__(self) -> FeedGroups:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def start(self) -> None:
         """Fork the workers (after everything is compiled: they need no set-up)."""
@@ -298,7 +293,7 @@ class FeedGroups:
         in_flight = 0
         exhausted = False
         while True:
-            while not exhausted and in_flight < GROUP_BATCHES_IN_FLIGHT:
+            while not exhausted and in_flight < BATCHES_IN_FLIGHT * len(self.workers):
                 batch = next(batches, None)
                 if batch is None:
                     exhausted = True
@@ -331,7 +326,7 @@ class FeedGroups:
             for index, channel_counts in zip(feeds, counts, strict=True):
                 self.rules[index].add_counts(channel_counts)
             if staging is not None:
-                self.recorder.adopt(staging, digests)
+                self.recorder.adopt(digests)
         self._ended = True
 
     def commit(self, held: set[int]) -> list[list[WrittenOutput] | None]:

@@ -105,12 +105,8 @@ class LedgerRecorder:
         self._parts.append(part)
         return part
 
-    def stages_elsewhere(self, index: int) -> bool:
-        """Whether a worker process stages feed `index` (so it need not send its form)."""
-        return index in self._elsewhere
-
-    def adopt(self, part: WorkerStaging, digests: dict[int, str]) -> None:
-        """A worker finished staging `part`: its feeds' items digests (by feed index)."""
+    def adopt(self, digests: dict[int, str]) -> None:
+        """A worker finished staging its part: its feeds' items digests (by feed index)."""
         self._remote_digests.update(digests)
 
     def reads_items(self, feed: str) -> bool:
