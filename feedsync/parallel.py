@@ -1,16 +1,21 @@
-"""`--jobs N`: parse, rule and render rows in N worker processes; write in this one.
+"""`--jobs N`: N worker processes share a run's rows, or, with many feeds, its feeds.
 
-The master is read here, in order; batches of rows go round-robin to the workers, each of
-which runs the same RowProcessor as a sequential run (forked after everything is compiled,
-so workers need no set-up of their own), and the outcomes come back in the order the rows
-were read. Writing, duplicate detection, counting and reporting stay in this process, so a
-parallel run gives the same feeds, bytes and report as a sequential one (tests check it).
+Rows (`process_in_workers`): the master is read here, in order; batches of rows go
+round-robin to the workers, each of which runs the same RowProcessor as a sequential run
+(forked after everything is compiled, so workers need no set-up of their own), and the
+outcomes come back in the order the rows were read. Writing, duplicate detection,
+counting and reporting stay in this process.
 
-Only a bounded number of batches is in flight, so memory stays constant. Worker processes
-are forked, so this needs a platform with `fork` (Linux, macOS); elsewhere runs are
-sequential.
+Feeds (`FeedGroups`, at least MIN_FEEDS_PER_GROUP feeds per worker, builds only): every
+batch goes to every worker, each of which builds a contiguous range of the feeds, writing,
+committing and staging them in the ledger itself; the outcomes (issues, counts) come back
+and are joined in plan order.
+
+Either way a parallel run gives the same feeds, bytes, report and ledger as a sequential
+one (tests check it). Only a bounded number of batches is in flight, so memory stays
+constant. Worker processes are forked, so this needs a platform with `fork` (Linux,
+macOS); elsewhere runs are sequential.
 """
-
 from __future__ import annotations
 
 import contextlib
@@ -29,10 +34,10 @@ from typing import TYPE_CHECKING, Any
 from feedsync.errors import FeedsyncError
 
 if TYPE_CHECKING:
-    from feedsync.pipeline import RowOutcome, RowProcessor, WrittenOutput
+    from feedsync.pipeline import RowOutcome, RowProcessor
     from feedsync.rules.compile import CompiledRules
     from feedsync.sources.base import SourceRow
-    from feedsync.writers import FeedWriter
+    from feedsync.writers import FeedWriter, WrittenOutput
 
 BATCH_ROWS = 500
 # A row's outcome carries an item (and its encoded lines and ledger JSON) per feed, so a
@@ -370,8 +375,7 @@ def _build_feeds(process: RowProcessor, rules: list[CompiledRules], feeds: range
     """A feed-group worker: for every batch of rows, write its feeds' items and send back
     the outcomes (items left out where `drop_items`); at the end its rule counts; then, told
     which feeds are held back, commit the others."""
-    from feedsync.pipeline import Written, WrittenOutput, item_id_of
-    from feedsync.writers import commit_writers
+    from feedsync.writers import WrittenOutput, commit_writers
 
     # Stopped by the run (FeedGroups.close), not by a signal: an exception raised at any
     # point (between creating a temporary file and keeping it) could leave files behind.
@@ -396,26 +400,8 @@ def _build_feeds(process: RowProcessor, rules: list[CompiledRules], feeds: range
         while (data := inbox.get()) is not None:
             if data is _STOP or stop.is_set():
                 raise _Stopped
-            outcomes = [process(row, duplicate_of) for row, duplicate_of in pickle.loads(data)]
-            for outcome in outcomes:
-                if not outcome.valid:
-                    continue
-                for feed_outcome, feed_writers, form in zip(outcome.feeds, writers, forms,
-                                                            strict=True):
-                    if type(feed_outcome) is Written:
-                        item = feed_outcome.item
-                        assert item is not None
-                        for writer in feed_writers:
-                            writer.write(item)
-                        if form is not None:
-                            feed_outcome.ledger = form(item)
-                        feed_outcome.item_id = item_id_of(item, outcome.product_id)
-                if recorder is not None:
-                    recorder(outcome)
-                for n in dropped:
-                    written = outcome.feeds[n]
-                    if type(written) is Written:
-                        written.item = None
+            outcomes = process.build_batch(pickle.loads(data), writers, forms, dropped,
+                                           recorder)
             outbox.put(("outcomes", outcomes))
         digests = recorder.close() if recorder is not None else {}
         recorder = None

@@ -46,7 +46,7 @@ from feedsync.rules.steps import TraceEntry
 from feedsync.seen_ids import SeenIds
 from feedsync.sources import describe_source, open_source
 from feedsync.sources.base import Source, SourceRow
-from feedsync.writers import FeedWriter, commit_writers, open_writer
+from feedsync.writers import FeedWriter, WrittenOutput, commit_writers, open_writer
 
 if TYPE_CHECKING:  # the spool is publish's; the pipeline only hands it items
     from feedsync.parallel import FeedGroups
@@ -310,6 +310,37 @@ class RowProcessor:
         outcomes = [self(row, duplicate_of) for row, duplicate_of in rows]
         if self.separators is not None:
             self.join_batch(outcomes)
+        return outcomes
+
+    def build_batch(self, rows: Iterable[tuple[SourceRow, int | None]],
+                    writers: list[list[FeedWriter]],
+                    forms: list[Callable[[Item], tuple[bytes, bytes]] | None],
+                    dropped: list[int],
+                    recorder: Callable[[RowOutcome], None] | None) -> list[RowOutcome]:
+        """A feed-group worker's batch (feedsync.parallel.FeedGroups): each row's outcome
+        for this processor's feeds, each item written to its feed's `writers`, its ledger
+        form computed where `forms` has one, `recorder` (the worker's ledger staging) fed,
+        and the items of the feeds in `dropped` left out of what goes back."""
+        outcomes = [self(row, duplicate_of) for row, duplicate_of in rows]
+        for outcome in outcomes:
+            if not outcome.valid:
+                continue
+            for feed_outcome, feed_writers, form in zip(outcome.feeds, writers, forms,
+                                                        strict=True):
+                if type(feed_outcome) is Written:
+                    item = feed_outcome.item
+                    assert item is not None
+                    for writer in feed_writers:
+                        writer.write(item)
+                    if form is not None:
+                        feed_outcome.ledger = form(item)
+                    feed_outcome.item_id = item_id_of(item, outcome.product_id)
+            if recorder is not None:
+                recorder(outcome)
+            for n in dropped:
+                written = outcome.feeds[n]
+                if type(written) is Written:
+                    written.item = None
         return outcomes
 
     def join_batch(self, outcomes: list[RowOutcome]) -> None:
@@ -672,25 +703,6 @@ def run_feeds(pipeline: Pipeline, *, write: bool, progress: Progress | None = No
         progress(report.rows)
     report.duration = time.perf_counter() - started
     return report
-
-
-@dataclass(frozen=True, slots=True)
-class WrittenOutput:
-    """What one committed output holds, for the report: its first file where that is not
-    the planned path (a split feed's first part), its items and parts, and whether it was
-    not written for being empty (FeedWriter.skipped_empty)."""
-
-    first_path: str | None
-    items: int
-    parts: int
-    skipped_empty: bool
-
-    @classmethod
-    def of(cls, writer: FeedWriter) -> WrittenOutput:
-        """The figures of a committed writer."""
-        first = getattr(writer, "first_path", None)
-        return cls(str(first) if first is not None else None, writer.count,
-                   getattr(writer, "parts", 1), writer.skipped_empty)
 
 
 def issue_overrides(config: Config, planned: list[PlannedChannel]
