@@ -46,9 +46,10 @@ from feedsync.rules.steps import TraceEntry
 from feedsync.seen_ids import SeenIds
 from feedsync.sources import describe_source, open_source
 from feedsync.sources.base import Source, SourceRow
-from feedsync.writers import FeedWriter, commit_writers, open_writer
+from feedsync.writers import FeedWriter, WrittenOutput, commit_writers, open_writer
 
 if TYPE_CHECKING:  # the spool is publish's; the pipeline only hands it items
+    from feedsync.parallel import FeedGroups
     from feedsync.publish.items import ItemSpool
 
 Progress = Callable[[int], None]
@@ -299,6 +300,9 @@ class RowProcessor:
         # between items joined into one write, or None where it must see each item
         # (`FeedWriter.joinable`): see join_batch.
         self.separators: list[list[bytes | None]] | None = None
+        # False in every feed-group worker but the first (feedsync.parallel.FeedGroups): the
+        # row's own issues (parsing, duplicates) are reported by that one only.
+        self.row_issues = True
 
     def process_batch(self, rows: Iterable[tuple[SourceRow, int | None]]) -> list[RowOutcome]:
         """The outcomes of `rows`, in order, as a worker process sends them back: with
@@ -306,6 +310,37 @@ class RowProcessor:
         outcomes = [self(row, duplicate_of) for row, duplicate_of in rows]
         if self.separators is not None:
             self.join_batch(outcomes)
+        return outcomes
+
+    def build_batch(self, rows: Iterable[tuple[SourceRow, int | None]],
+                    writers: list[list[FeedWriter]],
+                    forms: list[Callable[[Item], tuple[bytes, bytes]] | None],
+                    dropped: list[int],
+                    recorder: Callable[[RowOutcome], None] | None) -> list[RowOutcome]:
+        """A feed-group worker's batch (feedsync.parallel.FeedGroups): each row's outcome
+        for this processor's feeds, each item written to its feed's `writers`, its ledger
+        form computed where `forms` has one, `recorder` (the worker's ledger staging) fed,
+        and the items of the feeds in `dropped` left out of what goes back."""
+        outcomes = [self(row, duplicate_of) for row, duplicate_of in rows]
+        for outcome in outcomes:
+            if not outcome.valid:
+                continue
+            for feed_outcome, feed_writers, form in zip(outcome.feeds, writers, forms,
+                                                        strict=True):
+                if type(feed_outcome) is Written:
+                    item = feed_outcome.item
+                    assert item is not None
+                    for writer in feed_writers:
+                        writer.write(item)
+                    if form is not None:
+                        feed_outcome.ledger = form(item)
+                    feed_outcome.item_id = item_id_of(item, outcome.product_id)
+            if recorder is not None:
+                recorder(outcome)
+            for n in dropped:
+                written = outcome.feeds[n]
+                if type(written) is Written:
+                    written.item = None
         return outcomes
 
     def join_batch(self, outcomes: list[RowOutcome]) -> None:
@@ -346,6 +381,8 @@ class RowProcessor:
                 f"id {product.id} is already used by row {duplicate_of}; this row is left out",
                 row=source_row.row, product_id=product.id, field="id", value=product.id))
             product = None
+        if not self.row_issues:
+            issues = []
         if trace is not None:
             trace.product = product
         if product is None:
@@ -528,18 +565,37 @@ def run_feeds(pipeline: Pipeline, *, write: bool, progress: Progress | None = No
     for p in planned:
         report.channels[p.name] = ChannelReport(p.name, p.spec.name)
     watchers = list(observers)
+
+    def open_feed_writers(index: int) -> list[FeedWriter]:
+        """The writers of one feed's outputs; none left open if one cannot be opened."""
+        feed = planned[index]
+        opened: list[FeedWriter] = []
+        try:
+            for o in feed.outputs:
+                opened.append(open_writer(o.path, feed.spec, feed.spec.formats[o.format],
+                                          feed.config.feed, context=pipeline.contexts[index],
+                                          template_dirs=[config.base_dir / "templates"],
+                                          formula_guard=feed.config.csv_formula_guard))
+        except BaseException:
+            for writer in opened:
+                writer.abort()
+            raise
+        return opened
+
+    # With many feeds and --jobs N, each worker builds some of the feeds, writing their
+    # files itself (feedsync.parallel.FeedGroups); with few, the workers share the rows.
+    groups = None
+    if write and jobs > 1:
+        from feedsync.parallel import available, feed_weight, split_feeds
+
+        if available():
+            groups = split_feeds([feed_weight(len(p.outputs)) for p in planned], jobs)
+    feed_groups: FeedGroups | None = None
     try:
-        if write:
-            for p, context in zip(planned, pipeline.contexts, strict=True):
-                # Appended one by one: if an output cannot be opened, the ones opened
-                # before it are aborted below with the others (no temporary file left).
-                writers.append([])
-                for o in p.outputs:
-                    writers[-1].append(open_writer(
-                        o.path, p.spec, p.spec.formats[o.format], p.config.feed,
-                        context=context, template_dirs=[config.base_dir / "templates"],
-                        formula_guard=p.config.csv_formula_guard))
-        else:
+        if write and groups is None:
+            for index in range(len(planned)):
+                writers.append(open_feed_writers(index))
+        else:  # validate opens no writers; feed groups open theirs in their workers
             writers = [[] for _ in planned]
         channel_reports = [report.channels[p.name] for p in planned]
         feed_spools = [(spools or {}).get(p.name) for p in planned]
@@ -551,18 +607,31 @@ def run_feeds(pipeline: Pipeline, *, write: bool, progress: Progress | None = No
         # Set afresh for every run: a pipeline run again with one job must keep its items.
         pipeline.processor.encoders = pipeline.processor.drop_items = None
         pipeline.processor.separators = None
-        if jobs > 1:
-            pipeline.processor.encoders = [
-                [w.encode if w.position_independent else None for w in channel_writers]
-                for channel_writers in writers]
-            pipeline.processor.drop_items = items_unused(planned, writers, watchers)
-            pipeline.processor.separators = [
-                [w.item_separator if w.position_independent and w.joinable else None
-                 for w in channel_writers] for channel_writers in writers]
-            for channel_writers in writers:
-                for writer in channel_writers:
-                    writer.flush_buffer()
-        for outcome in pipeline.outcomes(jobs):
+        if groups is not None:
+            from feedsync.parallel import FeedGroups
+
+            # The ledger observer (plan.LedgerRecorder) leaves the staging of each group's
+            # feeds to its worker where it can: then no item crosses for it.
+            recorder = next((watch for watch in watchers
+                             if getattr(watch, "worker_part", None)), None)
+            feed_groups = FeedGroups(pipeline.processor, pipeline.rules, groups,
+                                     open_feed_writers, items_unused(planned, writers, watchers),
+                                     recorder)
+            outcomes = feed_groups.outcomes(pipeline.numbered_rows())
+        else:
+            if jobs > 1:
+                pipeline.processor.encoders = [
+                    [w.encode if w.position_independent else None for w in channel_writers]
+                    for channel_writers in writers]
+                pipeline.processor.drop_items = items_unused(planned, writers, watchers)
+                pipeline.processor.separators = [
+                    [w.item_separator if w.position_independent and w.joinable else None
+                     for w in channel_writers] for channel_writers in writers]
+                for channel_writers in writers:
+                    for writer in channel_writers:
+                        writer.flush_buffer()
+            outcomes = pipeline.outcomes(jobs)
+        for outcome in outcomes:
             report.rows += 1
             if outcome.issues:
                 report.add(outcome.issues)
@@ -590,27 +659,37 @@ def run_feeds(pipeline: Pipeline, *, write: bool, progress: Progress | None = No
                 watch(outcome)
             if progress is not None and report.rows % 1000 == 0:
                 progress(report.rows)
+        if feed_groups is not None:
+            feed_groups.end()
         if report.rows == 0:
             report.add([Issue(codes.EMPTY_SOURCE, Severity.WARNING,
                               f"{pipeline.source.name} has a header but no products")])
         held = dict(hold(report)) if hold is not None else {}
-        for p, channel_writers in zip(planned, writers, strict=True):
+        committed = (feed_groups.commit({n for n, p in enumerate(planned) if p.name in held})
+                     if feed_groups is not None else None)
+        for index, (p, channel_writers) in enumerate(zip(planned, writers, strict=True)):
             if p.name in held:
                 report.channels[p.name].held = held[p.name]
-                for output, writer in zip(p.outputs, channel_writers, strict=True):
+                for writer in channel_writers:
                     writer.abort()
+                for output in p.outputs:
                     report.channels[p.name].outputs.append(OutputReport(
                         f"{output.path} (not replaced: guard tripped)", output.format, 0))
                 continue
-            # validate opens no writers: then there is nothing to commit. A channel's
-            # outputs are replaced as one set (feedsync.writers.commit).
-            commit_writers(channel_writers)  # type: ignore[arg-type]
-            for output, writer in zip(p.outputs, channel_writers, strict=bool(write)):
-                if writer.count == 0:
-                    report.add([_empty_feed(p, output.path, writer.skipped_empty)])
-                report.channels[p.name].outputs.append(
-                    OutputReport(str(getattr(writer, "first_path", output.path)),
-                                 output.format, writer.count, getattr(writer, "parts", 1)))
+            if committed is not None:
+                results = committed[index]
+                assert results is not None
+            else:
+                # validate opens no writers: then there is nothing to commit. A channel's
+                # outputs are replaced as one set (feedsync.writers.commit).
+                commit_writers(channel_writers)  # type: ignore[arg-type]
+                results = [WrittenOutput.of(writer) for writer in channel_writers]
+            for output, result in zip(p.outputs, results, strict=bool(write)):
+                if result.items == 0:
+                    report.add([_empty_feed(p, output.path, result.skipped_empty)])
+                report.channels[p.name].outputs.append(OutputReport(
+                    result.first_path or str(output.path), output.format, result.items,
+                    result.parts))
         for p, channel_rules in zip(planned, pipeline.rules, strict=True):
             report.channels[p.name].rules = channel_rules.counts()
         writers = []
@@ -618,6 +697,8 @@ def run_feeds(pipeline: Pipeline, *, write: bool, progress: Progress | None = No
         for channel_writers in writers:
             for writer in channel_writers:
                 writer.abort()
+        if feed_groups is not None:
+            feed_groups.close()
     if progress is not None:
         progress(report.rows)
     report.duration = time.perf_counter() - started

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -40,6 +42,7 @@ from feedsync.state.ledger import (
     Diff,
     Ledger,
     RunRecord,
+    StagedPart,
     Stager,
     ledger_errors,
     staged_form,
@@ -67,15 +70,44 @@ class LedgerRecorder:
 
     def __init__(self, stager: Stager, feeds: list[str],
                  spools: list[ItemSpool | None] | None = None,
-                 item_files: list[ItemSpool | None] | None = None) -> None:
+                 item_files: list[ItemSpool | None] | None = None,
+                 ledger: Ledger | None = None) -> None:
         """`spools`: per feed, the push's typed-item spool (written by `run_feeds`);
         `item_files`: per feed, a file this recorder writes each full item to (for a
-        changes-only file); either way the item's position in it is staged too."""
+        changes-only file); either way the item's position in it is staged too.
+        `ledger`: the ledger `stager` stages for; with it, feed-group workers may stage
+        their feeds themselves (`worker_part`)."""
         self.stager = stager
         self.feeds = feeds
         self.spools = spools or [None] * len(feeds)
         self.item_files = item_files or [None] * len(feeds)
         self.digests = [hashlib.sha256() for _ in feeds]
+        self.ledger = ledger
+        # Feeds (by index) that worker processes stage, and their parts once done.
+        self._elsewhere: set[int] = set()
+        self._parts: list[WorkerStaging] = []
+        self._remote_digests: dict[int, str] = {}
+
+    def worker_part(self, indices: list[int]) -> WorkerStaging | None:
+        """Before the feed-group workers start: the part one of them stages itself, of the
+        feeds `indices` it builds, where this recorder may leave them to it (a ledger file,
+        and no spool or item file: those positions are written here); None for none."""
+        if self.ledger is None or not self.ledger.path.exists():
+            return None
+        mine = [i for i in indices if self.spools[i] is None and self.item_files[i] is None]
+        if not mine:
+            return None
+        handle, name = tempfile.mkstemp(prefix="feedsync-staged-", suffix=".db")
+        os.close(handle)
+        os.unlink(name)  # SQLite creates it; the name is this run's alone
+        part = WorkerStaging(self.ledger.path, Path(name), [(i, self.feeds[i]) for i in mine])
+        self._elsewhere.update(mine)
+        self._parts.append(part)
+        return part
+
+    def adopt(self, digests: dict[int, str]) -> None:
+        """A worker finished staging its part: its feeds' items digests (by feed index)."""
+        self._remote_digests.update(digests)
 
     def reads_items(self, feed: str) -> bool:
         """Whether this recorder reads the items of `feed` (run_feeds asks, see
@@ -87,8 +119,9 @@ class LedgerRecorder:
 
     def __call__(self, outcome: RowOutcome) -> None:
         """Stage one row's items (its spool position too, for a feed that has a spool)."""
+        elsewhere = self._elsewhere
         for index, feed_outcome in enumerate(outcome.feeds):
-            if not isinstance(feed_outcome, Written):
+            if not isinstance(feed_outcome, Written) or index in elsewhere:
                 continue
             item = feed_outcome.item
             item_id = feed_outcome.id_of(outcome.product_id)
@@ -108,10 +141,63 @@ class LedgerRecorder:
             self.digests[index].update(digest)
 
     def close(self) -> dict[str, str]:
-        """Finish staging; each feed's items digest (what `push --plan` compares)."""
+        """Finish staging (with what the workers staged); each feed's items digest (what
+        `push --plan` compares)."""
         self.stager.close()
-        return {feed: digest.hexdigest()
-                for feed, digest in zip(self.feeds, self.digests, strict=True)}
+        for part in self._parts:
+            assert self.ledger is not None
+            self.ledger.take_staged(part.path)
+            part.path.unlink()
+        self._parts = []
+        return {feed: self._remote_digests.get(index) or digest.hexdigest()
+                for index, (feed, digest) in enumerate(zip(self.feeds, self.digests,
+                                                           strict=True))}
+
+    def discard(self) -> None:
+        """Remove the workers' files of staged rows, if a run ended before `close`."""
+        for part in self._parts:
+            part.path.unlink(missing_ok=True)
+        self._parts = []
+
+
+@dataclass
+class WorkerStaging:
+    """What one feed-group worker stages itself (LedgerRecorder.worker_part): the feeds,
+    as (index in the run, name), into its own file of staged rows at `path`."""
+
+    ledger_path: Path
+    path: Path
+    feeds: list[tuple[int, str]]
+
+    def open(self, first: int) -> WorkerRecorder:
+        """In the worker (after the fork: a connection of its own): the observer of its
+        outcomes, whose feeds start at run index `first`."""
+        return WorkerRecorder(self, first)
+
+
+class WorkerRecorder:
+    """LedgerRecorder's staging, in a feed-group worker, for the feeds it builds."""
+
+    def __init__(self, staging: WorkerStaging, first: int) -> None:
+        self.part = StagedPart(staging.ledger_path, staging.path)
+        self.feeds = [(index - first, index, name) for index, name in staging.feeds]
+        self.digests = {index: hashlib.sha256() for _, index, _ in self.feeds}
+
+    def __call__(self, outcome: RowOutcome) -> None:
+        """Stage the items of one row's outcome (the worker's feeds only), before the
+        worker drops them."""
+        stager = self.part.stager
+        for local, index, name in self.feeds:
+            feed_outcome = outcome.feeds[local]
+            if isinstance(feed_outcome, Written):
+                assert feed_outcome.item is not None
+                self.digests[index].update(stager.add(
+                    name, feed_outcome.id_of(outcome.product_id), feed_outcome.item, None))
+
+    def close(self) -> dict[int, str]:
+        """Write what waits; each feed's items digest, by its index in the run."""
+        self.part.close()
+        return {index: digest.hexdigest() for index, digest in self.digests.items()}
 
 
 def destination_policy(config: PublishConfig | None) -> tuple[int | None, int | None]:
@@ -328,11 +414,13 @@ def run_ledgered_build(config: Config, pipeline: Pipeline, *, allow: Iterable[st
         deltas = {f.name: changes_path(config, f) for f in pipeline.feeds}
         item_files = {name: ItemSpool(directory / f"changes-{n}.items.jsonl")
                       for n, (name, path) in enumerate(deltas.items()) if path is not None}
+        recorder: LedgerRecorder | None = None
         try:
             with ledger_errors(ledger.path):
                 feeds = [f.name for f in pipeline.feeds]
                 recorder = LedgerRecorder(ledger.stager(), feeds,
-                                          item_files=[item_files.get(f) for f in feeds])
+                                          item_files=[item_files.get(f) for f in feeds],
+                                          ledger=ledger)
                 diffs: dict[str, Diff] = {}
                 hold = build_guard(config, ledger, pipeline.feeds, recorder, allow=allow,
                                    force=force, diffs=diffs)
@@ -373,6 +461,8 @@ def run_ledgered_build(config: Config, pipeline: Pipeline, *, allow: Iterable[st
                         or record.deleted)
                 ledger.collect(orphans_possible=orphans_possible)
         finally:
+            if recorder is not None:
+                recorder.discard()
             ledger.close()
             for item_file in item_files.values():
                 item_file.abort()

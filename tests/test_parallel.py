@@ -26,6 +26,22 @@ pytestmark = pytest.mark.skipif(not parallel.available(), reason="needs the fork
 runner = CliRunner()
 
 
+def _split(monkeypatch, split: str) -> list[int]:
+    """Make --jobs N split the rows (`rows`) or the feeds (`feeds`, the default for a run
+    of many feeds); the list returned gets each feed-group run's number of workers."""
+    if split == "rows":
+        monkeypatch.setattr(parallel, "MIN_FEEDS_PER_GROUP", 10**6)
+    started: list[int] = []
+    start = parallel.FeedGroups.start
+
+    def counted(self: parallel.FeedGroups) -> None:
+        started.append(len(self.groups))
+        start(self)
+
+    monkeypatch.setattr(parallel.FeedGroups, "start", counted)
+    return started
+
+
 def _build_both(config: Path, monkeypatch, jobs: int = 2,
                 first_runs: bool = False) -> tuple[dict, dict, dict, dict]:
     """(sequential report, parallel report, sequential files, parallel files);
@@ -57,12 +73,16 @@ def test_example_shop_with_rules_is_identical_in_parallel(tienda: Path, monkeypa
     assert parallel_report["channels"]["google_es"]["rules"][0]["dropped"] == 3
 
 
-def test_every_channel_and_market_is_identical_in_parallel(tienda: Path, monkeypatch):
+@pytest.mark.parametrize(("split", "jobs"), [("rows", 3), ("feeds", 2), ("feeds", 3)])
+def test_every_channel_and_market_is_identical_in_parallel(tienda: Path, monkeypatch,
+                                                           split: str, jobs: int):
     config = tienda.parent / "feedsync.all-channels.yaml"
+    started = _split(monkeypatch, split)
     sequential, parallel_report, sequential_files, parallel_files = _build_both(
-        config, monkeypatch, jobs=3)
+        config, monkeypatch, jobs=jobs)
     assert parallel_files == sequential_files and len(sequential_files) > 15
     assert parallel_report == sequential
+    assert started == ([jobs] if split == "feeds" else [])
 
 
 def test_quirks_and_duplicates_are_reported_the_same(tmp_path: Path, monkeypatch):
@@ -144,6 +164,7 @@ def test_workers_encode_the_ledger_items_a_sequential_run_would(tienda: Path, mo
     only stores them); the ledger ends up the same as after a sequential build."""
     config = tienda.parent / "feedsync.all-channels.yaml"
     monkeypatch.setattr(parallel, "BATCH_ROWS", 3)
+    _split(monkeypatch, "rows")
     ledgers = []
     for jobs in (1, 2):
         if jobs == 2:  # the main process must not encode items itself
@@ -199,6 +220,7 @@ def test_workers_send_no_item_the_main_process_has_no_use_for(tienda: Path, monk
     written from the item, and so is a feed with a changes-only file (the ledger observer
     copies its items to a file)."""
     monkeypatch.setattr(parallel, "BATCH_ROWS", 3)
+    _split(monkeypatch, "rows")
     config = _all_channels(tienda, meta={"changes_only": "feeds/meta.changes.csv"})
     feeds = [f.name for f in load_project(config).feeds()]
     seen = {}
@@ -233,8 +255,10 @@ def test_an_observer_that_reads_items_gets_them_for_its_feeds_only(tienda: Path,
     assert sum(counted.without.values()) == 0 and sum(counted.with_item.values()) > 100
 
 
-def test_changes_only_files_are_the_same_in_parallel(tienda: Path, monkeypatch):
+@pytest.mark.parametrize("split", ["rows", "feeds"])
+def test_changes_only_files_are_the_same_in_parallel(tienda: Path, monkeypatch, split: str):
     monkeypatch.setattr(parallel, "BATCH_ROWS", 3)
+    _split(monkeypatch, split)
     config = _all_channels(tienda, meta={"changes_only": "feeds/meta.changes.csv"},
                            amazon_listings={"changes_only": "feeds/amazon.changes.json"})
     sequential, parallel_report, sequential_files, parallel_files = _build_both(
@@ -279,6 +303,7 @@ def test_a_batch_sends_each_joinable_output_as_one_bytes_object(tienda: Path, mo
     the batch carries (bytes, items), the others None; eBay's parts (a part may end after
     any item) and its 25-item JSON lines still get each item's bytes."""
     monkeypatch.setattr(parallel, "BATCH_ROWS", 3)
+    _split(monkeypatch, "rows")
     config = _all_channels(tienda)
     feeds = [f.name for f in load_project(config).feeds()]
     seen = _Seen(feeds)

@@ -103,15 +103,16 @@ ALTER TABLE runs ADD COLUMN excluded_by_reason TEXT DEFAULT '{}';
 """,
 }
 
-_STAGING = """
-CREATE TEMP TABLE IF NOT EXISTS staged (
+_STAGED_COLUMNS = """(
     feed    TEXT NOT NULL,
     item_id TEXT NOT NULL,
     hash    BLOB NOT NULL,
     item    TEXT,  -- NULL: the ledger already holds this content (see Stager)
     pos     INTEGER,
     PRIMARY KEY (feed, item_id)
-) WITHOUT ROWID;
+) WITHOUT ROWID"""
+_STAGING = f"""
+CREATE TEMP TABLE IF NOT EXISTS staged {_STAGED_COLUMNS};
 CREATE TEMP TABLE IF NOT EXISTS confirmed (
     feed        TEXT NOT NULL,
     destination TEXT NOT NULL,
@@ -476,6 +477,16 @@ class Ledger:
         self._db.execute("DELETE FROM staged")
         self._db.execute("DELETE FROM confirmed")
         return Stager(self._db)
+
+    def take_staged(self, path: Path) -> None:
+        """Add what another process staged in the file `path` (a `StagedPart`) to this
+        run's staged items, in one statement (outside a transaction: after the run's own
+        Stager is closed)."""
+        self._db.execute("ATTACH DATABASE ? AS part", (str(path),))
+        try:
+            self._db.execute("INSERT INTO temp.staged SELECT * FROM part.staged")
+        finally:
+            self._db.execute("DETACH DATABASE part")
 
     # -- comparing ------------------------------------------------------------------------
 
@@ -997,6 +1008,36 @@ class Stager:
         """Finish staging (temporary tables only: nothing reaches the ledger file)."""
         self.flush()
         self._db.execute("COMMIT")
+
+
+class StagedPart:
+    """Staging in another process (a feed-group worker, feedsync.parallel.FeedGroups):
+    its own connection to the ledger file, which it only reads (which contents the files
+    hold: see Stager), and its own file of staged rows, which the run's ledger then takes
+    in (`Ledger.take_staged`). So the process that builds a feed stages its items, and
+    they do not cross to the main process one by one."""
+
+    def __init__(self, ledger_path: Path, path: Path) -> None:
+        self._db = sqlite3.connect(ledger_path, timeout=10, isolation_level=None)
+        try:
+            self._db.execute("ATTACH DATABASE ? AS part", (str(path),))
+            # A scratch file, deleted after the run: no journal, no syncing.
+            self._db.execute("PRAGMA part.journal_mode=OFF")
+            self._db.execute("PRAGMA part.synchronous=OFF")
+            # `staged` as the Stager's statements name it: not in the ledger file (main),
+            # so they find this one.
+            self._db.execute(f"CREATE TABLE part.staged {_STAGED_COLUMNS}")
+            self.stager = Stager(self._db)
+        except BaseException:
+            self._db.close()
+            raise
+
+    def close(self) -> None:
+        """Write what waits and close the connection (the file stays, for the ledger)."""
+        try:
+            self.stager.close()
+        finally:
+            self._db.close()
 
 
 def _check_ledger(path: Path, db: sqlite3.Connection) -> int:

@@ -9,12 +9,12 @@ from feedsync.channels.spec import ChannelSpec, FormatSpec
 from feedsync.config import FeedInfo
 from feedsync.writers.base import FeedWriter
 from feedsync.writers.delimited import DelimitedWriter
-from feedsync.writers.group import commit_writers
+from feedsync.writers.group import WrittenOutput, commit_writers
 from feedsync.writers.json import JsonDocumentWriter, JsonLinesWriter
 from feedsync.writers.parts import PartedWriter, split_name
 from feedsync.writers.xml import RssWriter
 
-__all__ = ["FeedWriter", "commit_writers", "item_encoder", "open_writer"]
+__all__ = ["FeedWriter", "WrittenOutput", "commit_writers", "item_encoder", "open_writer"]
 
 _WRITERS: dict[str, type[FeedWriter]] = {
     "xml": RssWriter,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from feedsync.errors import OutputError
 from feedsync.writers.commit import commit_together
@@ -54,3 +55,22 @@ class _Joined:
 
     def __contains__(self, pair: object) -> bool:
         return any(pair in part for part in self._parts)
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenOutput:
+    """What one committed output holds, for the report: its first file where that is not
+    the planned path (a split feed's first part), its items and parts, and whether it was
+    not written for being empty (FeedWriter.skipped_empty)."""
+
+    first_path: str | None
+    items: int
+    parts: int
+    skipped_empty: bool
+
+    @classmethod
+    def of(cls, writer: Any) -> WrittenOutput:
+        """The figures of a committed writer (a FeedWriter or PartedWriter)."""
+        first = getattr(writer, "first_path", None)
+        return cls(str(first) if first is not None else None, writer.count,
+                   getattr(writer, "parts", 1), writer.skipped_empty)
